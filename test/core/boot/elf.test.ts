@@ -307,6 +307,22 @@ test('filesz > memsz, overlapping segments, no PT_LOAD, non-executable type', ()
   assert.throws(() => loadElf(parseElf(d.u8), d.u8, mem), isElfError(/ELF type 1 cannot be loaded/));
 });
 
+test('e_phnum = PN_XNUM takes the count from section header 0 (sh_info)', () => {
+  // 1 phdr at 64; section header 0 at 0x100 (64 bytes): sh_info (offset 44) = 1.
+  const f = elf64([{ type: PT_LOAD, offset: 0x180, paddr: 0x1000, filesz: 4, memsz: 8 }], 0x200, { phnum: 0xffff });
+  f.q(40, 0x100).w(60, 1).d(0x100 + 44, 1);
+  const img = parseElf(f.u8);
+  assert.is(img.programHeaders.length, 1);
+  assert.is(img.programHeaders[0]!.paddr, 0x1000);
+  // without a section table the count cannot be found
+  const g = elf64([], 0x200, { phnum: 0xffff });
+  assert.throws(() => parseElf(g.u8), isElfError(/PN_XNUM/));
+  // a section table with too small entries
+  const h = elf64([], 0x200, { phnum: 0xffff });
+  h.q(40, 0x100).w(58, 16).w(60, 1);
+  assert.throws(() => parseElf(h.u8), isElfError(/e_shentsize 16 is smaller than an ELF64 section header \(64\)/));
+});
+
 test('every truncation and single-byte corruption of a guest image gives ElfError or a valid parse', () => {
   const bytes = guest('longmode.elf');
   for (let n = 0; n < bytes.length; n += n < 0x200 ? 1 : 61) {
