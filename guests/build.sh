@@ -31,7 +31,7 @@ build() {
   for g in "${GUESTS[@]}"; do
     as --64 -mx86-used-note=no -o "$obj/$g.o" "$g.S"
     ld -m elf_x86_64 -static -nostdlib --build-id=none -z noexecstack \
-       -z max-page-size=0x1000 -z norelro --no-warn-rwx-segments \
+       -z max-page-size=0x1000 -z norelro \
        -T guest.ld -o "$out/$g.elf" "$obj/$g.o"
   done
   rm -rf "$obj"
