@@ -7,7 +7,8 @@ import { PhysMem } from '../../../core/memory/physmem.js';
 import { Vmx, statusRflags, type VmEntryEngine, type VmEntryOutcome } from '../../../core/vmx/vmx.js';
 import { Vmcs } from '../../../core/vmx/vmcs.js';
 import { VMCS } from '../../../core/vmx/fields.js';
-import { VmxFault } from '../../../core/vmx/errors.js';
+import { VmxFault, VM_INSTRUCTION_ERROR_MESSAGES, describeVmInstructionError } from '../../../core/vmx/errors.js';
+import { EXIT_REASON, exitReasonName, isEntryFailure } from '../../../core/vmx/exit-reasons.js';
 import { MSR, VmxCapabilities, readCapabilityMsr } from '../../../core/vmx/capabilities.js';
 
 // Software learns the revision identifier from IA32_VMX_BASIC bits 30:0.
@@ -424,6 +425,22 @@ test('VM-entry failure while loading guest state (exit reason bit 31) does not l
   assert.is(vmx.currentVmcs!.launchState, 'clear');
   vmx.vmresume();
   expectFailValid(vmx, 5, 'still not launched');
+});
+
+test('error-number table and basic exit reasons (SDM tables, by hand)', () => {
+  assert.is(VM_INSTRUCTION_ERROR_MESSAGES.size, 25, '1-28 without 14, 21, 27');
+  for (const unused of [0, 14, 21, 27, 29]) assert.not.ok(VM_INSTRUCTION_ERROR_MESSAGES.has(unused));
+  assert.is(describeVmInstructionError(12), 'VM-instruction error 12 (VMREAD/VMWRITE from/to unsupported VMCS component)');
+  assert.is(EXIT_REASON.CPUID, 10);
+  assert.is(EXIT_REASON.HLT, 12);
+  assert.is(EXIT_REASON.IO_INSTRUCTION, 30);
+  assert.is(EXIT_REASON.ENTRY_FAILURE_INVALID_GUEST_STATE, 33);
+  assert.is(EXIT_REASON.EPT_VIOLATION, 48);
+  assert.is(EXIT_REASON.XSETBV, 55);
+  assert.is(exitReasonName(49), 'EPT_MISCONFIGURATION');
+  assert.is(exitReasonName(35), undefined);
+  assert.ok(isEntryFailure(0x8000_0021));
+  assert.not.ok(isEntryFailure(33));
 });
 
 test.run();
