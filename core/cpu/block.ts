@@ -1,0 +1,78 @@
+/**
+ * Basic blocks: straight-line runs of decoded instructions, cached by the
+ * host-physical address of their first byte and the code size of the mode
+ * they were decoded in. A block ends at a control transfer or an
+ * instruction that changes how later code must be decoded or run
+ * (IF_BLOCK_END), at a page boundary, or after MAX_BLOCK instructions.
+ * Writes to a host page holding decoded code invalidate its blocks.
+ */
+import type { Cpu } from './cpu.js';
+import { ACC_X } from './cpu.js';
+import { CPU_FAULT, UnimplementedError } from './fault.js';
+import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
+import { IF_BLOCK_END, type Insn } from './insn.js';
+import { GP, UD } from './regs.js';
+
+export const MAX_BLOCK = 64;
+
+export class Block {
+  valid = true;
+  constructor(readonly key: number, readonly insns: Insn[]) {}
+}
+
+const buf = new Uint8Array(16);
+
+export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Block {
+  const insns: Insn[] = [];
+  const u8 = cpu.u8;
+  let lin = rip;
+  let hpa = pa;
+  let cacheable = true;
+  for (;;) {
+    const inPage = 4096 - (hpa & 0xfff);
+    let n = inPage < 15 ? inPage : 15;
+    for (let k = 0; k < n; k++) buf[k] = u8[hpa + k]!;
+    let ins = decode(buf, n, cpu.mode);
+    if (!ins && decodeStatus.code === DEC_SHORT) {
+      // The instruction continues on the next page: fetch it through its own translation.
+      let pa2: number;
+      try {
+        pa2 = cpu.translate(cpu.linAdd(lin, n), ACC_X);
+      } catch (e) {
+        if (e === CPU_FAULT && insns.length > 0) break; // fault when this instruction is reached
+        throw e;
+      }
+      for (let k = n; k < 15; k++) buf[k] = u8[pa2 + k - n]!;
+      n = 15;
+      ins = decode(buf, n, cpu.mode);
+      cacheable = false;
+    }
+    if (!ins) {
+      if (insns.length > 0) break; // raise it when execution reaches it
+      const code = decodeStatus.code;
+      if (code === DEC_UD) cpu.fault(UD);
+      if (code === DEC_GP) cpu.fault(GP, 0);
+      const bytes = buf.slice(0, Math.max(decodeStatus.len, 1));
+      const what = code === DEC_UNIMPL ? 'unimplemented instruction' : 'undecodable instruction';
+      throw new UnimplementedError(`${what} at RIP 0x${ripHex(rip)}: ${hexBytes(buf.subarray(0, n < 8 ? n : 8))}`, rip, bytes);
+    }
+    insns.push(ins);
+    if (!cacheable) break;
+    lin = cpu.linAdd(lin, ins.len);
+    hpa += ins.len;
+    if ((ins.flags & IF_BLOCK_END) || insns.length >= MAX_BLOCK || (hpa & 0xfff) === 0) break;
+  }
+  const b = new Block(key, insns);
+  if (cacheable) {
+    cpu.blocks.set(key, b);
+    cpu.addCodePage(pa >>> 12, b);
+  }
+  return b;
+}
+
+export function ripHex(rip: number): string {
+  return rip < 0 ? (BigInt(rip) + (1n << 64n)).toString(16) : rip.toString(16);
+}
+export function hexBytes(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+}

@@ -1,0 +1,459 @@
+/**
+ * The x86-64 logical processor ("silicon") executing in VMX non-root mode.
+ *
+ * State layout is chosen for speed: 64-bit registers are two Int32 halves in
+ * typed arrays, RIP and linear addresses are doubles (a canonical address
+ * sign-extended from bit 47 is exact), status flags are lazy (flags.ts), and
+ * code is decoded once into Blocks cached by host-physical address.
+ *
+ * The CPU never calls a device and never touches the VMCS layout: when the
+ * guest does something the VM-execution controls say must exit, it fills the
+ * raw exit fields `x*` and throws VM_EXIT; core/vmx turns that into VMCS
+ * exit-information fields (SDM Vol. 3C, chapter "VM Exits").
+ */
+import type { PhysMem } from '../memory/physmem.js';
+import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
+import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
+import {
+  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, IF, TWO32,
+  CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
+} from './regs.js';
+import type { Insn } from './insn.js';
+import { Block, buildBlock, ripHex, hexBytes } from './block.js';
+import { walk, type WalkResult } from './mmu.js';
+import { deliverEvent } from './interrupts.js';
+import { EXIT_REASON } from '../vmx/exit-reasons.js';
+import { PROC_BASED } from '../vmx/capabilities.js';
+
+/** Memory access kinds for translation. */
+export const ACC_R = 1, ACC_W = 2, ACC_X = 4, ACC_SYS = 8;
+// TLB permission bits: supervisor read/write/exec, user read/write/exec.
+export const P_SR = 1, P_SW = 2, P_SX = 4, P_UR = 8, P_UW = 16, P_UX = 32;
+
+const TLB_BITS = 12;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+const NO_TAG = 0.5; // never equal to a page base
+
+export class Cpu implements LazyFlags {
+  readonly mem: PhysMem;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+
+  // ---- general-purpose registers: low and high 32-bit halves ----
+  readonly lo = new Int32Array(16);
+  readonly hi = new Int32Array(16);
+  /** RIP of the current instruction (canonical signed double in 64-bit mode). */
+  rip = 0;
+  /** RIP of the next instruction; branch handlers overwrite it. */
+  ripNext = 0;
+
+  // ---- RFLAGS: everything but the six status flags lives here ----
+  flagsRest = FLAGS_FIXED1;
+  lop = LF_NONE; lsz = 4; lres = 0; ldst = 0; lsrc = 0; lresH = 0; ldstH = 0; lsrcH = 0; lcf = 0; farith = 0;
+
+  // ---- segments: selector, base (double), limit, access rights (VMCS layout) ----
+  readonly segSel = new Int32Array(8);
+  readonly segBase = new Float64Array(8);
+  readonly segLimit = new Float64Array(8);
+  readonly segAr = new Int32Array(8);
+  /** Base actually added to effective addresses (0 for ES/CS/SS/DS in 64-bit mode). */
+  readonly segBaseEff = new Float64Array(8);
+  gdtrBase = 0; gdtrLimit = 0xffff; idtrBase = 0; idtrLimit = 0xffff;
+  cpl = 0;
+  /** Code size of the current mode in bytes: 2, 4 or 8 (64-bit mode). */
+  mode = 4;
+
+  // ---- control registers and MSR-backed state ----
+  cr0 = CR0_PE | 0x10; cr2 = 0; cr3 = 0; cr4 = 0; cr8 = 0; efer = 0;
+  readonly dr = new Float64Array(8);
+  /** MSRs without dedicated fields, keyed by index: [lo, hi]. */
+  readonly msrs = new Map<number, [number, number]>();
+  kernelGsBase = 0; star = 0; starHi = 0; lstar = 0; cstar = 0; fmask = 0;
+  sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0; tscAux = 0;
+  patLo = 0x00070406; patHi = 0x00070406; debugctl = 0;
+  xcr0 = 1;
+  /** x87 control, status and tag words (only the control instructions are modelled). */
+  fpuCw = 0x37f; fpuSw = 0; fpuTw = 0xffff;
+
+  // ---- virtual time ----
+  /** Retired instructions in non-root mode: the machine's clock. */
+  icount = 0;
+  /** TSC offset applied in non-root mode when "use TSC offsetting" is set. */
+  tscOffset = 0;
+  /** HLT activity state. */
+  halted = false;
+  /** Interrupt shadow: blocking by STI (1) / MOV SS (2) while icount === shadowAt. */
+  shadowKind = 0; shadowAt = -1;
+
+  // ---- VMX non-root controls, loaded by core/vmx at VM entry ----
+  ctlPin = 0; ctlProc = 0; ctlProc2 = 0; excBitmap = 0; pfecMask = 0; pfecMatch = 0;
+  cr0Mask = 0; cr0Shadow = 0; cr4Mask = 0; cr4Shadow = 0;
+  ioBitmapA = 0; ioBitmapB = 0; msrBitmap = 0;
+  cr3TargetCount = 0; readonly cr3Targets = new Float64Array(4);
+  eptOn = false; eptRoot = 0; eptAd = false;
+
+  // ---- raw exit information for core/vmx (valid when VM_EXIT is thrown) ----
+  xReason = 0; xQual = 0; xLen = 0; xInfo = 0; xGla = 0; xGlaValid = false; xGpa = 0;
+  xIntInfo = 0; xIntErr = 0;
+  /** IDT-vectoring information of the event being delivered (0 if none). */
+  vecInfo = 0; vecErr = 0;
+
+  // ---- faults ----
+  faultVector = 0;
+  /** Error code, or -1 when the exception has none. */
+  faultCode = -1;
+
+  // ---- TLB: linear page base -> host-physical page base with permissions ----
+  readonly tlbTag = new Float64Array(TLB_SIZE).fill(NO_TAG);
+  readonly tlbHpa = new Float64Array(TLB_SIZE);
+  readonly tlbPerm = new Int32Array(TLB_SIZE);
+  /** Permission bit required for a data read / write / fetch at the current CPL. */
+  permR = P_SR; permW = P_SW; permX = P_SX;
+
+  // ---- decoded-code cache ----
+  readonly blocks = new Map<number, Block>();
+  /** Per host page: blocks decoded from it (for invalidation on writes). */
+  readonly codePages: Uint8Array;
+  readonly pageBlocks = new Map<number, Block[]>();
+  /** Set when a write invalidated code, so the current block stops after this instruction. */
+  codeDirty = false;
+
+  // ---- scratch for 64-bit results ----
+  /** High half of the last 64-bit value returned by a read helper. */
+  th = 0;
+
+  constructor(mem: PhysMem) {
+    this.mem = mem;
+    this.u8 = mem.u8;
+    this.dv = mem.dv;
+    this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
+    this.segLimit.fill(0xffff);
+  }
+
+  // =====================================================================
+  // RFLAGS
+  // =====================================================================
+  getFlags(): number {
+    return (this.flagsRest & ~ARITH_FLAGS) | getArith(this) | FLAGS_FIXED1;
+  }
+  setFlags(v: number): void {
+    setArith(this, v);
+    this.flagsRest = (v & ~ARITH_FLAGS) | FLAGS_FIXED1;
+  }
+
+  // =====================================================================
+  // Faults and exits
+  // =====================================================================
+  /** Raise exception `vector` (error code `code`, -1 for none). Never returns. */
+  fault(vector: number, code = -1): never {
+    this.faultVector = vector;
+    this.faultCode = code;
+    throw CPU_FAULT;
+  }
+  gp(code = 0): never { return this.fault(GP, code); }
+
+  /** Cause a VM exit with the given basic reason and raw fields. Never returns. */
+  vmexit(reason: number, qual: number, len: number, info = 0): never {
+    this.xReason = reason;
+    this.xQual = qual;
+    this.xLen = len;
+    this.xInfo = info;
+    throw VM_EXIT;
+  }
+
+  // =====================================================================
+  // Mode bookkeeping
+  // =====================================================================
+  /** Recompute mode, CPL-dependent permissions and effective segment bases. */
+  updateMode(): void {
+    const lma = (this.efer & EFER_LMA) !== 0;
+    const csAr = this.segAr[CS]!;
+    this.mode = lma && (csAr & AR_L) ? 8 : (csAr & AR_DB) ? 4 : 2;
+    this.cpl = (this.segAr[SS]! >> AR_DPL_SHIFT) & 3;
+    const user = this.cpl === 3;
+    this.permR = user ? P_UR : P_SR;
+    this.permW = user ? P_UW : P_SW;
+    this.permX = user ? P_UX : P_SX;
+    for (let s = 0; s < 8; s++) {
+      this.segBaseEff[s] = this.mode === 8 && s < FS ? 0 : this.segBase[s]!;
+    }
+  }
+
+  flushTlb(): void {
+    this.tlbTag.fill(NO_TAG);
+  }
+  flushTlbPage(lin: number): void {
+    const base = lin - (lin & 0xfff);
+    const idx = (lin >>> 12) & TLB_MASK;
+    if (this.tlbTag[idx] === base) this.tlbTag[idx] = NO_TAG;
+    // a large page may be cached under other indices: be conservative
+    this.flushTlb();
+  }
+
+  // =====================================================================
+  // Address translation (slow path in mmu.ts)
+  // =====================================================================
+  /** Translate a linear address for an access; fills the TLB; returns the host-physical address. */
+  translate(lin: number, acc: number): number {
+    const r: WalkResult = walk(this, lin, acc);
+    const base = lin - (lin & 0xfff);
+    const idx = (lin >>> 12) & TLB_MASK;
+    this.tlbTag[idx] = base;
+    this.tlbHpa[idx] = r.hpaPage;
+    this.tlbPerm[idx] = r.perm;
+    return r.hpaPage + (lin & 0xfff);
+  }
+
+  private hpaFor(lin: number, acc: number, perm: number): number {
+    const idx = (lin >>> 12) & TLB_MASK;
+    if (this.tlbTag[idx] === lin - (lin & 0xfff) && (this.tlbPerm[idx]! & perm) !== 0) {
+      return this.tlbHpa[idx]! + (lin & 0xfff);
+    }
+    return this.translate(lin, acc);
+  }
+
+  // =====================================================================
+  // Linear memory access (hot paths)
+  // =====================================================================
+  read8(lin: number): number {
+    const idx = (lin >>> 12) & TLB_MASK;
+    const off = lin & 0xfff;
+    if (this.tlbTag[idx] === lin - off && (this.tlbPerm[idx]! & this.permR) !== 0) return this.u8[this.tlbHpa[idx]! + off]!;
+    return this.u8[this.translate(lin, ACC_R)]!;
+  }
+  read16(lin: number): number {
+    const off = lin & 0xfff;
+    if (off > 4094) return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
+    return this.dv.getUint16(this.hpaFor(lin, ACC_R, this.permR), true);
+  }
+  read32(lin: number): number {
+    const off = lin & 0xfff;
+    if (off > 4092) return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
+    return this.dv.getInt32(this.hpaFor(lin, ACC_R, this.permR), true);
+  }
+  /** 64-bit read: returns the low half, leaves the high half in `th`. */
+  read64(lin: number): number {
+    const off = lin & 0xfff;
+    if (off > 4088) {
+      const l = this.read32(lin);
+      this.th = this.read32(this.linAdd(lin, 4));
+      return l;
+    }
+    const pa = this.hpaFor(lin, ACC_R, this.permR);
+    this.th = this.dv.getInt32(pa + 4, true);
+    return this.dv.getInt32(pa, true);
+  }
+
+  /** Host-physical address of a write of `len` bytes within one page, checking code pages. */
+  private wpa(lin: number, len: number): number {
+    const pa = this.hpaFor(lin, ACC_W, this.permW);
+    if (this.codePages[pa >>> 12]) this.invalidateCode(pa, len);
+    return pa;
+  }
+  write8(lin: number, v: number): void {
+    this.u8[this.wpa(lin, 1)] = v;
+  }
+  write16(lin: number, v: number): void {
+    if ((lin & 0xfff) > 4094) { this.writeSplit(lin, 2, v, 0); return; }
+    this.dv.setUint16(this.wpa(lin, 2), v, true);
+  }
+  write32(lin: number, v: number): void {
+    if ((lin & 0xfff) > 4092) { this.writeSplit(lin, 4, v, 0); return; }
+    this.dv.setInt32(this.wpa(lin, 4), v, true);
+  }
+  write64(lin: number, lo: number, hi: number): void {
+    if ((lin & 0xfff) > 4088) { this.writeSplit(lin, 8, lo, hi); return; }
+    const pa = this.wpa(lin, 8);
+    this.dv.setInt32(pa, lo, true);
+    this.dv.setInt32(pa + 4, hi, true);
+  }
+  /** A write that crosses a page boundary: both pages are checked before any byte is written. */
+  private writeSplit(lin: number, len: number, lo: number, hi: number): void {
+    const first = 4096 - (lin & 0xfff);
+    const pa1 = this.wpa(lin, first);
+    const pa2 = this.wpa(this.linAdd(lin, first), len - first);
+    for (let k = 0; k < len; k++) {
+      const b = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
+      this.u8[k < first ? pa1 + k : pa2 + k - first] = b;
+    }
+  }
+  /** Check a write is possible without performing it (for instructions that must not fault half-way). */
+  probeWrite(lin: number, len: number): void {
+    this.hpaFor(lin, ACC_W, this.permW);
+    if ((lin & 0xfff) + len > 4096) this.hpaFor(this.linAdd(lin, len - 1), ACC_W, this.permW);
+  }
+
+  /** Supervisor-mode ("implicit") accesses to system structures: GDT, IDT, TSS. */
+  sysRead32(lin: number): number {
+    const pa = (lin & 0xfff) > 4092 ? -1 : this.translate(lin, ACC_R | ACC_SYS);
+    if (pa < 0) return this.sysRead8(lin) | (this.sysRead8(lin + 1) << 8) | (this.sysRead8(lin + 2) << 16) | (this.sysRead8(lin + 3) << 24);
+    return this.dv.getInt32(pa, true);
+  }
+  sysRead8(lin: number): number { return this.u8[this.translate(lin, ACC_R | ACC_SYS)]!; }
+  sysWrite8(lin: number, v: number): void {
+    const pa = this.translate(lin, ACC_W | ACC_SYS);
+    if (this.codePages[pa >>> 12]) this.invalidateCode(pa, 1);
+    this.u8[pa] = v;
+  }
+
+  /** lin + k with the wrap of the current address space (2^32 outside 64-bit mode). */
+  linAdd(lin: number, k: number): number {
+    const r = lin + k;
+    return this.mode === 8 ? r : r >>> 0;
+  }
+
+  // =====================================================================
+  // Stack
+  // =====================================================================
+  /** Linear address of SS:RSP+delta for the current stack size. */
+  stackAddr(delta: number): number {
+    const ssAr = this.segAr[SS]!;
+    if (this.mode === 8) {
+      const v = this.lo[RSP]! >>> 0;
+      const a = this.hi[RSP]! * TWO32 + v + delta;
+      if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) this.fault(SS_VEC, 0);
+      return a;
+    }
+    const sp = ssAr & AR_DB ? (this.lo[RSP]! + delta) >>> 0 : (this.lo[RSP]! + delta) & 0xffff;
+    return (this.segBase[SS]! + sp) >>> 0;
+  }
+  addRsp(delta: number): void {
+    if (this.mode === 8) {
+      const s = (this.lo[RSP]! >>> 0) + delta;
+      this.lo[RSP] = s;
+      this.hi[RSP] = (this.hi[RSP]! + Math.floor(s / TWO32)) | 0;
+    } else if (this.segAr[SS]! & AR_DB) {
+      this.lo[RSP] = this.lo[RSP]! + delta;
+    } else {
+      this.lo[RSP] = (this.lo[RSP]! & ~0xffff) | ((this.lo[RSP]! + delta) & 0xffff);
+    }
+  }
+  /** Push a value of `size` bytes (2, 4 or 8); high half in `hi` for 8. */
+  push(size: number, lo: number, hi: number): void {
+    const a = this.stackAddr(-size);
+    if (size === 8) this.write64(a, lo, hi);
+    else if (size === 4) this.write32(a, lo);
+    else this.write16(a, lo);
+    this.addRsp(-size);
+  }
+  /** Pop `size` bytes: returns the low half, high half in `th`. */
+  pop(size: number): number {
+    const a = this.stackAddr(0);
+    let v: number;
+    if (size === 8) v = this.read64(a);
+    else { v = size === 4 ? this.read32(a) : this.read16(a); this.th = 0; }
+    this.addRsp(size);
+    return v;
+  }
+
+  // =====================================================================
+  // Code cache
+  // =====================================================================
+  /** Invalidate decoded code overlapping host-physical [pa, pa+len). */
+  invalidateCode(pa: number, len: number): void {
+    for (let page = pa >>> 12; page <= (pa + len - 1) >>> 12; page++) {
+      if (!this.codePages[page]) continue;
+      const list = this.pageBlocks.get(page);
+      if (list) for (const b of list) { this.blocks.delete(b.key); b.valid = false; }
+      this.pageBlocks.delete(page);
+      this.codePages[page] = 0;
+    }
+    this.codeDirty = true;
+  }
+  /** Drop every decoded block (after a change the cache key does not capture). */
+  flushCode(): void {
+    this.blocks.clear();
+    this.pageBlocks.clear();
+    this.codePages.fill(0);
+  }
+  /** Record that a block was decoded from host page `page`. */
+  addCodePage(page: number, b: Block): void {
+    this.codePages[page] = 1;
+    const list = this.pageBlocks.get(page);
+    if (list) list.push(b); else this.pageBlocks.set(page, [b]);
+  }
+
+  // =====================================================================
+  // The execution loop
+  // =====================================================================
+  /**
+   * Execute until `stopAt` instructions have retired, or until a VM exit is
+   * thrown (VM_EXIT propagates to the caller, core/vmx). Guest exceptions are
+   * delivered through the guest IDT (or turned into VM exits by the
+   * exception bitmap) inside the loop.
+   */
+  run(stopAt: number): void {
+    while (this.icount < stopAt) {
+      if (this.halted) { this.icount = stopAt; return; }
+      try {
+        this.runBlocks(stopAt);
+      } catch (e) {
+        if (e !== CPU_FAULT) throw e;
+        this.codeDirty = false;
+        deliverEvent(this, this.faultVector, 3 /* hardware exception */, this.faultCode, 0);
+      }
+    }
+  }
+
+  private runBlocks(stopAt: number): void {
+    const ctlProc = this.ctlProc;
+    while (this.icount < stopAt) {
+      if (this.halted) return;
+      // Interrupt-window exiting (SDM Vol. 3C, 26.7.5): exit before an instruction when RFLAGS.IF = 1 and no blocking.
+      if ((ctlProc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && (this.flagsRest & IF) !== 0 && this.icount !== this.shadowAt) {
+        this.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
+      }
+      const b = this.blockAt(this.rip);
+      const insns = b.insns;
+      let n = insns.length;
+      const left = stopAt - this.icount;
+      if (n > left) n = left;
+      if (this.icount === this.shadowAt && n > 1) n = 1;
+      for (let k = 0; k < n; k++) {
+        const i = insns[k]!;
+        this.ripNext = this.rip + i.len;
+        i.fn(this, i);
+        this.rip = this.ripNext;
+        this.icount++;
+        if (this.codeDirty) { this.codeDirty = false; break; }
+      }
+    }
+  }
+
+  /** The block for linear RIP, decoding it if needed. */
+  blockAt(rip: number): Block {
+    const pa = this.hpaFor(rip, ACC_X, this.permX);
+    const key = pa * 16 + this.mode;
+    const b = this.blocks.get(key);
+    if (b !== undefined) return b;
+    return buildBlock(this, rip, pa, key);
+  }
+
+  // =====================================================================
+  // Helpers used by handlers
+  // =====================================================================
+  /** Stop the machine: the guest used something this machine does not implement. */
+  unimplementedMsg(what: string): never {
+    const bytes = new Uint8Array(0);
+    throw new UnimplementedError(`${what} at RIP 0x${ripHex(this.rip)}`, this.rip, bytes);
+  }
+
+  /** Throw UnimplementedError for the instruction at RIP. */
+  unimplemented(i: Insn, what: string): never {
+    const bytes = new Uint8Array(i.len);
+    for (let k = 0; k < i.len; k++) {
+      try { bytes[k] = this.read8(this.linAdd(this.rip, k)); } catch { break; }
+    }
+    throw new UnimplementedError(`${what} (${i.mn}) at RIP 0x${ripHex(this.rip)}: ${hexBytes(bytes)}`, this.rip, bytes);
+  }
+
+  /** Apply a new CR0/CR4/EFER combination: LMA, TLB and mode bookkeeping (SDM Vol. 3A, 4.1.1). */
+  pagingChanged(): void {
+    const lmaWas = this.efer & EFER_LMA;
+    if ((this.cr0 & CR0_PG) && (this.efer & EFER_LME)) this.efer |= EFER_LMA;
+    else this.efer &= ~EFER_LMA;
+    if ((this.efer & EFER_LMA) !== lmaWas) this.updateMode();
+    this.flushTlb();
+  }
+}

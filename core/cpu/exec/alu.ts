@@ -1,0 +1,615 @@
+/**
+ * Integer arithmetic and logic (SDM Vol. 2: ADD, OR, ADC, SBB, AND, SUB,
+ * XOR, CMP, TEST, INC, DEC, NEG, NOT, MUL, IMUL, DIV, IDIV, shifts and
+ * rotates, BT*, BSF/BSR, SETcc, CMOVcc, CBW..CQO, flag instructions).
+ * Undefined flags follow what this machine computes; the table records
+ * which ones the SDM leaves undefined so differential tests can mask them.
+ */
+import type { Cpu } from '../cpu.js';
+import type { Insn } from '../insn.js';
+import { LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
+import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
+import { readE, writeE, readG, writeG, getReg, setReg, trunc, immHi, readMem, writeMem } from './operands.js';
+
+export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
+
+function signBit(sz: number): number { return sz === 1 ? 0x80 : sz === 2 ? 0x8000 : 0x80000000 | 0; }
+
+function lazy(cpu: Cpu, op: number, sz: number, r: number, d: number, s: number, rh: number, dh: number, sh: number): void {
+  cpu.lop = op; cpu.lsz = sz; cpu.lres = r; cpu.ldst = d; cpu.lsrc = s;
+  cpu.lresH = rh; cpu.ldstH = dh; cpu.lsrcH = sh;
+}
+
+/** d op s for operand size sz; returns the low half of the result, high half in cpu.th. */
+export function alu(cpu: Cpu, op: number, sz: number, d: number, dh: number, s: number, sh: number): number {
+  let r: number, rh = 0;
+  if (sz !== 8) { d = trunc(d, sz); s = trunc(s, sz); dh = 0; sh = 0; }
+  switch (op) {
+    case ALU_ADD: {
+      if (sz === 8) { const t = (d >>> 0) + (s >>> 0); r = t | 0; rh = (dh + sh + (t >= TWO32 ? 1 : 0)) | 0; }
+      else r = trunc(d + s, sz);
+      lazy(cpu, LF_ADD, sz, r, d, s, rh, dh, sh);
+      break;
+    }
+    case ALU_SUB: case ALU_CMP: {
+      if (sz === 8) { const t = (d >>> 0) - (s >>> 0); r = t | 0; rh = (dh - sh - (t < 0 ? 1 : 0)) | 0; }
+      else r = trunc(d - s, sz);
+      lazy(cpu, LF_SUB, sz, r, d, s, rh, dh, sh);
+      if (op === ALU_CMP) { cpu.th = dh; return d; }
+      break;
+    }
+    case ALU_AND: r = d & s; rh = dh & sh; lazy(cpu, LF_LOGIC, sz, r, d, s, rh, dh, sh); break;
+    case ALU_OR: r = d | s; rh = dh | sh; lazy(cpu, LF_LOGIC, sz, r, d, s, rh, dh, sh); break;
+    case ALU_XOR: r = d ^ s; rh = dh ^ sh; lazy(cpu, LF_LOGIC, sz, r, d, s, rh, dh, sh); break;
+    case ALU_ADC: {
+      const c = getCF(cpu) ? 1 : 0;
+      let cf: boolean;
+      if (sz === 8) {
+        const t = (d >>> 0) + (s >>> 0) + c; r = t | 0;
+        const th = (dh >>> 0) + (sh >>> 0) + (t >= TWO32 ? 1 : 0); rh = th | 0; cf = th >= TWO32;
+      } else {
+        const t = (d >>> 0) + (s >>> 0) + c; r = trunc(t, sz);
+        cf = sz === 4 ? t >= TWO32 : t > (sz === 1 ? 0xff : 0xffff);
+      }
+      eager(cpu, sz, r, rh, d, s, dh, sh, cf, true);
+      break;
+    }
+    default: { // SBB
+      const c = getCF(cpu) ? 1 : 0;
+      let cf: boolean;
+      if (sz === 8) {
+        const t = (d >>> 0) - (s >>> 0) - c; r = t | 0;
+        const th = (dh >>> 0) - (sh >>> 0) - (t < 0 ? 1 : 0); rh = th | 0; cf = th < 0;
+      } else {
+        const t = (d >>> 0) - (s >>> 0) - c; r = trunc(t, sz); cf = t < 0;
+      }
+      eager(cpu, sz, r, rh, d, s, dh, sh, cf, false);
+    }
+  }
+  cpu.th = rh;
+  return r;
+}
+
+function eager(cpu: Cpu, sz: number, r: number, rh: number, d: number, s: number, dh: number, sh: number, cf: boolean, add: boolean): void {
+  let of: boolean;
+  if (sz === 8) of = add ? ((dh ^ rh) & (sh ^ rh)) < 0 : ((dh ^ sh) & (dh ^ rh)) < 0;
+  else of = add ? (((d ^ r) & (s ^ r)) & signBit(sz)) !== 0 : (((d ^ s) & (d ^ r)) & signBit(sz)) !== 0;
+  setArith(cpu, szpOf(sz, r, rh) | (cf ? CF : 0) | (of ? OF : 0) | ((d ^ s ^ r) & AF));
+}
+
+// ---- two-operand forms -------------------------------------------------
+
+/** op Eb/Ev, Gb/Gv (direction r/m <- reg). arg = ALU op. */
+export function aluEG(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const s = readG(cpu, i, sz), sh = cpu.th;
+  if (i.mod === 3) {
+    const d = getReg(cpu, i.rm, sz, i.rex), dh = cpu.th;
+    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
+    if (i.arg !== ALU_CMP) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
+  } else {
+    const a = i.ea(cpu, i);
+    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
+    if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
+  }
+}
+/** op Gb/Gv, Eb/Ev (direction reg <- r/m). */
+export function aluGE(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const s = readE(cpu, i, sz), sh = cpu.th;
+  const d = readG(cpu, i, sz), dh = cpu.th;
+  const r = alu(cpu, i.arg, sz, d, dh, s, sh);
+  if (i.arg !== ALU_CMP) writeG(cpu, i, sz, r, cpu.th);
+}
+/** op AL/eAX, imm. */
+export function aluAI(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const d = getReg(cpu, RAX, sz, 1), dh = cpu.th;
+  const r = alu(cpu, i.arg, sz, d, dh, i.imm, immHi(i, sz));
+  if (i.arg !== ALU_CMP) setReg(cpu, RAX, sz, r, cpu.th, 1);
+}
+/** Group 1: op Eb/Ev, imm (80, 81, 83). */
+export function aluEI(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const s = sz === 8 ? i.imm : i.imm, sh = immHi(i, sz);
+  if (i.mod === 3) {
+    const d = getReg(cpu, i.rm, sz, i.rex), dh = cpu.th;
+    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
+    if (i.arg !== ALU_CMP) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
+  } else {
+    const a = i.ea(cpu, i);
+    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
+    if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
+  }
+}
+
+/** TEST Eb/Ev, Gb/Gv. */
+export function testEG(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const s = readG(cpu, i, sz), sh = cpu.th;
+  const d = readE(cpu, i, sz), dh = cpu.th;
+  alu(cpu, ALU_AND, sz, d, dh, s, sh);
+}
+/** TEST AL/eAX, imm and TEST Eb/Ev, imm (F6/F7 /0). */
+export function testAI(cpu: Cpu, i: Insn): void {
+  const d = getReg(cpu, RAX, i.osz, 1), dh = cpu.th;
+  alu(cpu, ALU_AND, i.osz, d, dh, i.imm, immHi(i, i.osz));
+}
+export function testEI(cpu: Cpu, i: Insn): void {
+  const d = readE(cpu, i, i.osz), dh = cpu.th;
+  alu(cpu, ALU_AND, i.osz, d, dh, i.imm, immHi(i, i.osz));
+}
+
+// ---- one-operand forms -------------------------------------------------
+
+function rmw(cpu: Cpu, i: Insn, f: (cpu: Cpu, sz: number, v: number, vh: number) => number): void {
+  const sz = i.osz;
+  if (i.mod === 3) {
+    const v = getReg(cpu, i.rm, sz, i.rex), vh = cpu.th;
+    const r = f(cpu, sz, v, vh);
+    setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
+  } else {
+    const a = i.ea(cpu, i);
+    const v = readMem(cpu, a, sz), vh = cpu.th;
+    const r = f(cpu, sz, v, vh);
+    writeMem(cpu, a, sz, r, cpu.th);
+  }
+}
+
+function incdec(cpu: Cpu, sz: number, v: number, vh: number, dec: boolean): number {
+  const cf = getCF(cpu) ? 1 : 0;
+  const r = alu(cpu, dec ? ALU_SUB : ALU_ADD, sz, v, vh, 1, 0);
+  cpu.lop = dec ? LF_DEC : LF_INC;
+  cpu.lcf = cf;
+  return r;
+}
+const incF = (cpu: Cpu, sz: number, v: number, vh: number): number => incdec(cpu, sz, v, vh, false);
+const decF = (cpu: Cpu, sz: number, v: number, vh: number): number => incdec(cpu, sz, v, vh, true);
+const negF = (cpu: Cpu, sz: number, v: number, vh: number): number => alu(cpu, ALU_SUB, sz, 0, 0, v, vh);
+const notF = (cpu: Cpu, sz: number, v: number, vh: number): number => { cpu.th = ~vh; return trunc(~v, sz); };
+
+export function incE(cpu: Cpu, i: Insn): void { rmw(cpu, i, incF); }
+export function decE(cpu: Cpu, i: Insn): void { rmw(cpu, i, decF); }
+export function negE(cpu: Cpu, i: Insn): void { rmw(cpu, i, negF); }
+export function notE(cpu: Cpu, i: Insn): void { rmw(cpu, i, notF); }
+/** INC/DEC r16/r32 (40+r / 48+r, outside 64-bit mode). */
+export function incR(cpu: Cpu, i: Insn): void {
+  const r = i.op & 7;
+  setReg(cpu, r, i.osz, incdec(cpu, i.osz, getReg(cpu, r, i.osz, 1), 0, (i.op & 8) !== 0), 0, 1);
+}
+
+// ---- multiply and divide (Vol. 2A: MUL, IMUL, DIV, IDIV) --------------
+
+/** 32x32 -> 64 unsigned multiply into (lo, cpu.th). */
+function mulu32(a: number, b: number): number {
+  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+  const ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  mulHi = (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) | 0;
+  return ((mid & 0xffff) << 16) | (ll & 0xffff);
+}
+let mulHi = 0;
+
+/** 64x64 -> 128 unsigned multiply: result words in w[0..3] (little-endian 32-bit words). */
+const w = new Int32Array(4);
+function mulu64(al: number, ah: number, bl: number, bh: number): void {
+  w.fill(0);
+  const a = [al >>> 0, ah >>> 0], b = [bl >>> 0, bh >>> 0];
+  for (let x = 0; x < 2; x++) {
+    let carry = 0;
+    for (let y = 0; y < 2; y++) {
+      const lo = mulu32(a[x]!, b[y]!);
+      const t = (w[x + y]! >>> 0) + (lo >>> 0) + carry;
+      w[x + y] = t;
+      carry = (mulHi >>> 0) + Math.floor(t / TWO32);
+    }
+    let k = x + 2;
+    while (carry && k < 4) { const t = (w[k]! >>> 0) + carry; w[k] = t; carry = Math.floor(t / TWO32); k++; }
+  }
+}
+function neg128(): void {
+  let c = 1;
+  for (let k = 0; k < 4; k++) { const t = ((~w[k]!) >>> 0) + c; w[k] = t; c = t >= TWO32 ? 1 : 0; }
+}
+
+/** Signed or unsigned full multiply of size sz; returns [lo, hi] halves via w and sets CF=OF. */
+function mulFull(cpu: Cpu, sz: number, a: number, ah: number, b: number, bh: number, signed: boolean): void {
+  // Fills w[] with the double-width product (as 32-bit words) and the flags (Vol. 2A MUL/IMUL: CF=OF set when the upper half is significant).
+  let over: boolean;
+  if (sz <= 2) {
+    const bits = sz * 8;
+    const av = signed ? (a << (32 - bits)) >> (32 - bits) : a & ((1 << bits) - 1);
+    const bv = signed ? (b << (32 - bits)) >> (32 - bits) : b & ((1 << bits) - 1);
+    const p = av * bv; // exact: |p| < 2^31
+    w[0] = p; w[1] = p < 0 ? -1 : 0; w[2] = w[1]!; w[3] = w[1]!;
+    const lowSigned = (p << (32 - bits)) >> (32 - bits);
+    over = signed ? lowSigned !== p : (p >>> bits) !== 0;
+  } else if (sz === 4) {
+    const neg = signed && ((a < 0) !== (b < 0));
+    const ua = signed && a < 0 ? -a >>> 0 : a >>> 0, ub = signed && b < 0 ? -b >>> 0 : b >>> 0;
+    w[0] = mulu32(ua, ub); w[1] = mulHi; w[2] = 0; w[3] = 0;
+    if (neg) neg128();
+    over = signed ? w[1] !== (w[0]! >> 31) : w[1] !== 0;
+  } else {
+    let neg = false;
+    let xa = a, xah = ah, xb = b, xbh = bh;
+    if (signed) {
+      if (ah < 0) { neg = !neg; xa = (~a + 1) | 0; xah = (~ah + (xa === 0 ? 1 : 0)) | 0; }
+      if (bh < 0) { neg = !neg; xb = (~b + 1) | 0; xbh = (~bh + (xb === 0 ? 1 : 0)) | 0; }
+    }
+    mulu64(xa, xah, xb, xbh);
+    if (neg) neg128();
+    over = signed ? !(w[2] === (w[1]! >> 31) && w[3] === (w[1]! >> 31)) : (w[2]! | w[3]!) !== 0;
+  }
+  // SF, ZF, AF, PF are undefined after MUL/IMUL; this machine derives SF/ZF/PF from the low half, AF = 0.
+  setArith(cpu, szpOf(sz, trunc(w[0]!, sz === 8 ? 4 : sz), sz === 8 ? w[1]! : 0) & ~ZF | (over ? CF | OF : 0));
+}
+
+/** F6/F7 /4 MUL and /5 IMUL (one-operand forms): rDX:rAX = rAX * r/m. */
+export function mulE(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const b = readE(cpu, i, sz), bh = cpu.th;
+  const a = getReg(cpu, RAX, sz, 1), ah = cpu.th;
+  mulFull(cpu, sz, a, ah, b, bh, i.arg === 1);
+  if (sz === 1) setReg(cpu, RAX, 2, w[0]!, 0, 1);
+  else if (sz === 2) { setReg(cpu, RAX, 2, w[0]!, 0, 1); setReg(cpu, RDX, 2, w[0]! >>> 16, 0, 1); }
+  else if (sz === 4) { setReg(cpu, RAX, 4, w[0]!, 0, 1); setReg(cpu, RDX, 4, w[1]!, 0, 1); }
+  else { setReg(cpu, RAX, 8, w[0]!, w[1]!, 1); setReg(cpu, RDX, 8, w[2]!, w[3]!, 1); }
+}
+/** IMUL Gv, Ev (0F AF) and IMUL Gv, Ev, imm (69, 6B). */
+export function imulGE(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const a = readE(cpu, i, sz), ah = cpu.th;
+  let b: number, bh: number;
+  if (i.op === 0x1af) { b = readG(cpu, i, sz); bh = cpu.th; } else { b = i.imm; bh = i.imm >> 31; }
+  mulFull(cpu, sz, a, ah, b, bh, true);
+  writeG(cpu, i, sz, sz === 2 ? w[0]! & 0xffff : w[0]!, w[1]!);
+}
+
+/** F6/F7 /6 DIV and /7 IDIV; #DE on division by zero or quotient overflow. */
+export function divE(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const signed = i.arg === 1;
+  const dv = readE(cpu, i, sz), dvh = cpu.th;
+  if (sz === 8) { div64(cpu, dv, dvh, signed); return; }
+  const bits = sz * 8;
+  let num: number, den: number;
+  if (sz === 1) {
+    const ax = cpu.lo[RAX]! & 0xffff;
+    num = signed ? (ax << 16) >> 16 : ax;
+    den = signed ? (dv << 24) >> 24 : dv & 0xff;
+  } else if (sz === 2) {
+    const v = ((cpu.lo[RDX]! & 0xffff) << 16) | (cpu.lo[RAX]! & 0xffff);
+    num = signed ? v : v >>> 0;
+    den = signed ? (dv << 16) >> 16 : dv & 0xffff;
+  } else {
+    // 64-bit dividend EDX:EAX as a double may be inexact beyond 2^53: use the 64-bit path.
+    const dh = cpu.lo[RDX]!, dl = cpu.lo[RAX]!;
+    const q = divmod64(dl, dh, signed ? dv : dv, signed ? dv >> 31 : 0, signed);
+    if (q === null) return cpu.fault(DE);
+    const [ql, qh, rl] = q;
+    const fits = signed ? qh === (ql >> 31) : qh === 0;
+    if (!fits) return cpu.fault(DE);
+    setReg(cpu, RAX, 4, ql, 0, 1); setReg(cpu, RDX, 4, rl, 0, 1);
+    return;
+  }
+  if (den === 0) return cpu.fault(DE);
+  const q = Math.trunc(num / den), r = num - q * den;
+  const lim = signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+  if (q < lim[0]! || q > lim[1]!) return cpu.fault(DE);
+  if (sz === 1) setReg(cpu, RAX, 2, (q & 0xff) | ((r & 0xff) << 8), 0, 1);
+  else { setReg(cpu, RAX, 2, q, 0, 1); setReg(cpu, RDX, 2, r, 0, 1); }
+}
+
+function div64(cpu: Cpu, dl: number, dh: number, signed: boolean): void {
+  // Dividend RDX:RAX (128 bits), divisor 64 bits.
+  const n = [cpu.lo[RAX]!, cpu.hi[RAX]!, cpu.lo[RDX]!, cpu.hi[RDX]!];
+  const res = divmod128(n, dl, dh, signed);
+  if (res === null) return cpu.fault(DE);
+  setReg(cpu, RAX, 8, res[0], res[1], 1);
+  setReg(cpu, RDX, 8, res[2], res[3], 1);
+}
+
+/** Unsigned/signed 64/64 division helper via 128-bit path. Returns [qlo, qhi, rlo, rhi] or null on #DE. */
+function divmod64(nl: number, nh: number, dl: number, dh: number, signed: boolean): [number, number, number, number] | null {
+  const sx = signed && nh < 0 ? -1 : 0;
+  return divmod128([nl, nh, sx, sx], dl, dh, signed, true);
+}
+
+/**
+ * 128-by-64 division by shift-subtract on 32-bit words (no BigInt). For
+ * `narrow` (used by 32-bit IDIV/DIV via divmod64) the caller checks range.
+ */
+function divmod128(n: number[], dl: number, dh: number, signed: boolean, narrow = false): [number, number, number, number] | null {
+  if ((dl | dh) === 0) return null;
+  let neg = false, remNeg = false;
+  const nw = n.map((x) => x >>> 0);
+  let d0 = dl >>> 0, d1 = dh >>> 0;
+  if (signed) {
+    if ((n[3]! | 0) < 0) { negWords(nw); neg = true; remNeg = true; }
+    if ((dh | 0) < 0) { const t = [d0, d1]; negWords(t); d0 = t[0]!; d1 = t[1]!; neg = !neg; }
+  }
+  // Unsigned long division, bit by bit over 128 bits.
+  let q = [0, 0, 0, 0];
+  let r0 = 0, r1 = 0, r2 = 0; // remainder up to 65 bits
+  for (let bit = 127; bit >= 0; bit--) {
+    // r = (r << 1) | nbit
+    r2 = ((r2 << 1) | (r1 >>> 31)) >>> 0;
+    r1 = ((r1 << 1) | (r0 >>> 31)) >>> 0;
+    r0 = ((r0 << 1) | ((nw[bit >> 5]! >>> (bit & 31)) & 1)) >>> 0;
+    if (r2 !== 0 || r1 > d1 || (r1 === d1 && r0 >= d0)) {
+      const t = r0 - d0;
+      r0 = t >>> 0;
+      const t1 = r1 - d1 - (t < 0 ? 1 : 0);
+      r1 = t1 >>> 0;
+      r2 = (r2 - (t1 < 0 ? 1 : 0)) >>> 0;
+      q[bit >> 5] = (q[bit >> 5]! | (1 << (bit & 31))) >>> 0;
+    }
+  }
+  if (!narrow) {
+    // quotient must fit in 64 bits (signed: within range)
+    if (signed) {
+      if (q[2] !== 0 || q[3] !== 0) return null;
+      const qh = q[1]! >>> 0;
+      if (neg ? qh > 0x80000000 || (qh === 0x80000000 && q[0] !== 0) : qh >= 0x80000000) return null;
+    } else if (q[2] !== 0 || q[3] !== 0) return null;
+  }
+  if (neg) { negWords(q); }
+  const rem = [r0, r1];
+  if (remNeg) negWords(rem);
+  if (narrow) {
+    // 32-bit division result checks done by caller with quotient low 64 bits
+    if (!signed && (q[2] !== 0 || q[3] !== 0)) q = [0, 1, 0, 0]; // force overflow
+    if (signed) {
+      const hiSig = (q[1]! | 0) >> 31;
+      if ((q[2]! | 0) !== hiSig || (q[3]! | 0) !== hiSig) q = [0, 1, 0, 0];
+    }
+  }
+  return [q[0]! | 0, q[1]! | 0, rem[0]! | 0, rem[1]! | 0];
+}
+function negWords(a: number[]): void {
+  let c = 1;
+  for (let k = 0; k < a.length; k++) { const t = ((~a[k]!) >>> 0) + c; a[k] = t >>> 0; c = t >= TWO32 ? 1 : 0; }
+}
+
+// ---- shifts and rotates (Vol. 2B: SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR) ---
+
+/** Group 2: arg from ModRM.reg; count source from the table: 1, CL or imm8. */
+export function shiftE(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const mask = sz === 8 ? 63 : 31;
+  const cnt = (i.op === 0xd0 || i.op === 0xd1 ? 1 : i.op === 0xd2 || i.op === 0xd3 ? cpu.lo[1]! : i.imm) & mask;
+  if (i.mod === 3) {
+    const v = getReg(cpu, i.rm, sz, i.rex), vh = cpu.th;
+    if (cnt === 0) return;
+    const r = shiftOp(cpu, i.reg & 7, sz, v, vh, cnt);
+    setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
+  } else {
+    const a = i.ea(cpu, i);
+    const v = readMem(cpu, a, sz), vh = cpu.th;
+    if (cnt === 0) return;
+    const r = shiftOp(cpu, i.reg & 7, sz, v, vh, cnt);
+    writeMem(cpu, a, sz, r, cpu.th);
+  }
+}
+
+/** Shift/rotate of a value with a non-zero masked count. Flags eager (Vol. 2B SAL/SAR/SHL/SHR "Flags Affected"). */
+function shiftOp(cpu: Cpu, op: number, sz: number, v: number, vh: number, cnt: number): number {
+  const bits = sz * 8;
+  // Work on the value as a bit string of `bits` bits using two 32-bit words.
+  let lo = v >>> 0, hi = sz === 8 ? vh >>> 0 : 0;
+  if (sz < 4) lo &= (1 << bits) - 1;
+  const flagsIn = getArith(cpu);
+  let cf = (flagsIn & CF) !== 0;
+  let of = (flagsIn & OF) !== 0;
+  const msb = (l: number, h: number): number => (sz === 8 ? h >>> 31 : (l >>> (bits - 1)) & 1);
+  const bitAt = (l: number, h: number, k: number): number => (k >= 32 ? (h >>> (k - 32)) & 1 : (l >>> k) & 1);
+  const shl1 = (l: number, h: number, inb: number): [number, number] => {
+    const nh = sz === 8 ? ((h << 1) | (l >>> 31)) >>> 0 : 0;
+    let nl = ((l << 1) | inb) >>> 0;
+    if (sz < 4) nl &= (1 << bits) - 1;
+    return [nl, nh];
+  };
+  const shr1 = (l: number, h: number, inb: number): [number, number] => {
+    if (sz === 8) return [((l >>> 1) | ((h & 1) << 31)) >>> 0, ((h >>> 1) | (inb << 31)) >>> 0];
+    return [((l >>> 1) | (inb << (bits - 1))) >>> 0, 0];
+  };
+  let c = cnt;
+  switch (op) {
+    case 0: case 1: { // ROL / ROR: count modulo width (flags use the masked count)
+      const n = c % bits;
+      for (let k = 0; k < n; k++) {
+        if (op === 0) [lo, hi] = shl1(lo, hi, msb(lo, hi));
+        else [lo, hi] = shr1(lo, hi, lo & 1);
+      }
+      if (op === 0) { cf = (lo & 1) !== 0; of = (msb(lo, hi) ^ (lo & 1)) !== 0; }
+      else { cf = msb(lo, hi) !== 0; of = (msb(lo, hi) ^ bitAt(lo, hi, bits - 2)) !== 0; }
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      break;
+    }
+    case 2: case 3: { // RCL / RCR: through CF, count modulo width+1 for 8/16
+      if (sz === 1) c %= 9; else if (sz === 2) c %= 17;
+      for (let k = 0; k < c; k++) {
+        if (op === 2) { const out = msb(lo, hi); [lo, hi] = shl1(lo, hi, cf ? 1 : 0); cf = out !== 0; }
+        else { const out = lo & 1; [lo, hi] = shr1(lo, hi, cf ? 1 : 0); cf = out !== 0; }
+      }
+      if (op === 2) of = (msb(lo, hi) ^ (cf ? 1 : 0)) !== 0;
+      else of = (msb(lo, hi) ^ bitAt(lo, hi, bits - 2)) !== 0;
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      break;
+    }
+    case 4: case 6: { // SHL/SAL
+      for (let k = 0; k < c; k++) { cf = msb(lo, hi) !== 0; [lo, hi] = shl1(lo, hi, 0); }
+      of = (msb(lo, hi) !== 0) !== cf;
+      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0) | (of ? OF : 0));
+      break;
+    }
+    case 5: { // SHR
+      of = msb(lo, hi) !== 0;
+      for (let k = 0; k < c; k++) { cf = (lo & 1) !== 0; [lo, hi] = shr1(lo, hi, 0); }
+      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0) | (of ? OF : 0));
+      break;
+    }
+    default: { // SAR
+      const s = msb(lo, hi);
+      for (let k = 0; k < c; k++) { cf = (lo & 1) !== 0; [lo, hi] = shr1(lo, hi, s); }
+      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0));
+      break;
+    }
+  }
+  cpu.th = hi | 0;
+  return trunc(lo, sz === 8 ? 4 : sz);
+}
+
+// ---- conditions ---------------------------------------------------------
+
+/** SETcc Eb (0F 90-9F). */
+export function setcc(cpu: Cpu, i: Insn): void {
+  writeE(cpu, i, 1, testCC(cpu, i.op & 0xf) ? 1 : 0, 0);
+}
+/** CMOVcc Gv, Ev (0F 40-4F): the source is read even when the condition is false; a 32-bit CMOV zero-extends in either case. */
+export function cmovcc(cpu: Cpu, i: Insn): void {
+  const v = readE(cpu, i, i.osz), vh = cpu.th;
+  if (testCC(cpu, i.op & 0xf)) writeG(cpu, i, i.osz, v, vh);
+  else if (i.osz === 4) cpu.hi[i.reg] = 0;
+}
+
+// ---- flag instructions --------------------------------------------------
+
+export function clc(cpu: Cpu): void { setArith(cpu, getArith(cpu) & ~CF); }
+export function stc(cpu: Cpu): void { setArith(cpu, getArith(cpu) | CF); }
+export function cmc(cpu: Cpu): void { setArith(cpu, getArith(cpu) ^ CF); }
+/** LAHF: AH <- SF:ZF:0:AF:0:PF:1:CF. */
+export function lahf(cpu: Cpu): void {
+  const f = getArith(cpu) & (SF | ZF | AF | PF | CF);
+  cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xff00) | ((f | 2) << 8);
+}
+/** SAHF: SF ZF AF PF CF <- AH. */
+export function sahf(cpu: Cpu): void {
+  const ah = (cpu.lo[RAX]! >> 8) & 0xff;
+  setArith(cpu, (getArith(cpu) & OF) | (ah & (SF | ZF | AF | PF | CF)));
+}
+
+// ---- conversions --------------------------------------------------------
+
+/** CBW / CWDE / CDQE (98). */
+export function cbw(cpu: Cpu, i: Insn): void {
+  const v = cpu.lo[RAX]!;
+  if (i.osz === 2) setReg(cpu, RAX, 2, (v << 24) >> 24, 0, 1);
+  else if (i.osz === 4) setReg(cpu, RAX, 4, (v << 16) >> 16, 0, 1);
+  else setReg(cpu, RAX, 8, v, v >> 31, 1);
+}
+/** CWD / CDQ / CQO (99). */
+export function cwd(cpu: Cpu, i: Insn): void {
+  if (i.osz === 2) setReg(cpu, RDX, 2, (cpu.lo[RAX]! << 16) >> 31, 0, 1);
+  else if (i.osz === 4) setReg(cpu, RDX, 4, cpu.lo[RAX]! >> 31, 0, 1);
+  else { const s = cpu.hi[RAX]! >> 31; setReg(cpu, RDX, 8, s, s, 1); }
+}
+
+// ---- bit operations -----------------------------------------------------
+
+/** BT/BTS/BTR/BTC with a register or imm8 bit offset (0F A3/AB/B3/BB, 0F BA /4-7). arg: 0 BT, 1 BTS, 2 BTR, 3 BTC. */
+export function btOp(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const bits = sz * 8;
+  const isImm = i.op === 0x1ba;
+  const op = isImm ? (i.reg & 7) - 4 : i.arg;
+  let off: number, offHi = 0;
+  if (isImm) off = i.imm & (bits - 1);
+  else { off = getReg(cpu, i.reg, sz, i.rex); offHi = sz === 8 ? cpu.th : 0; }
+  let a = 0, v: number, vh: number;
+  if (i.mod === 3) {
+    const b = off & (bits - 1);
+    v = getReg(cpu, i.rm, sz, i.rex); vh = cpu.th;
+    const r = bitop(cpu, op, sz, v, vh, b);
+    if (op !== 0) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
+    return;
+  }
+  a = i.ea(cpu, i);
+  let b: number;
+  if (!isImm) {
+    // Register bit offset addresses memory beyond the operand (Vol. 2A BT): signed offset.
+    let sOff: number;
+    if (sz === 8) sOff = offHi * TWO32 + (off >>> 0);
+    else if (sz === 4) sOff = off | 0;
+    else sOff = (off << 16) >> 16;
+    const byteOff = Math.floor(sOff / bits) * sz;
+    a = cpu.mode === 8 ? a + byteOff : (a + byteOff) >>> 0;
+    b = ((sOff % bits) + bits) % bits;
+  } else b = off;
+  v = readMem(cpu, a, sz); vh = cpu.th;
+  const r = bitop(cpu, op, sz, v, vh, b);
+  if (op !== 0) writeMem(cpu, a, sz, r, cpu.th);
+}
+function bitop(cpu: Cpu, op: number, sz: number, v: number, vh: number, b: number): number {
+  const inHi = b >= 32;
+  const mask = 1 << (b & 31);
+  const word = inHi ? vh : v;
+  const bit = (word & mask) !== 0;
+  // CF = selected bit; OF, SF, AF, PF undefined; ZF unaffected.
+  setArith(cpu, (getArith(cpu) & ~CF) | (bit ? CF : 0));
+  let nw = word;
+  if (op === 1) nw = word | mask; else if (op === 2) nw = word & ~mask; else if (op === 3) nw = word ^ mask;
+  cpu.th = inHi ? nw : vh;
+  return trunc(inHi ? v : nw, sz === 8 ? 4 : sz);
+}
+
+/** BSF / BSR (0F BC / BD): ZF=1 and destination unchanged when the source is 0. */
+export function bsfr(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const v = readE(cpu, i, sz), vh = sz === 8 ? cpu.th : 0;
+  const lo = sz < 4 ? v & ((1 << (sz * 8)) - 1) : v;
+  const f = getArith(cpu) & ~(ZF);
+  if (lo === 0 && vh === 0) { setArith(cpu, f | ZF); return; }
+  let idx: number;
+  if (i.op === 0x1bc) idx = lo !== 0 ? 31 - Math.clz32(lo & -lo) : 32 + 31 - Math.clz32(vh & -vh);
+  else idx = vh !== 0 ? 63 - Math.clz32(vh) : 31 - Math.clz32(lo);
+  setArith(cpu, f);
+  writeG(cpu, i, sz, idx, 0);
+}
+
+/** BSWAP r32/r64 (0F C8+r). */
+export function bswap(cpu: Cpu, i: Insn): void {
+  const r = (i.op & 7) | ((i.rex & 1) << 3);
+  const sw = (x: number): number => ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+  if (i.osz === 8) { const l = cpu.lo[r]!, h = cpu.hi[r]!; cpu.lo[r] = sw(h); cpu.hi[r] = sw(l); }
+  else { cpu.lo[r] = sw(cpu.lo[r]!); cpu.hi[r] = 0; }
+}
+
+/** XADD Eb/Ev, Gb/Gv (0F C0/C1). */
+export function xadd(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const s = readG(cpu, i, sz), sh = cpu.th;
+  if (i.mod === 3) {
+    const d = getReg(cpu, i.rm, sz, i.rex), dh = cpu.th;
+    const r = alu(cpu, ALU_ADD, sz, d, dh, s, sh), rh = cpu.th;
+    setReg(cpu, i.reg, sz, d, dh, i.rex);
+    setReg(cpu, i.rm, sz, r, rh, i.rex);
+  } else {
+    const a = i.ea(cpu, i);
+    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const r = alu(cpu, ALU_ADD, sz, d, dh, s, sh);
+    writeMem(cpu, a, sz, r, cpu.th);
+    setReg(cpu, i.reg, sz, d, dh, i.rex);
+  }
+}
+
+/** CMPXCHG Eb/Ev, Gb/Gv (0F B0/B1). */
+export function cmpxchg(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const acc = getReg(cpu, RAX, sz, 1), acch = cpu.th;
+  const a = i.mod === 3 ? 0 : i.ea(cpu, i);
+  const d = i.mod === 3 ? getReg(cpu, i.rm, sz, i.rex) : readMem(cpu, a, sz), dh = cpu.th;
+  alu(cpu, ALU_CMP, sz, acc, acch, d, dh);
+  const eq = trunc(acc, sz === 8 ? 4 : sz) === trunc(d, sz === 8 ? 4 : sz) && (sz !== 8 || acch === dh);
+  if (eq) {
+    const s = readG(cpu, i, sz), sh = cpu.th;
+    if (i.mod === 3) setReg(cpu, i.rm, sz, s, sh, i.rex); else writeMem(cpu, a, sz, s, sh);
+  } else {
+    // The destination is written back with its own value (a locked RMW always writes), then the accumulator is loaded.
+    if (i.mod !== 3) writeMem(cpu, a, sz, d, dh);
+    setReg(cpu, RAX, sz, d, dh, 1);
+  }
+}

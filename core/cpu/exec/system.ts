@@ -1,0 +1,380 @@
+/**
+ * System instructions and their VMX non-root behaviour (SDM Vol. 2 for the
+ * instructions; Vol. 3C, 26.1 "Instructions That Cause VM Exits" and 26.3
+ * "Changes to Instruction Behavior in VMX Non-Root Operation").
+ */
+import type { Cpu } from '../cpu.js';
+import type { Insn } from '../insn.js';
+import { PROC_BASED, PROC_BASED2, crQualification, CRQ_MOV_TO, CRQ_MOV_FROM, CRQ_CLTS, CRQ_LMSW, msrExits } from '../nonroot.js';
+import { EXIT_REASON } from '../../vmx/exit-reasons.js';
+import { readE, setReg } from './operands.js';
+import { rdmsr, wrmsr } from '../msr.js';
+import {
+  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD, NM,
+  CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_EM, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
+  CR4_SMEP, CR4_PCIDE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+} from '../regs.js';
+import { ltr, lldt } from '../segments.js';
+
+function requireCpl0(cpu: Cpu): void { if (cpu.cpl !== 0) cpu.gp(0); }
+
+/** HLT (F4): exits with HLT exiting, otherwise enters the HLT activity state. */
+export function hlt(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  if (cpu.ctlProc & PROC_BASED.HLT_EXITING) cpu.vmexit(EXIT_REASON.HLT, 0, i.len);
+  cpu.halted = true;
+}
+/** CPUID (0F A2): unconditionally exits in VMX non-root operation (Vol. 3C, 26.1.2). */
+export function cpuid(cpu: Cpu, i: Insn): void {
+  cpu.vmexit(EXIT_REASON.CPUID, 0, i.len);
+}
+/** INVD (0F 08): unconditional exit. */
+export function invd(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  cpu.vmexit(EXIT_REASON.INVD, 0, i.len);
+}
+/** XSETBV (0F 01 D1): unconditional exit. */
+export function xsetbv(cpu: Cpu, i: Insn): void {
+  cpu.vmexit(EXIT_REASON.XSETBV, 0, i.len);
+}
+/** VMX instructions executed by the guest always exit (Vol. 3C, 26.1.2); VMCALL is the hypercall. arg = exit reason. */
+export function vmxInsn(cpu: Cpu, i: Insn): void {
+  cpu.vmexit(i.arg, 0, i.len);
+}
+/** WBINVD (0F 09): exits with WBINVD exiting. */
+export function wbinvd(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  if (cpu.ctlProc2 & PROC_BASED2.WBINVD_EXITING) cpu.vmexit(EXIT_REASON.WBINVD, 0, i.len);
+}
+/** PAUSE (F3 90): exits with PAUSE exiting. */
+export function pause(cpu: Cpu, i: Insn): void {
+  if (cpu.ctlProc & PROC_BASED.PAUSE_EXITING) cpu.vmexit(EXIT_REASON.PAUSE, 0, i.len);
+}
+
+/** CLI / STI (FA / FB) with the IOPL rule; STI blocks interrupts for one instruction when it sets IF. */
+export function cli(cpu: Cpu): void {
+  if (cpu.cr0 & CR0_PE && cpu.cpl > ((cpu.flagsRest & IOPL) >> 12)) cpu.gp(0);
+  cpu.flagsRest &= ~IF;
+}
+export function sti(cpu: Cpu): void {
+  if (cpu.cr0 & CR0_PE && cpu.cpl > ((cpu.flagsRest & IOPL) >> 12)) cpu.gp(0);
+  if (!(cpu.flagsRest & IF)) { cpu.shadowKind = 1; cpu.shadowAt = cpu.icount + 1; }
+  cpu.flagsRest |= IF;
+}
+export function cld(cpu: Cpu): void { cpu.flagsRest &= ~DF; }
+export function std(cpu: Cpu): void { cpu.flagsRest |= DF; }
+
+// ---- time ------------------------------------------------------------------
+
+/** The guest's TSC: virtual time, plus the TSC offset when "use TSC offsetting" is 1 (Vol. 3C, 26.3: RDTSC). */
+export function guestTsc(cpu: Cpu): number {
+  return cpu.icount + (cpu.ctlProc & PROC_BASED.USE_TSC_OFFSETTING ? cpu.tscOffset : 0);
+}
+/** RDTSC (0F 31). */
+export function rdtsc(cpu: Cpu, i: Insn): void {
+  if ((cpu.cr4 & CR4_TSD) && cpu.cpl !== 0) cpu.gp(0);
+  if (cpu.ctlProc & PROC_BASED.RDTSC_EXITING) cpu.vmexit(EXIT_REASON.RDTSC, 0, i.len);
+  const t = guestTsc(cpu);
+  setReg(cpu, RAX, 4, t | 0, 0, 1);
+  setReg(cpu, RDX, 4, Math.floor(t / TWO32), 0, 1);
+}
+/** RDTSCP (0F 01 F9): #UD unless "enable RDTSCP"; exits with RDTSC exiting (reason 51). */
+export function rdtscp(cpu: Cpu, i: Insn): void {
+  if (!(cpu.ctlProc2 & PROC_BASED2.ENABLE_RDTSCP)) cpu.fault(UD);
+  if ((cpu.cr4 & CR4_TSD) && cpu.cpl !== 0) cpu.gp(0);
+  if (cpu.ctlProc & PROC_BASED.RDTSC_EXITING) cpu.vmexit(EXIT_REASON.RDTSCP, 0, i.len);
+  const t = guestTsc(cpu);
+  setReg(cpu, RAX, 4, t | 0, 0, 1);
+  setReg(cpu, RDX, 4, Math.floor(t / TWO32), 0, 1);
+  setReg(cpu, RCX, 4, cpu.tscAux, 0, 1);
+}
+
+// ---- MSRs ------------------------------------------------------------------
+
+/** RDMSR (0F 32). */
+export function rdmsrInsn(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const idx = cpu.lo[RCX]! >>> 0;
+  if (msrExits(cpu, idx, false)) cpu.vmexit(EXIT_REASON.RDMSR, 0, i.len);
+  const lo = rdmsr(cpu, idx);
+  setReg(cpu, RAX, 4, lo, 0, 1);
+  setReg(cpu, RDX, 4, cpu.th, 0, 1);
+}
+/** WRMSR (0F 30). */
+export function wrmsrInsn(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const idx = cpu.lo[RCX]! >>> 0;
+  if (msrExits(cpu, idx, true)) cpu.vmexit(EXIT_REASON.WRMSR, 0, i.len);
+  wrmsr(cpu, idx, cpu.lo[RAX]!, cpu.lo[RDX]!);
+}
+
+// ---- control registers -------------------------------------------------------
+
+/** Value of CRn as the guest reads it: bits owned by the host come from the read shadow (Vol. 3C, 26.3 MOV from CR0/CR4). */
+export function guestCr0(cpu: Cpu): number { return ((cpu.cr0 & ~cpu.cr0Mask) | (cpu.cr0Shadow & cpu.cr0Mask)) >>> 0; }
+export function guestCr4(cpu: Cpu): number { return ((cpu.cr4 & ~cpu.cr4Mask) | (cpu.cr4Shadow & cpu.cr4Mask)) >>> 0; }
+
+const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG; // IA32_VMX_CR0_FIXED0 (Vol. 3D, A.7)
+const CR4_FIXED0 = CR4_VMXE;                 // IA32_VMX_CR4_FIXED0 (Vol. 3D, A.8)
+/** CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID). */
+export const CR4_VALID = 0x3727ff;
+
+/** MOV Rd, CRn (0F 20). */
+export function movFromCr(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const cr = i.reg;
+  let lo: number, hi = 0;
+  switch (cr) {
+    case 0: lo = guestCr0(cpu); break;
+    case 2: lo = cpu.cr2 | 0; hi = Math.floor(cpu.cr2 / TWO32); break;
+    case 3:
+      if (cpu.ctlProc & PROC_BASED.CR3_STORE_EXITING) cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(3, CRQ_MOV_FROM, i.rm), i.len);
+      lo = cpu.cr3 | 0; hi = Math.floor(cpu.cr3 / TWO32); break;
+    case 4: lo = guestCr4(cpu); break;
+    case 8:
+      if (cpu.mode !== 8) cpu.fault(UD);
+      if (cpu.ctlProc & PROC_BASED.CR8_STORE_EXITING) cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(8, CRQ_MOV_FROM, i.rm), i.len);
+      lo = cpu.cr8; break;
+    default: return cpu.fault(UD);
+  }
+  setReg(cpu, i.rm, cpu.mode === 8 ? 8 : 4, lo, hi, 1);
+}
+
+/** MOV CRn, Rd (0F 22), with the VMX guest/host masks, CR3-target list and fixed bits. */
+export function movToCr(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const cr = i.reg;
+  const v = cpu.lo[i.rm]!, vh = cpu.mode === 8 ? cpu.hi[i.rm]! : 0;
+  const exit = (): never => cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(cr, CRQ_MOV_TO, i.rm), i.len);
+  switch (cr) {
+    case 0: {
+      if (((v ^ cpu.cr0Shadow) & cpu.cr0Mask) !== 0) exit();
+      if (vh !== 0) cpu.gp(0);
+      setCr0(cpu, (cpu.cr0 & cpu.cr0Mask) | (v & ~cpu.cr0Mask));
+      return;
+    }
+    case 2: cpu.cr2 = vh * TWO32 + (v >>> 0); return;
+    case 3: {
+      if (cpu.ctlProc & PROC_BASED.CR3_LOAD_EXITING) {
+        const val = vh * TWO32 + (v >>> 0);
+        let hit = false;
+        for (let k = 0; k < cpu.cr3TargetCount && k < 4; k++) if (cpu.cr3Targets[k] === val) hit = true;
+        if (!hit) exit();
+      }
+      if (vh & ~0x7f) cpu.gp(0); // bits above MAXPHYADDR (39)
+      cpu.cr3 = (vh & 0x7f) * TWO32 + (v >>> 0);
+      cpu.flushTlb();
+      return;
+    }
+    case 4: {
+      if (((v ^ cpu.cr4Shadow) & cpu.cr4Mask) !== 0) exit();
+      if (vh !== 0) cpu.gp(0);
+      setCr4(cpu, (cpu.cr4 & cpu.cr4Mask) | (v & ~cpu.cr4Mask));
+      return;
+    }
+    case 8: {
+      if (cpu.mode !== 8) cpu.fault(UD);
+      if (cpu.ctlProc & PROC_BASED.CR8_LOAD_EXITING) exit();
+      if ((v & ~0xf) || vh) cpu.gp(0);
+      cpu.cr8 = v & 0xf;
+      return;
+    }
+    default: cpu.fault(UD);
+  }
+}
+
+/** Load CR0 after the VMX masking, with the consistency checks of MOV to CR0 (Vol. 2B MOV CR; Vol. 3C 24.8 fixed bits). */
+export function setCr0(cpu: Cpu, v: number): void {
+  v = (v | 0x10) >>> 0; // ET is fixed to 1
+  if ((v & CR0_PG) && !(v & CR0_PE)) cpu.gp(0);
+  if ((v & CR0_NW) && !(v & CR0_CD)) cpu.gp(0);
+  let fixed0 = CR0_FIXED0;
+  if (cpu.ctlProc2 & PROC_BASED2.UNRESTRICTED_GUEST) fixed0 &= ~(CR0_PE | CR0_PG);
+  if ((v & fixed0) !== fixed0) cpu.gp(0);
+  const old = cpu.cr0;
+  if ((v & CR0_PG) && !(old & CR0_PG) && (cpu.efer & EFER_LME) && !(cpu.cr4 & CR4_PAE)) cpu.gp(0);
+  if (!(v & CR0_PG) && (old & CR0_PG) && cpu.mode === 8) cpu.gp(0);
+  if ((v & CR0_PG) && !(old & CR0_PG) && (cpu.efer & EFER_LME) && (cpu.segAr[CS]! & AR_L)) cpu.gp(0);
+  cpu.cr0 = v | 0;
+  if ((old ^ v) & (CR0_PG | CR0_PE | CR0_WP)) {
+    cpu.pagingChanged();
+    cpu.updateMode();
+  }
+}
+export function setCr4(cpu: Cpu, v: number): void {
+  if (v & ~CR4_VALID) cpu.gp(0);
+  if ((v & CR4_FIXED0) !== CR4_FIXED0) cpu.gp(0);
+  if ((cpu.efer & EFER_LMA) && !(v & CR4_PAE)) cpu.gp(0);
+  if ((v & CR4_PCIDE) && !(cpu.cr4 & CR4_PCIDE)) cpu.gp(0); // PCIDE not advertised
+  const old = cpu.cr4;
+  cpu.cr4 = v | 0;
+  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_PCIDE)) cpu.flushTlb();
+}
+
+/** CLTS (0F 06): exits when the host owns CR0.TS and its shadow is 1 (Vol. 3C, 26.1.3). */
+export function clts(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  if ((cpu.cr0Mask & CR0_TS) && (cpu.cr0Shadow & CR0_TS)) cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(0, CRQ_CLTS, 0), i.len);
+  if (!(cpu.cr0Mask & CR0_TS)) cpu.cr0 &= ~CR0_TS;
+}
+/** LMSW Ew (0F 01 /6): loads CR0[3:0]; cannot clear PE. */
+export function lmsw(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const src = readE(cpu, i, 2) & 0xf;
+  const mask = cpu.cr0Mask & 0xf, shadow = cpu.cr0Shadow & 0xf;
+  // Exit if a host-owned bit among MP/EM/TS differs from the shadow, or PE is set while owned and shadowed 0 (Vol. 3C, 26.1.3).
+  if (((src ^ shadow) & mask & 0xe) || ((mask & 1) && !(shadow & 1) && (src & 1))) {
+    cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(0, CRQ_LMSW, 0, i.mod !== 3, src), i.len);
+  }
+  const keepPe = cpu.cr0 & CR0_PE;
+  const v = (cpu.cr0 & ~(0xf & ~mask)) | (src & 0xf & ~mask) | keepPe;
+  setCr0(cpu, v);
+}
+/** SMSW Ev (0F 01 /4). */
+export function smsw(cpu: Cpu, i: Insn): void {
+  const v = guestCr0(cpu);
+  if (i.mod === 3) setReg(cpu, i.rm, i.osz, v, 0, i.rex);
+  else cpu.write16(i.ea(cpu, i), v);
+}
+
+/** MOV to/from DRn (0F 21/23): exits with MOV-DR exiting (qualification Vol. 3C Table 28-4). */
+export function movDr(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const dr = i.reg;
+  if (dr === 4 || dr === 5 || dr > 7) cpu.fault(UD);
+  const toDr = i.op === 0x123;
+  if (cpu.ctlProc & PROC_BASED.MOV_DR_EXITING) cpu.vmexit(EXIT_REASON.MOV_DR, dr | (toDr ? 0 : 16) | ((i.rm & 15) << 8), i.len);
+  const w = cpu.mode === 8 ? 8 : 4;
+  if (toDr) {
+    const v = (cpu.hi[i.rm]! >>> 0) * TWO32 + (cpu.lo[i.rm]! >>> 0);
+    if ((dr === 6 || dr === 7) && cpu.hi[i.rm]! !== 0 && w === 8) cpu.gp(0);
+    cpu.dr[dr] = w === 8 ? v : cpu.lo[i.rm]! >>> 0;
+  } else {
+    const v = cpu.dr[dr]!;
+    setReg(cpu, i.rm, w, v | 0, Math.floor(v / TWO32) | 0, 1);
+  }
+}
+
+// ---- descriptor tables -----------------------------------------------------------
+
+function descTableExit(cpu: Cpu, i: Insn): void {
+  if (cpu.ctlProc2 & PROC_BASED2.DESCRIPTOR_TABLE_EXITING) cpu.unimplementedMsg(`descriptor-table exiting for ${i.mn}`);
+}
+/** LGDT/LIDT m (0F 01 /2, /3): 64-bit base in 64-bit mode, 24-bit base with 16-bit operands elsewhere. */
+export function lgdt(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  descTableExit(cpu, i);
+  const a = i.ea(cpu, i);
+  const limit = cpu.read16(a);
+  let base: number;
+  if (cpu.mode === 8) {
+    const lo = cpu.read64(cpu.linAdd(a, 2));
+    base = cpu.th * TWO32 + (lo >>> 0);
+    if (base < -0x8000_0000_0000 || base >= 0x8000_0000_0000) cpu.gp(0);
+  } else {
+    base = cpu.read32(cpu.linAdd(a, 2)) >>> 0;
+    if (i.osz === 2) base &= 0xffffff;
+  }
+  if ((i.reg & 7) === 2) { cpu.gdtrBase = base; cpu.gdtrLimit = limit; }
+  else { cpu.idtrBase = base; cpu.idtrLimit = limit; }
+}
+/** SGDT/SIDT m (0F 01 /0, /1). */
+export function sgdt(cpu: Cpu, i: Insn): void {
+  descTableExit(cpu, i);
+  const a = i.ea(cpu, i);
+  const isG = (i.reg & 7) === 0;
+  const base = isG ? cpu.gdtrBase : cpu.idtrBase, limit = isG ? cpu.gdtrLimit : cpu.idtrLimit;
+  cpu.probeWrite(a, cpu.mode === 8 ? 10 : 6);
+  cpu.write16(a, limit);
+  if (cpu.mode === 8) cpu.write64(cpu.linAdd(a, 2), base | 0, Math.floor(base / TWO32) | 0);
+  else cpu.write32(cpu.linAdd(a, 2), base | 0);
+}
+/** LLDT / LTR Ew (0F 00 /2, /3). */
+export function lldtInsn(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu); descTableExit(cpu, i);
+  if (!(cpu.cr0 & CR0_PE)) cpu.fault(UD);
+  lldt(cpu, readE(cpu, i, 2));
+}
+export function ltrInsn(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu); descTableExit(cpu, i);
+  if (!(cpu.cr0 & CR0_PE)) cpu.fault(UD);
+  ltr(cpu, readE(cpu, i, 2));
+}
+/** SLDT / STR Ev (0F 00 /0, /1). */
+export function sldtStr(cpu: Cpu, i: Insn): void {
+  descTableExit(cpu, i);
+  const sel = cpu.segSel[(i.reg & 7) === 0 ? LDTR : TR]! & 0xffff;
+  if (i.mod === 3) setReg(cpu, i.rm, i.osz, sel, 0, i.rex);
+  else cpu.write16(i.ea(cpu, i), sel);
+}
+/** INVLPG m (0F 01 /7): exits with INVLPG exiting; qualification = linear address (Vol. 3C, Table 28-1). */
+export function invlpg(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  const a = i.ea(cpu, i);
+  if (cpu.ctlProc & PROC_BASED.INVLPG_EXITING) cpu.vmexit(EXIT_REASON.INVLPG, a, i.len);
+  cpu.flushTlbPage(a);
+}
+
+// ---- 64-bit system calls ---------------------------------------------------------
+
+/** SWAPGS (0F 01 F8): 64-bit mode, CPL 0. */
+export function swapgs(cpu: Cpu): void {
+  if (cpu.mode !== 8) cpu.fault(UD);
+  requireCpl0(cpu);
+  const t = cpu.segBase[GS]!;
+  cpu.segBase[GS] = cpu.kernelGsBase;
+  cpu.segBaseEff[GS] = cpu.kernelGsBase;
+  cpu.kernelGsBase = t;
+}
+/** SYSCALL (0F 05), Vol. 2B: 64-bit mode with EFER.SCE. */
+export function syscall(cpu: Cpu, i: Insn): void {
+  if (cpu.mode !== 8 || !(cpu.efer & EFER_SCE)) cpu.fault(UD);
+  const next = cpu.ripNext;
+  setReg(cpu, RCX, 8, next | 0, Math.floor(next / TWO32) | 0, 1);
+  const fl = cpu.getFlags();
+  setReg(cpu, R11, 8, fl & ~RF, 0, 1);
+  const sel = (cpu.starHi & 0xffff);
+  cpu.segSel[CS] = sel & 0xfffc; cpu.segBase[CS] = 0; cpu.segLimit[CS] = 0xffffffff; cpu.segAr[CS] = 0xa09b; // 64-bit code, DPL 0
+  cpu.segSel[SS] = (sel + 8) & 0xfffc; cpu.segBase[SS] = 0; cpu.segLimit[SS] = 0xffffffff; cpu.segAr[SS] = 0xc093;
+  cpu.setFlags(fl & ~cpu.fmask & ~RF);
+  cpu.updateMode();
+  cpu.ripNext = cpu.lstar;
+  void i;
+}
+/** SYSRET (0F 07), Vol. 2B: to 64-bit (REX.W) or compatibility mode at CPL 3. */
+export function sysret(cpu: Cpu, i: Insn): void {
+  if (cpu.mode !== 8 || !(cpu.efer & EFER_SCE)) cpu.fault(UD);
+  requireCpl0(cpu);
+  const base = (cpu.starHi >>> 16) & 0xffff;
+  if (i.osz === 8) {
+    const t = cpu.hi[RCX]! * TWO32 + (cpu.lo[RCX]! >>> 0);
+    if (t < -0x8000_0000_0000 || t >= 0x8000_0000_0000) cpu.gp(0);
+    cpu.segSel[CS] = (base + 16) | 3; cpu.segAr[CS] = 0xa0fb;
+    cpu.ripNext = t;
+  } else {
+    cpu.segSel[CS] = base | 3; cpu.segAr[CS] = 0xc0fb;
+    cpu.ripNext = cpu.lo[RCX]! >>> 0;
+  }
+  cpu.segBase[CS] = 0; cpu.segLimit[CS] = 0xffffffff;
+  cpu.segSel[SS] = (base + 8) | 3; cpu.segAr[SS] = 0xc0f3; // SS base/limit/attributes fixed; DPL 3
+  cpu.setFlags((cpu.lo[R11]! & ~(RF | VM)) | FLAGS_FIXED1);
+  cpu.updateMode();
+}
+
+// ---- x87 control (FNINIT, FNSTCW, FLDCW, FNSTSW, FWAIT) -----------------------------
+
+function fpuCheck(cpu: Cpu): void {
+  if (cpu.cr0 & (CR0_EM | CR0_TS)) cpu.fault(NM);
+}
+export function fninit(cpu: Cpu): void { fpuCheck(cpu); cpu.fpuCw = 0x37f; cpu.fpuSw = 0; cpu.fpuTw = 0xffff; }
+export function fnstcw(cpu: Cpu, i: Insn): void { fpuCheck(cpu); cpu.write16(i.ea(cpu, i), cpu.fpuCw); }
+export function fldcw(cpu: Cpu, i: Insn): void { fpuCheck(cpu); cpu.fpuCw = cpu.read16(i.ea(cpu, i)); }
+export function fnstsw(cpu: Cpu, i: Insn): void {
+  fpuCheck(cpu);
+  if (i.mod === 3) setReg(cpu, RAX, 2, cpu.fpuSw, 0, 1);
+  else cpu.write16(i.ea(cpu, i), cpu.fpuSw);
+}
+export function fwait(cpu: Cpu): void {
+  if ((cpu.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) cpu.fault(NM);
+}
+

@@ -1,0 +1,329 @@
+/**
+ * THE opcode table (SDM Vol. 2D, Appendix A "Opcode Map"). One entry per
+ * opcode (or group member): mnemonic, operand specification in the SDM's
+ * notation (drives ModRM and immediate decoding), handler, decode flags and
+ * the RFLAGS bits the SDM leaves undefined (for the differential tests).
+ * The decoder, the interpreter dispatch and the tests are all driven by it.
+ *
+ * Operand notation (Vol. 2D, A.2): E r/m, G reg, M memory only, S segment
+ * register, C/D control/debug register; b byte, w word, d dword, q qword,
+ * v 16/32/64 by operand size, z 16/32 (imm32 sign-extended for 64-bit);
+ * I immediate, J relative offset, O moffs, A far pointer.
+ */
+import type { Handler } from './insn.js';
+import { IF_BLOCK_END as END, IF_D64 as D64, IF_F64 as F64, IF_I64 as I64, IF_O64 as O64, IF_BYTE as B, IF_LOCKABLE as LK, IF_REP as REP } from './insn.js';
+import { CF, PF, AF, ZF, SF, OF, ES, CS, SS, DS, FS, GS } from './regs.js';
+import * as alu from './exec/alu.js';
+import * as mov from './exec/mov.js';
+import * as ctl from './exec/control.js';
+import * as sys from './exec/system.js';
+import * as io from './exec/io.js';
+import * as str from './exec/string.js';
+import { EXIT_REASON } from '../vmx/exit-reasons.js';
+
+export interface OpDef {
+  /** 0x00-0xff one-byte map; 0x0f00-0x0fff two-byte map. */
+  op: number;
+  /** ModRM.reg selecting a group member. */
+  reg?: number;
+  /** For group members: true = memory form only, false = register form only (mod = 3). */
+  mem?: boolean;
+  mn: string;
+  ops: string;
+  fn: Handler;
+  arg?: number;
+  flags?: number;
+  /** RFLAGS bits the SDM calls undefined after this instruction. */
+  undef?: number;
+}
+
+const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'] as const;
+const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'] as const;
+const SHIFT_NAMES = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'] as const;
+
+function build(): OpDef[] {
+  const t: OpDef[] = [];
+  const add = (d: OpDef): void => { t.push(d); };
+
+  // ---- ALU: 00-3F (Vol. 2D Table A-2) ----
+  for (let k = 0; k < 8; k++) {
+    const base = k * 8, mn = ALU_NAMES[k]!;
+    const lk = k === 7 ? 0 : LK;
+    add({ op: base + 0, mn, ops: 'Eb,Gb', fn: alu.aluEG, arg: k, flags: B | lk });
+    add({ op: base + 1, mn, ops: 'Ev,Gv', fn: alu.aluEG, arg: k, flags: lk });
+    add({ op: base + 2, mn, ops: 'Gb,Eb', fn: alu.aluGE, arg: k, flags: B });
+    add({ op: base + 3, mn, ops: 'Gv,Ev', fn: alu.aluGE, arg: k });
+    add({ op: base + 4, mn, ops: 'AL,Ib', fn: alu.aluAI, arg: k, flags: B });
+    add({ op: base + 5, mn, ops: 'rAX,Iz', fn: alu.aluAI, arg: k });
+    add({ op: 0x80, reg: k, mn, ops: 'Eb,Ib', fn: alu.aluEI, arg: k, flags: B | lk });
+    add({ op: 0x81, reg: k, mn, ops: 'Ev,Iz', fn: alu.aluEI, arg: k, flags: lk });
+    add({ op: 0x82, reg: k, mn, ops: 'Eb,Ib', fn: alu.aluEI, arg: k, flags: B | I64 | lk });
+    add({ op: 0x83, reg: k, mn, ops: 'Ev,sIb', fn: alu.aluEI, arg: k, flags: lk });
+  }
+  const logicUndef = AF;
+  for (const d of t) if (d.arg === 4 || d.arg === 1 || d.arg === 6) d.undef = logicUndef;
+
+  // ---- segment push/pop (06/07, 0E, 16/17, 1E/1F; 0F A0/A1, A8/A9) ----
+  add({ op: 0x06, mn: 'push', ops: 'ES', fn: mov.pushSeg, arg: ES, flags: I64 });
+  add({ op: 0x07, mn: 'pop', ops: 'ES', fn: mov.popSeg, arg: ES, flags: I64 });
+  add({ op: 0x0e, mn: 'push', ops: 'CS', fn: mov.pushSeg, arg: CS, flags: I64 });
+  add({ op: 0x16, mn: 'push', ops: 'SS', fn: mov.pushSeg, arg: SS, flags: I64 });
+  add({ op: 0x17, mn: 'pop', ops: 'SS', fn: mov.popSeg, arg: SS, flags: I64 | END });
+  add({ op: 0x1e, mn: 'push', ops: 'DS', fn: mov.pushSeg, arg: DS, flags: I64 });
+  add({ op: 0x1f, mn: 'pop', ops: 'DS', fn: mov.popSeg, arg: DS, flags: I64 });
+  add({ op: 0x0fa0, mn: 'push', ops: 'FS', fn: mov.pushSeg, arg: FS, flags: D64 });
+  add({ op: 0x0fa1, mn: 'pop', ops: 'FS', fn: mov.popSeg, arg: FS, flags: D64 });
+  add({ op: 0x0fa8, mn: 'push', ops: 'GS', fn: mov.pushSeg, arg: GS, flags: D64 });
+  add({ op: 0x0fa9, mn: 'pop', ops: 'GS', fn: mov.popSeg, arg: GS, flags: D64 });
+
+  // ---- INC/DEC r (40-4F outside 64-bit mode), PUSH/POP r (50-5F) ----
+  for (let r = 0; r < 8; r++) {
+    add({ op: 0x40 + r, mn: 'inc', ops: 'Zv', fn: alu.incR, flags: I64 });
+    add({ op: 0x48 + r, mn: 'dec', ops: 'Zv', fn: alu.incR, flags: I64 });
+    add({ op: 0x50 + r, mn: 'push', ops: 'Zv', fn: mov.pushR, flags: D64 });
+    add({ op: 0x58 + r, mn: 'pop', ops: 'Zv', fn: mov.popR, flags: D64 });
+  }
+  add({ op: 0x63, mn: 'movsxd', ops: 'Gv,Ed', fn: mov.movsxd, flags: O64 });
+  add({ op: 0x68, mn: 'push', ops: 'Iz', fn: mov.pushI, flags: D64 });
+  add({ op: 0x69, mn: 'imul', ops: 'Gv,Ev,Iz', fn: alu.imulGE, undef: SF | ZF | AF | PF });
+  add({ op: 0x6a, mn: 'push', ops: 'sIb', fn: mov.pushI, flags: D64 });
+  add({ op: 0x6b, mn: 'imul', ops: 'Gv,Ev,sIb', fn: alu.imulGE, undef: SF | ZF | AF | PF });
+  add({ op: 0x6c, mn: 'insb', ops: 'Yb,DX', fn: io.insOuts, flags: B | REP });
+  add({ op: 0x6d, mn: 'ins', ops: 'Yz,DX', fn: io.insOuts, flags: REP });
+  add({ op: 0x6e, mn: 'outsb', ops: 'DX,Xb', fn: io.insOuts, flags: B | REP });
+  add({ op: 0x6f, mn: 'outs', ops: 'DX,Xz', fn: io.insOuts, flags: REP });
+
+  // ---- Jcc (70-7F, 0F 80-8F), SETcc, CMOVcc ----
+  for (let c = 0; c < 16; c++) {
+    add({ op: 0x70 + c, mn: 'j' + CC[c], ops: 'Jb', fn: ctl.jcc, flags: F64 | END });
+    add({ op: 0x0f80 + c, mn: 'j' + CC[c], ops: 'Jz', fn: ctl.jcc, flags: F64 | END });
+    add({ op: 0x0f90 + c, mn: 'set' + CC[c], ops: 'Eb', fn: alu.setcc, flags: B });
+    add({ op: 0x0f40 + c, mn: 'cmov' + CC[c], ops: 'Gv,Ev', fn: alu.cmovcc });
+  }
+
+  // ---- 84-8F ----
+  add({ op: 0x84, mn: 'test', ops: 'Eb,Gb', fn: alu.testEG, flags: B, undef: AF });
+  add({ op: 0x85, mn: 'test', ops: 'Ev,Gv', fn: alu.testEG, undef: AF });
+  add({ op: 0x86, mn: 'xchg', ops: 'Eb,Gb', fn: mov.xchgEG, flags: B | LK });
+  add({ op: 0x87, mn: 'xchg', ops: 'Ev,Gv', fn: mov.xchgEG, flags: LK });
+  add({ op: 0x88, mn: 'mov', ops: 'Eb,Gb', fn: mov.movEG, flags: B });
+  add({ op: 0x89, mn: 'mov', ops: 'Ev,Gv', fn: mov.movEG });
+  add({ op: 0x8a, mn: 'mov', ops: 'Gb,Eb', fn: mov.movGE, flags: B });
+  add({ op: 0x8b, mn: 'mov', ops: 'Gv,Ev', fn: mov.movGE });
+  add({ op: 0x8c, mn: 'mov', ops: 'Ev,Sw', fn: mov.movESreg });
+  add({ op: 0x8d, mn: 'lea', ops: 'Gv,M', fn: mov.lea, mem: true });
+  add({ op: 0x8e, mn: 'mov', ops: 'Sw,Ew', fn: mov.movSregE, flags: END });
+  add({ op: 0x8f, reg: 0, mn: 'pop', ops: 'Ev', fn: mov.popE, flags: D64 });
+
+  // ---- 90-9F ----
+  add({ op: 0x90, mn: 'nop', ops: '', fn: nopOrPause });
+  for (let r = 1; r < 8; r++) add({ op: 0x90 + r, mn: 'xchg', ops: 'Zv,rAX', fn: mov.xchgAR });
+  add({ op: 0x98, mn: 'cbw', ops: '', fn: alu.cbw });
+  add({ op: 0x99, mn: 'cwd', ops: '', fn: alu.cwd });
+  add({ op: 0x9a, mn: 'call far', ops: 'Ap', fn: ctl.callFar, flags: I64 | END });
+  add({ op: 0x9b, mn: 'fwait', ops: '', fn: sys.fwait });
+  add({ op: 0x9c, mn: 'pushf', ops: '', fn: mov.pushf, flags: D64 });
+  add({ op: 0x9d, mn: 'popf', ops: '', fn: mov.popf, flags: D64 | END });
+  add({ op: 0x9e, mn: 'sahf', ops: '', fn: alu.sahf });
+  add({ op: 0x9f, mn: 'lahf', ops: '', fn: alu.lahf });
+
+  // ---- A0-AF: moffs, string, test ----
+  add({ op: 0xa0, mn: 'mov', ops: 'AL,Ob', fn: mov.movMoffs, flags: B });
+  add({ op: 0xa1, mn: 'mov', ops: 'rAX,Ov', fn: mov.movMoffs });
+  add({ op: 0xa2, mn: 'mov', ops: 'Ob,AL', fn: mov.movMoffs, flags: B });
+  add({ op: 0xa3, mn: 'mov', ops: 'Ov,rAX', fn: mov.movMoffs });
+  add({ op: 0xa4, mn: 'movsb', ops: 'Yb,Xb', fn: str.movs, flags: B | REP });
+  add({ op: 0xa5, mn: 'movs', ops: 'Yv,Xv', fn: str.movs, flags: REP });
+  add({ op: 0xa6, mn: 'cmpsb', ops: 'Xb,Yb', fn: str.cmps, flags: B | REP });
+  add({ op: 0xa7, mn: 'cmps', ops: 'Xv,Yv', fn: str.cmps, flags: REP });
+  add({ op: 0xa8, mn: 'test', ops: 'AL,Ib', fn: alu.testAI, flags: B, undef: AF });
+  add({ op: 0xa9, mn: 'test', ops: 'rAX,Iz', fn: alu.testAI, undef: AF });
+  add({ op: 0xaa, mn: 'stosb', ops: 'Yb,AL', fn: str.stos, flags: B | REP });
+  add({ op: 0xab, mn: 'stos', ops: 'Yv,rAX', fn: str.stos, flags: REP });
+  add({ op: 0xac, mn: 'lodsb', ops: 'AL,Xb', fn: str.lods, flags: B | REP });
+  add({ op: 0xad, mn: 'lods', ops: 'rAX,Xv', fn: str.lods, flags: REP });
+  add({ op: 0xae, mn: 'scasb', ops: 'AL,Yb', fn: str.scas, flags: B | REP });
+  add({ op: 0xaf, mn: 'scas', ops: 'rAX,Yv', fn: str.scas, flags: REP });
+
+  // ---- B0-BF: MOV r, imm ----
+  for (let r = 0; r < 8; r++) {
+    add({ op: 0xb0 + r, mn: 'mov', ops: 'Zb,Ib', fn: mov.movRI, flags: B });
+    add({ op: 0xb8 + r, mn: 'mov', ops: 'Zv,Iv', fn: mov.movRI });
+  }
+
+  // ---- shifts: C0, C1, D0-D3 (group 2) ----
+  for (let k = 0; k < 8; k++) {
+    const mn = SHIFT_NAMES[k]!;
+    // OF is undefined for counts other than 1; AF undefined for shifts (Vol. 2B SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR).
+    const undef = k < 4 ? OF : OF | AF;
+    add({ op: 0xc0, reg: k, mn, ops: 'Eb,Ib', fn: alu.shiftE, flags: B, undef });
+    add({ op: 0xc1, reg: k, mn, ops: 'Ev,Ib', fn: alu.shiftE, undef });
+    add({ op: 0xd0, reg: k, mn, ops: 'Eb,1', fn: alu.shiftE, flags: B, undef: k < 4 ? 0 : AF });
+    add({ op: 0xd1, reg: k, mn, ops: 'Ev,1', fn: alu.shiftE, undef: k < 4 ? 0 : AF });
+    add({ op: 0xd2, reg: k, mn, ops: 'Eb,CL', fn: alu.shiftE, flags: B, undef });
+    add({ op: 0xd3, reg: k, mn, ops: 'Ev,CL', fn: alu.shiftE, undef });
+  }
+
+  // ---- C2-CF ----
+  add({ op: 0xc2, mn: 'ret', ops: 'Iw', fn: ctl.ret, flags: F64 | END });
+  add({ op: 0xc3, mn: 'ret', ops: '', fn: ctl.ret, flags: F64 | END });
+  add({ op: 0xc6, reg: 0, mn: 'mov', ops: 'Eb,Ib', fn: mov.movEI, flags: B });
+  add({ op: 0xc7, reg: 0, mn: 'mov', ops: 'Ev,Iz', fn: mov.movEI });
+  add({ op: 0xc8, mn: 'enter', ops: 'Iw,Ib', fn: mov.enter, flags: D64 });
+  add({ op: 0xc9, mn: 'leave', ops: '', fn: mov.leave, flags: D64 });
+  add({ op: 0xca, mn: 'retf', ops: 'Iw', fn: ctl.retFar, flags: END });
+  add({ op: 0xcb, mn: 'retf', ops: '', fn: ctl.retFar, flags: END });
+  add({ op: 0xcc, mn: 'int3', ops: '', fn: ctl.int3, flags: END });
+  add({ op: 0xcd, mn: 'int', ops: 'Ib', fn: ctl.intN, flags: END });
+  add({ op: 0xce, mn: 'into', ops: '', fn: ctl.into, flags: I64 | END });
+  add({ op: 0xcf, mn: 'iret', ops: '', fn: ctl.iret, flags: END });
+  add({ op: 0xd7, mn: 'xlat', ops: '', fn: mov.xlat });
+
+  // ---- x87 control instructions (D9 /5, /7; DB E3; DD /7; DF E0) ----
+  add({ op: 0xd9, reg: 5, mem: true, mn: 'fldcw', ops: 'Mw', fn: sys.fldcw });
+  add({ op: 0xd9, reg: 7, mem: true, mn: 'fnstcw', ops: 'Mw', fn: sys.fnstcw });
+  add({ op: 0xdb, reg: 4, mem: false, mn: 'fninit', ops: '', fn: fninitOnly });
+  add({ op: 0xdd, reg: 7, mem: true, mn: 'fnstsw', ops: 'Mw', fn: sys.fnstsw });
+  add({ op: 0xdf, reg: 4, mem: false, mn: 'fnstsw', ops: 'AX', fn: fnstswAx });
+
+  // ---- E0-EF ----
+  add({ op: 0xe0, mn: 'loopne', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
+  add({ op: 0xe1, mn: 'loope', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
+  add({ op: 0xe2, mn: 'loop', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
+  add({ op: 0xe3, mn: 'jrcxz', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
+  add({ op: 0xe4, mn: 'in', ops: 'AL,Ib', fn: io.inInsn, flags: B });
+  add({ op: 0xe5, mn: 'in', ops: 'eAX,Ib', fn: io.inInsn });
+  add({ op: 0xe6, mn: 'out', ops: 'Ib,AL', fn: io.outInsn, flags: B });
+  add({ op: 0xe7, mn: 'out', ops: 'Ib,eAX', fn: io.outInsn });
+  add({ op: 0xe8, mn: 'call', ops: 'Jz', fn: ctl.callRel, flags: F64 | END });
+  add({ op: 0xe9, mn: 'jmp', ops: 'Jz', fn: ctl.jmpRel, flags: F64 | END });
+  add({ op: 0xea, mn: 'jmp far', ops: 'Ap', fn: ctl.jmpFarImm, flags: I64 | END });
+  add({ op: 0xeb, mn: 'jmp', ops: 'Jb', fn: ctl.jmpRel, flags: F64 | END });
+  add({ op: 0xec, mn: 'in', ops: 'AL,DX', fn: io.inInsn, flags: B });
+  add({ op: 0xed, mn: 'in', ops: 'eAX,DX', fn: io.inInsn });
+  add({ op: 0xee, mn: 'out', ops: 'DX,AL', fn: io.outInsn, flags: B });
+  add({ op: 0xef, mn: 'out', ops: 'DX,eAX', fn: io.outInsn });
+
+  // ---- F4-FF ----
+  add({ op: 0xf4, mn: 'hlt', ops: '', fn: sys.hlt, flags: END });
+  add({ op: 0xf5, mn: 'cmc', ops: '', fn: alu.cmc });
+  const g3 = (op: number, b: number): void => {
+    add({ op, reg: 0, mn: 'test', ops: b ? 'Eb,Ib' : 'Ev,Iz', fn: alu.testEI, flags: b, undef: AF });
+    add({ op, reg: 1, mn: 'test', ops: b ? 'Eb,Ib' : 'Ev,Iz', fn: alu.testEI, flags: b, undef: AF });
+    add({ op, reg: 2, mn: 'not', ops: b ? 'Eb' : 'Ev', fn: alu.notE, flags: b | LK });
+    add({ op, reg: 3, mn: 'neg', ops: b ? 'Eb' : 'Ev', fn: alu.negE, flags: b | LK });
+    add({ op, reg: 4, mn: 'mul', ops: b ? 'Eb' : 'Ev', fn: alu.mulE, arg: 0, flags: b, undef: SF | ZF | AF | PF });
+    add({ op, reg: 5, mn: 'imul', ops: b ? 'Eb' : 'Ev', fn: alu.mulE, arg: 1, flags: b, undef: SF | ZF | AF | PF });
+    add({ op, reg: 6, mn: 'div', ops: b ? 'Eb' : 'Ev', fn: alu.divE, arg: 0, flags: b, undef: CF | OF | SF | ZF | AF | PF });
+    add({ op, reg: 7, mn: 'idiv', ops: b ? 'Eb' : 'Ev', fn: alu.divE, arg: 1, flags: b, undef: CF | OF | SF | ZF | AF | PF });
+  };
+  g3(0xf6, B); g3(0xf7, 0);
+  add({ op: 0xf8, mn: 'clc', ops: '', fn: alu.clc });
+  add({ op: 0xf9, mn: 'stc', ops: '', fn: alu.stc });
+  add({ op: 0xfa, mn: 'cli', ops: '', fn: sys.cli });
+  add({ op: 0xfb, mn: 'sti', ops: '', fn: sys.sti, flags: END });
+  add({ op: 0xfc, mn: 'cld', ops: '', fn: sys.cld });
+  add({ op: 0xfd, mn: 'std', ops: '', fn: sys.std });
+  add({ op: 0xfe, reg: 0, mn: 'inc', ops: 'Eb', fn: alu.incE, flags: B | LK });
+  add({ op: 0xfe, reg: 1, mn: 'dec', ops: 'Eb', fn: alu.decE, flags: B | LK });
+  add({ op: 0xff, reg: 0, mn: 'inc', ops: 'Ev', fn: alu.incE, flags: LK });
+  add({ op: 0xff, reg: 1, mn: 'dec', ops: 'Ev', fn: alu.decE, flags: LK });
+  add({ op: 0xff, reg: 2, mn: 'call', ops: 'Ev', fn: ctl.callE, flags: F64 | END });
+  add({ op: 0xff, reg: 3, mem: true, mn: 'call far', ops: 'Mp', fn: ctl.callFar, flags: END });
+  add({ op: 0xff, reg: 4, mn: 'jmp', ops: 'Ev', fn: ctl.jmpE, flags: F64 | END });
+  add({ op: 0xff, reg: 5, mem: true, mn: 'jmp far', ops: 'Mp', fn: ctl.jmpFarMem, flags: END });
+  add({ op: 0xff, reg: 6, mn: 'push', ops: 'Ev', fn: mov.pushE, flags: D64 });
+
+  // ---- two-byte map (0F xx) ----
+  add({ op: 0x0f00, reg: 0, mn: 'sldt', ops: 'Ev', fn: sys.sldtStr });
+  add({ op: 0x0f00, reg: 1, mn: 'str', ops: 'Ev', fn: sys.sldtStr });
+  add({ op: 0x0f00, reg: 2, mn: 'lldt', ops: 'Ew', fn: sys.lldtInsn, flags: END });
+  add({ op: 0x0f00, reg: 3, mn: 'ltr', ops: 'Ew', fn: sys.ltrInsn });
+  add({ op: 0x0f01, reg: 0, mem: true, mn: 'sgdt', ops: 'Ms', fn: sys.sgdt });
+  add({ op: 0x0f01, reg: 1, mem: true, mn: 'sidt', ops: 'Ms', fn: sys.sgdt });
+  add({ op: 0x0f01, reg: 2, mem: true, mn: 'lgdt', ops: 'Ms', fn: sys.lgdt, flags: END });
+  add({ op: 0x0f01, reg: 3, mem: true, mn: 'lidt', ops: 'Ms', fn: sys.lgdt });
+  add({ op: 0x0f01, reg: 4, mn: 'smsw', ops: 'Ev', fn: sys.smsw });
+  add({ op: 0x0f01, reg: 6, mn: 'lmsw', ops: 'Ew', fn: sys.lmsw, flags: END });
+  add({ op: 0x0f01, reg: 7, mem: true, mn: 'invlpg', ops: 'Mb', fn: sys.invlpg, flags: END });
+  // 0F 01 with mod = 3: the r/m field selects the instruction (Vol. 2D, Table A-6).
+  add({ op: 0x0f01, reg: 0, mem: false, mn: 'vmx0', ops: '', fn: grp7reg0 });
+  add({ op: 0x0f01, reg: 2, mem: false, mn: 'xgetbv/xsetbv', ops: '', fn: grp7reg2 });
+  add({ op: 0x0f01, reg: 7, mem: false, mn: 'swapgs/rdtscp', ops: '', fn: grp7reg7, flags: END });
+  add({ op: 0x0f05, mn: 'syscall', ops: '', fn: sys.syscall, flags: O64 | END });
+  add({ op: 0x0f06, mn: 'clts', ops: '', fn: sys.clts });
+  add({ op: 0x0f07, mn: 'sysret', ops: '', fn: sys.sysret, flags: O64 | END });
+  add({ op: 0x0f08, mn: 'invd', ops: '', fn: sys.invd });
+  add({ op: 0x0f09, mn: 'wbinvd', ops: '', fn: sys.wbinvd });
+  add({ op: 0x0f0b, mn: 'ud2', ops: '', fn: ctl.ud, flags: END });
+  add({ op: 0x0f0d, mn: 'prefetch', ops: 'Ev', fn: mov.nop });
+  for (let k = 0x18; k <= 0x1f; k++) add({ op: 0x0f00 + k, mn: k === 0x1f ? 'nop' : 'hint-nop', ops: 'Ev', fn: mov.nop });
+  add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr });
+  add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr });
+  add({ op: 0x0f22, mn: 'mov', ops: 'Cd,Rd', fn: sys.movToCr, flags: END });
+  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr });
+  add({ op: 0x0f30, mn: 'wrmsr', ops: '', fn: sys.wrmsrInsn, flags: END });
+  add({ op: 0x0f31, mn: 'rdtsc', ops: '', fn: sys.rdtsc });
+  add({ op: 0x0f32, mn: 'rdmsr', ops: '', fn: sys.rdmsrInsn });
+  add({ op: 0x0fa2, mn: 'cpuid', ops: '', fn: sys.cpuid });
+  add({ op: 0x0fa3, mn: 'bt', ops: 'Ev,Gv', fn: alu.btOp, arg: 0, undef: OF | SF | AF | PF });
+  add({ op: 0x0fab, mn: 'bts', ops: 'Ev,Gv', fn: alu.btOp, arg: 1, flags: LK, undef: OF | SF | AF | PF });
+  add({ op: 0x0faf, mn: 'imul', ops: 'Gv,Ev', fn: alu.imulGE, undef: SF | ZF | AF | PF });
+  add({ op: 0x0fb0, mn: 'cmpxchg', ops: 'Eb,Gb', fn: alu.cmpxchg, flags: B | LK });
+  add({ op: 0x0fb1, mn: 'cmpxchg', ops: 'Ev,Gv', fn: alu.cmpxchg, flags: LK });
+  add({ op: 0x0fb3, mn: 'btr', ops: 'Ev,Gv', fn: alu.btOp, arg: 2, flags: LK, undef: OF | SF | AF | PF });
+  add({ op: 0x0fb6, mn: 'movzx', ops: 'Gv,Eb', fn: mov.movzx });
+  add({ op: 0x0fb7, mn: 'movzx', ops: 'Gv,Ew', fn: mov.movzx });
+  for (let k = 4; k < 8; k++) {
+    add({ op: 0x0fba, reg: k, mn: ['bt', 'bts', 'btr', 'btc'][k - 4]!, ops: 'Ev,Ib', fn: alu.btOp, flags: k > 4 ? LK : 0, undef: OF | SF | AF | PF });
+  }
+  add({ op: 0x0fbb, mn: 'btc', ops: 'Ev,Gv', fn: alu.btOp, arg: 3, flags: LK, undef: OF | SF | AF | PF });
+  add({ op: 0x0fbc, mn: 'bsf', ops: 'Gv,Ev', fn: alu.bsfr, undef: CF | OF | SF | AF | PF });
+  add({ op: 0x0fbd, mn: 'bsr', ops: 'Gv,Ev', fn: alu.bsfr, undef: CF | OF | SF | AF | PF });
+  add({ op: 0x0fbe, mn: 'movsx', ops: 'Gv,Eb', fn: mov.movsx });
+  add({ op: 0x0fbf, mn: 'movsx', ops: 'Gv,Ew', fn: mov.movsx });
+  add({ op: 0x0fc0, mn: 'xadd', ops: 'Eb,Gb', fn: alu.xadd, flags: B | LK });
+  add({ op: 0x0fc1, mn: 'xadd', ops: 'Ev,Gv', fn: alu.xadd, flags: LK });
+  for (let r = 0; r < 8; r++) add({ op: 0x0fc8 + r, mn: 'bswap', ops: 'Zv', fn: alu.bswap });
+  // VMX instructions in the guest exit unconditionally (Vol. 3C, 26.1.2).
+  add({ op: 0x0f78, mn: 'vmread', ops: 'Ey,Gy', fn: sys.vmxInsn, arg: EXIT_REASON.VMREAD });
+  add({ op: 0x0f79, mn: 'vmwrite', ops: 'Gy,Ey', fn: sys.vmxInsn, arg: EXIT_REASON.VMWRITE });
+  return t;
+}
+
+// ---- small dispatchers for encodings selected by prefixes or ModRM.rm ----
+import type { Cpu } from './cpu.js';
+import type { Insn } from './insn.js';
+
+/** 90: NOP; F3 90: PAUSE; REX.B 90: XCHG r8, rAX. */
+function nopOrPause(cpu: Cpu, i: Insn): void {
+  if (i.rex & 1) { mov.xchgAR(cpu, i); return; }
+  if (i.rep === 1) sys.pause(cpu, i);
+}
+/** 0F 01 /0 mod=3: VMCALL (C1), VMLAUNCH (C2), VMRESUME (C3), VMXOFF (C4). */
+function grp7reg0(cpu: Cpu, i: Insn): void {
+  const r = [0, EXIT_REASON.VMCALL, EXIT_REASON.VMLAUNCH, EXIT_REASON.VMRESUME, EXIT_REASON.VMXOFF][i.rm & 7];
+  if (!r) { cpu.fault(6); return; }
+  cpu.vmexit(r, 0, i.len);
+}
+/** 0F 01 /2 mod=3: XGETBV (D0), XSETBV (D1). */
+function grp7reg2(cpu: Cpu, i: Insn): void {
+  if ((i.rm & 7) === 1) { sys.xsetbv(cpu, i); return; }
+  cpu.fault(6); // XSAVE is not advertised: XGETBV is #UD
+}
+/** 0F 01 /7 mod=3: SWAPGS (F8), RDTSCP (F9). */
+function grp7reg7(cpu: Cpu, i: Insn): void {
+  if ((i.rm & 7) === 0) { sys.swapgs(cpu); return; }
+  if ((i.rm & 7) === 1) { sys.rdtscp(cpu, i); return; }
+  cpu.fault(6);
+}
+function fninitOnly(cpu: Cpu, i: Insn): void {
+  if ((i.rm & 7) === 3) { sys.fninit(cpu); return; } // DB E3
+  cpu.unimplemented(i, 'x87 instruction');
+}
+function fnstswAx(cpu: Cpu, i: Insn): void {
+  if ((i.rm & 7) === 0) { sys.fnstsw(cpu, i); return; } // DF E0
+  cpu.unimplemented(i, 'x87 instruction');
+}
+
+export const OPCODES: readonly OpDef[] = build();

@@ -1,0 +1,226 @@
+/**
+ * The VM-entry engine: what VMLAUNCH/VMRESUME do after the VMX-state checks
+ * (SDM Vol. 3C, chapter "VM Entries": checks, loading guest state, event
+ * injection) and what a VM exit does (chapter "VM Exits": recording exit
+ * information, saving guest state). Between the two the CPU runs in VMX
+ * non-root operation.
+ *
+ * The CPU reports exits through raw fields (Cpu.x*); this module is the only
+ * place that writes the VMCS exit-information and guest-state fields.
+ */
+import type { Vmcs } from './vmcs.js';
+import type { VmEntryEngine, VmEntryOutcome } from './vmx.js';
+import { VMCS } from './fields.js';
+import { PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS, ENTRY_CTLS, type VmxCapabilities, DEFAULT_VMX_CAPABILITIES } from './capabilities.js';
+import { EXIT_REASON } from './exit-reasons.js';
+import { firstFailure, type CheckContext, type EntryRule } from './entry-checks.js';
+import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
+import type { Cpu } from '../cpu/cpu.js';
+import { VM_EXIT } from '../cpu/fault.js';
+import { deliverEvent, T_EXTINT } from '../cpu/interrupts.js';
+import { RSP, EFER_LMA, EFER_LME } from '../cpu/regs.js';
+
+const SEG_FIELDS: readonly (readonly [number, number, number, number])[] = [
+  [VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_ACCESS_RIGHTS],
+  [VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_ACCESS_RIGHTS],
+  [VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_ACCESS_RIGHTS],
+  [VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_ACCESS_RIGHTS],
+  [VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_ACCESS_RIGHTS],
+  [VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_ACCESS_RIGHTS],
+  [VMCS.GUEST_LDTR_SELECTOR, VMCS.GUEST_LDTR_BASE, VMCS.GUEST_LDTR_LIMIT, VMCS.GUEST_LDTR_ACCESS_RIGHTS],
+  [VMCS.GUEST_TR_SELECTOR, VMCS.GUEST_TR_BASE, VMCS.GUEST_TR_LIMIT, VMCS.GUEST_TR_ACCESS_RIGHTS],
+];
+
+/** Vector the host's timer interrupt uses when the host takes control back ("kick"). */
+export const HOST_KICK_VECTOR = 0xec;
+
+export class EntryEngine implements VmEntryEngine {
+  /**
+   * Virtual time (retired instructions) at which a host timer interrupt
+   * arrives; with "external-interrupt exiting" it ends the guest's run with
+   * an external-interrupt VM exit. This is how the hypervisor bounds a run
+   * and services device deadlines, deterministically.
+   */
+  kickAt = Number.MAX_SAFE_INTEGER;
+  /** The rule that failed on the last VM entry (null when it passed). */
+  failedRule: EntryRule | null = null;
+  private readonly ctx: CheckContext;
+  /** Virtual time at the last VM entry (for the preemption timer). */
+  private entryIc = 0;
+
+  constructor(readonly cpu: Cpu, readonly caps: VmxCapabilities = DEFAULT_VMX_CAPABILITIES) {
+    this.ctx = { v: null as unknown as Vmcs, caps, pin: 0, proc: 0, proc2: 0, exit: 0, entry: 0 };
+  }
+
+  enter(v: Vmcs, launch: boolean): VmEntryOutcome {
+    void launch;
+    const c = this.ctx as { v: Vmcs } & CheckContext;
+    c.v = v;
+    c.pin = v.get32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS);
+    c.proc = v.get32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    c.proc2 = c.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS ? v.get32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS) : 0;
+    c.exit = v.get32(VMCS.VM_EXIT_CONTROLS);
+    c.entry = v.get32(VMCS.VM_ENTRY_CONTROLS);
+    this.failedRule = null;
+    // Checks on VMX controls and host-state area: VMfailValid 7 / 8.
+    let bad = firstFailure(c, 'control');
+    if (bad) { this.failedRule = bad; return { kind: 'failValid', error: ERR.ENTRY_INVALID_CONTROL_FIELDS }; }
+    bad = firstFailure(c, 'host');
+    if (bad) { this.failedRule = bad; return { kind: 'failValid', error: ERR.ENTRY_INVALID_HOST_STATE }; }
+    // Checks on the guest-state area: VM exit with reason 33, bit 31 set.
+    bad = firstFailure(c, 'guest');
+    if (bad) {
+      this.failedRule = bad;
+      v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_INVALID_GUEST_STATE | 0x80000000);
+      v.setNum(VMCS.EXIT_QUALIFICATION, bad.qual ?? 0);
+      return { kind: 'exit' };
+    }
+    this.loadGuest(v, c);
+    const cpu = this.cpu;
+    const intInfo = v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION);
+    try {
+      if (intInfo & 0x80000000) {
+        // Event injection (Vol. 3C, "Event Injection"): delivered as if it occurred at the guest's RIP.
+        const type = (intInfo >> 8) & 7;
+        const code = intInfo & 0x800 ? v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
+        cpu.halted = false;
+        deliverEvent(cpu, intInfo & 0xff, type, code, v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH));
+      }
+      this.entryIc = cpu.icount;
+      let stop = this.kickAt;
+      let preemptAt = Number.MAX_SAFE_INTEGER;
+      if (c.pin & PIN_BASED.ACTIVATE_VMX_PREEMPTION_TIMER) {
+        preemptAt = cpu.icount + v.get32(VMCS.VMX_PREEMPTION_TIMER_VALUE) * 2 ** this.caps.preemptionTimerRate;
+        if (preemptAt < stop) stop = preemptAt;
+      }
+      cpu.run(stop);
+      // Time ran out without an exit: preemption timer or the host's kick.
+      if (cpu.icount >= preemptAt && preemptAt <= this.kickAt) {
+        cpu.xReason = EXIT_REASON.VMX_PREEMPTION_TIMER_EXPIRED; cpu.xQual = 0; cpu.xLen = 0; cpu.xInfo = 0;
+      } else {
+        cpu.xReason = EXIT_REASON.EXTERNAL_INTERRUPT; cpu.xQual = 0; cpu.xLen = 0; cpu.xInfo = 0;
+        cpu.xIntInfo = c.exit & EXIT_CTLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT ? (HOST_KICK_VECTOR | (T_EXTINT << 8) | 0x80000000) : 0;
+        cpu.xIntErr = 0;
+      }
+    } catch (e) {
+      if (e !== VM_EXIT) throw e;
+    }
+    this.saveExit(v, c, this.preemptLeft(v, c));
+    return { kind: 'exit' };
+  }
+
+  /** Load the guest-state area and the controls the CPU consults (Vol. 3C, "Loading Guest State"). */
+  private loadGuest(v: Vmcs, c: CheckContext): void {
+    const cpu = this.cpu;
+    cpu.ctlPin = c.pin; cpu.ctlProc = c.proc; cpu.ctlProc2 = c.proc2;
+    cpu.excBitmap = v.get32(VMCS.EXCEPTION_BITMAP);
+    cpu.pfecMask = v.get32(VMCS.PAGE_FAULT_ERROR_CODE_MASK);
+    cpu.pfecMatch = v.get32(VMCS.PAGE_FAULT_ERROR_CODE_MATCH);
+    cpu.cr0Mask = v.getLo(VMCS.CR0_GUEST_HOST_MASK); cpu.cr0Shadow = v.getLo(VMCS.CR0_READ_SHADOW);
+    cpu.cr4Mask = v.getLo(VMCS.CR4_GUEST_HOST_MASK); cpu.cr4Shadow = v.getLo(VMCS.CR4_READ_SHADOW);
+    cpu.ioBitmapA = v.getNum(VMCS.IO_BITMAP_A_ADDRESS); cpu.ioBitmapB = v.getNum(VMCS.IO_BITMAP_B_ADDRESS);
+    cpu.msrBitmap = v.getNum(VMCS.MSR_BITMAPS_ADDRESS);
+    cpu.cr3TargetCount = v.get32(VMCS.CR3_TARGET_COUNT);
+    const targets = [VMCS.CR3_TARGET_VALUE_0, VMCS.CR3_TARGET_VALUE_1, VMCS.CR3_TARGET_VALUE_2, VMCS.CR3_TARGET_VALUE_3];
+    for (let k = 0; k < 4; k++) cpu.cr3Targets[k] = v.getNum(targets[k]!);
+    cpu.tscOffset = v.getSigned(VMCS.TSC_OFFSET);
+    cpu.eptOn = (c.proc2 & PROC_BASED2.ENABLE_EPT) !== 0;
+    const eptp = v.getNum(VMCS.EPT_POINTER);
+    cpu.eptRoot = eptp - (eptp % 4096);
+    cpu.eptAd = (v.getLo(VMCS.EPT_POINTER) & 0x40) !== 0;
+
+    cpu.cr0 = v.getLo(VMCS.GUEST_CR0) | 0;
+    cpu.cr3 = v.getNum(VMCS.GUEST_CR3);
+    cpu.cr4 = v.getLo(VMCS.GUEST_CR4) | 0;
+    if (c.entry & ENTRY_CTLS.LOAD_DEBUG_CONTROLS) {
+      cpu.dr[7] = v.getNum(VMCS.GUEST_DR7);
+      cpu.debugctl = v.getLo(VMCS.GUEST_IA32_DEBUGCTL);
+    }
+    if (c.entry & ENTRY_CTLS.LOAD_IA32_EFER) cpu.efer = v.getLo(VMCS.GUEST_IA32_EFER);
+    else if (c.entry & ENTRY_CTLS.IA32E_MODE_GUEST) cpu.efer |= EFER_LMA | EFER_LME;
+    else cpu.efer &= ~(EFER_LMA | EFER_LME);
+    if (c.entry & ENTRY_CTLS.LOAD_IA32_PAT) { cpu.patLo = v.getLo(VMCS.GUEST_IA32_PAT); cpu.patHi = v.getHi(VMCS.GUEST_IA32_PAT); }
+    cpu.sysenterCs = v.get32(VMCS.GUEST_IA32_SYSENTER_CS);
+    cpu.sysenterEsp = v.getSigned(VMCS.GUEST_IA32_SYSENTER_ESP);
+    cpu.sysenterEip = v.getSigned(VMCS.GUEST_IA32_SYSENTER_EIP);
+    for (let s = 0; s < 8; s++) {
+      const [sel, base, limit, ar] = SEG_FIELDS[s]!;
+      cpu.segSel[s] = v.get32(sel);
+      cpu.segBase[s] = v.getSigned(base);
+      cpu.segLimit[s] = v.get32(limit);
+      cpu.segAr[s] = v.get32(ar);
+    }
+    cpu.gdtrBase = v.getSigned(VMCS.GUEST_GDTR_BASE); cpu.gdtrLimit = v.get32(VMCS.GUEST_GDTR_LIMIT);
+    cpu.idtrBase = v.getSigned(VMCS.GUEST_IDTR_BASE); cpu.idtrLimit = v.get32(VMCS.GUEST_IDTR_LIMIT);
+    cpu.lo[RSP] = v.getLo(VMCS.GUEST_RSP) | 0; cpu.hi[RSP] = v.getHi(VMCS.GUEST_RSP) | 0;
+    cpu.rip = v.getSigned(VMCS.GUEST_RIP);
+    cpu.setFlags(v.getLo(VMCS.GUEST_RFLAGS));
+    cpu.halted = v.get32(VMCS.GUEST_ACTIVITY_STATE) === 1;
+    const intr = v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
+    if (intr & 3) { cpu.shadowKind = intr & 1 ? 1 : 2; cpu.shadowAt = cpu.icount; } else { cpu.shadowKind = 0; cpu.shadowAt = -1; }
+    cpu.vecInfo = 0;
+    cpu.xGlaValid = false;
+    cpu.xIntInfo = 0;
+    cpu.updateMode();
+    cpu.flushTlb(); // no VPID-tagged TLB: every VM entry starts clean
+  }
+
+  /** Preemption-timer value left at exit: it counts down once every 2^rate instructions since entry (Vol. 3C, "VMX-Preemption Timer"). */
+  private preemptLeft(v: Vmcs, c: CheckContext): number {
+    if (!(c.pin & PIN_BASED.ACTIVATE_VMX_PREEMPTION_TIMER)) return 0;
+    const ticks = Math.floor((this.cpu.icount - this.entryIc) / 2 ** this.caps.preemptionTimerRate);
+    return Math.max(0, v.get32(VMCS.VMX_PREEMPTION_TIMER_VALUE) - ticks);
+  }
+
+  /** Record exit information and save guest state (Vol. 3C, "Recording VM-Exit Information", "Saving Guest State"). */
+  private saveExit(v: Vmcs, c: CheckContext, preemptLeft: number): void {
+    const cpu = this.cpu;
+    const reason = cpu.xReason;
+    v.set32(VMCS.EXIT_REASON, reason);
+    v.setNum(VMCS.EXIT_QUALIFICATION, reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG || reason === EXIT_REASON.EXCEPTION_OR_NMI ? cpu.xQual : cpu.xQual >>> 0);
+    v.set32(VMCS.VM_EXIT_INSTRUCTION_LENGTH, cpu.xLen);
+    v.set32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION, cpu.xInfo);
+    if (cpu.xGlaValid) v.setNum(VMCS.GUEST_LINEAR_ADDRESS, cpu.xGla); else v.setNum(VMCS.GUEST_LINEAR_ADDRESS, 0);
+    if (reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION) v.setNum(VMCS.GUEST_PHYSICAL_ADDRESS, cpu.xGpa);
+    const withInt = reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.EXTERNAL_INTERRUPT;
+    v.set32(VMCS.VM_EXIT_INTERRUPTION_INFORMATION, withInt ? cpu.xIntInfo : 0);
+    v.set32(VMCS.VM_EXIT_INTERRUPTION_ERROR_CODE, withInt ? cpu.xIntErr : 0);
+    v.set32(VMCS.IDT_VECTORING_INFORMATION, cpu.vecInfo);
+    v.set32(VMCS.IDT_VECTORING_ERROR_CODE, cpu.vecInfo ? cpu.vecErr : 0);
+    cpu.vecInfo = 0;
+    cpu.xGlaValid = false;
+    // The valid bit of the VM-entry interruption-information field is cleared on every VM exit.
+    v.set32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION) & 0x7fffffff);
+    // Guest state.
+    v.set32(VMCS.GUEST_CR0, cpu.cr0 >>> 0);
+    v.setNum(VMCS.GUEST_CR3, cpu.cr3);
+    v.set32(VMCS.GUEST_CR4, cpu.cr4 >>> 0);
+    if (c.exit & EXIT_CTLS.SAVE_DEBUG_CONTROLS) { v.setNum(VMCS.GUEST_DR7, cpu.dr[7]!); v.set32(VMCS.GUEST_IA32_DEBUGCTL, cpu.debugctl); }
+    v.set(VMCS.GUEST_RSP, cpu.lo[RSP]!, cpu.hi[RSP]!);
+    v.setNum(VMCS.GUEST_RIP, cpu.rip);
+    v.set32(VMCS.GUEST_RFLAGS, cpu.getFlags());
+    for (let s = 0; s < 8; s++) {
+      const [sel, base, limit, ar] = SEG_FIELDS[s]!;
+      v.set32(sel, cpu.segSel[s]!);
+      v.setNum(base, cpu.segBase[s]!);
+      v.set32(limit, cpu.segLimit[s]!);
+      v.set32(ar, cpu.segAr[s]!);
+    }
+    v.setNum(VMCS.GUEST_GDTR_BASE, cpu.gdtrBase); v.set32(VMCS.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
+    v.setNum(VMCS.GUEST_IDTR_BASE, cpu.idtrBase); v.set32(VMCS.GUEST_IDTR_LIMIT, cpu.idtrLimit);
+    v.set32(VMCS.GUEST_IA32_SYSENTER_CS, cpu.sysenterCs);
+    v.setNum(VMCS.GUEST_IA32_SYSENTER_ESP, cpu.sysenterEsp);
+    v.setNum(VMCS.GUEST_IA32_SYSENTER_EIP, cpu.sysenterEip);
+    if (c.exit & EXIT_CTLS.SAVE_IA32_EFER) v.set32(VMCS.GUEST_IA32_EFER, cpu.efer);
+    if (c.exit & EXIT_CTLS.SAVE_IA32_PAT) v.set(VMCS.GUEST_IA32_PAT, cpu.patLo, cpu.patHi);
+    if (c.exit & EXIT_CTLS.SAVE_VMX_PREEMPTION_TIMER_VALUE) v.set32(VMCS.VMX_PREEMPTION_TIMER_VALUE, preemptLeft);
+    // "IA-32e mode guest" receives EFER.LMA (IA32_VMX_MISC bit 5).
+    const entry = v.get32(VMCS.VM_ENTRY_CONTROLS);
+    v.set32(VMCS.VM_ENTRY_CONTROLS, cpu.efer & EFER_LMA ? entry | ENTRY_CTLS.IA32E_MODE_GUEST : entry & ~ENTRY_CTLS.IA32E_MODE_GUEST);
+    v.set32(VMCS.GUEST_ACTIVITY_STATE, cpu.halted ? 1 : 0);
+    const blocked = cpu.icount === cpu.shadowAt ? (cpu.shadowKind === 1 ? 1 : 2) : 0;
+    v.set32(VMCS.GUEST_INTERRUPTIBILITY_STATE, blocked);
+    v.setNum(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
+  }
+}
+
