@@ -1,6 +1,7 @@
 /**
- * Trace codec benchmark: events/s to encode (TraceWriter, file included) and
- * decode (TraceReader iteration), and bytes/event, for each compression
+ * Trace codec benchmark: events/s to encode (TraceWriter, file included),
+ * decode (TraceReader iteration) and verify (VerifySink against the same
+ * stream), and bytes/event, for each compression
  * choice, on a synthetic stream shaped like a Linux boot (serial output
  * polling, timer interrupts + LAPIC EOIs, HLT idle, MSR/CPUID exits, PCI
  * config cycles, periodic state digests).
@@ -15,7 +16,9 @@ import * as path from 'node:path';
 import type { TraceEvent } from '../core/hv/events.js';
 import { TraceWriter } from '../recorder/writer.js';
 import { TraceReader } from '../replay/reader.js';
+import { VerifySink } from '../replay/verify.js';
 import type { Codec } from '../recorder/format.js';
+import { DEFAULT_CODEC, DEFAULT_LEVEL } from '../recorder/codec.js';
 
 /** xorshift32: deterministic, no Math.random. */
 function rng(seed: number): () => number {
@@ -104,16 +107,17 @@ function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvtrace-bench-'));
   const header = { producer: { name: 'hvtrace-bench', version: '0' }, machine: {}, inputs: [] };
   const configs: [Codec, number][] = [
-    ['deflate-raw', 0], ['deflate-raw', 1], ['deflate-raw', 3], ['deflate-raw', 6],
-    ['brotli', 0], ['brotli', 1], ['brotli', 2], ['brotli', 4], ['brotli', 5],
+    ['deflate-raw', 0], ['deflate-raw', 1], ['deflate-raw', 6], ['deflate-raw', 9],
+    ['brotli', 1], ['brotli', 3], ['brotli', 5], ['brotli', 7],
   ];
   console.log(`trace codec: ${n} synthetic boot events, ${chunkEvents} events/chunk, node ${process.version}`);
-  console.log('codec        level   encode ev/s   decode ev/s   bytes/event');
+  console.log('codec        level   encode ev/s   decode ev/s   verify ev/s   bytes/event');
   try {
     for (const [codec, level] of configs) {
       const file = path.join(dir, `${codec}-${level}.hvt`);
       let bestEnc = Infinity;
       let bestDec = Infinity;
+      let bestVer = Infinity;
       let size = 0;
       for (let rep = 0; rep < 3; rep++) {
         const t0 = performance.now();
@@ -128,11 +132,19 @@ function main(): void {
         r.close();
         const t2 = performance.now();
         if (count !== n) throw new Error(`decoded ${count} events, expected ${n}`);
+        const rv = TraceReader.open(file);
+        const sink = new VerifySink(rv);
+        for (let i = 0; i < events.length; i++) sink.event(events[i]!);
+        sink.finish();
+        rv.close();
+        const t3 = performance.now();
         bestEnc = Math.min(bestEnc, t1 - t0);
         bestDec = Math.min(bestDec, t2 - t1);
+        bestVer = Math.min(bestVer, t3 - t2);
       }
       const fmt = (ms: number): string => `${(n / (ms / 1000) / 1e6).toFixed(2)}M`.padStart(11);
-      console.log(`${codec.padEnd(12)} ${String(level).padStart(5)}   ${fmt(bestEnc)}   ${fmt(bestDec)}   ${(size / n).toFixed(2).padStart(11)}`);
+      const mark = codec === DEFAULT_CODEC && level === DEFAULT_LEVEL[codec] ? '  (default)' : '';
+      console.log(`${codec.padEnd(12)} ${String(level).padStart(5)}   ${fmt(bestEnc)}   ${fmt(bestDec)}   ${fmt(bestVer)}   ${(size / n).toFixed(2).padStart(11)}${mark}`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

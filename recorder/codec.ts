@@ -253,7 +253,7 @@ export function newUnpackr(): Unpackr {
 // ---------------------------------------------------------------- compression
 
 export const DEFAULT_CODEC: Codec = 'brotli';
-export const DEFAULT_LEVEL: { readonly [C in Codec]: number } = { 'deflate-raw': 1, brotli: 1 };
+export const DEFAULT_LEVEL: { readonly [C in Codec]: number } = { 'deflate-raw': 1, brotli: 3 };
 
 export function compress(codec: Codec, level: number, data: Uint8Array): Buffer {
   if (codec === 'deflate-raw') return zlib.deflateRawSync(data, { level });

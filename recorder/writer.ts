@@ -31,7 +31,7 @@ export interface TraceWriterOptions {
   readonly chunkEvents?: number;
   /** Compression of chunk payloads (default 'brotli'; see docs/trace-format.md for the measurements). */
   readonly codec?: Codec;
-  /** deflate level 0-9 or brotli quality 0-11 (default 1 for both). */
+  /** deflate level 0-9 or brotli quality 0-11 (default: brotli 3, deflate-raw 1). */
   readonly level?: number;
 }
 

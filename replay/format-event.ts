@@ -252,9 +252,9 @@ export function formatComparison(
   const w1 = Math.max(labels[0].length, ...rows.map((r) => r[1].length));
   const w2 = Math.max(labels[1].length, ...rows.map((r) => r[2].length));
   const line = (m: string, c0: string, c1: string, c2: string): string =>
-    `${m} ${c0.padEnd(w0)} | ${c1.padEnd(w1)} | ${c2.padEnd(w2)}`.trimEnd();
-  const out = [line(' ', 'field', labels[0], labels[1]), line(' ', '-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2))];
-  for (const [f, c1, c2, d] of rows) out.push(line(d ? '*' : ' ', f, c1, c2) + (d ? '   <-- differs' : ''));
+    `${m} ${c0.padEnd(w0)} | ${c1.padEnd(w1)} | ${c2.padEnd(w2)}`;
+  const out = [line(' ', 'field', labels[0], labels[1]).trimEnd(), line(' ', '-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2))];
+  for (const [f, c1, c2, d] of rows) out.push(d ? `${line('*', f, c1, c2)}  <-- differs` : line(' ', f, c1, c2).trimEnd());
   return out;
 }
 
