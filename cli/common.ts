@@ -1,0 +1,23 @@
+/** Shared CLI plumbing: errors that end a command with a one-line message and an exit status. */
+import { readFileSync, statSync } from 'node:fs';
+
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(message: string, readonly status = 2) { super(message); }
+}
+
+/** Read an input file, or fail with a message naming it. */
+export function readInput(path: string, what: string): Uint8Array {
+  let st;
+  try { st = statSync(path); } catch { throw new CliError(`${what} not found: ${path}`, 2); }
+  if (!st.isFile()) throw new CliError(`${what} is not a regular file: ${path}`, 2);
+  try { return new Uint8Array(readFileSync(path)); } catch (e) { throw new CliError(`cannot read ${what} ${path}: ${(e as Error).message}`, 2); }
+}
+
+/** Parse a positive integer option ("16", "1e9", "1_000_000"). */
+export function intOption(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
+  return n;
+}

@@ -1,0 +1,111 @@
+/**
+ * `hvtrace run`: boot a guest and show its serial console. The guest's
+ * serial output goes to stdout; a one-line summary goes to stderr.
+ */
+import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
+import { Machine, type RunResult } from '../core/hv/machine.js';
+import { bootPvh } from '../core/hv/boot.js';
+import { ElfError } from '../core/boot/elf.js';
+import { PvhError } from '../core/boot/pvh.js';
+import { exitReasonName } from '../core/vmx/exit-reasons.js';
+import type { TraceSink } from '../core/hv/events.js';
+import { CliError, readInput, intOption } from './common.js';
+
+export const RUN_OPTIONS = {
+  kernel: { type: 'string' },
+  mem: { type: 'string' },
+  'max-instructions': { type: 'string' },
+  append: { type: 'string' },
+  initrd: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const RUN_USAGE = `usage: hvtrace run <guest image> [--mem MiB] [--max-instructions N] [--append CMDLINE] [--initrd FILE]
+       hvtrace run --kernel vmlinux [...]
+
+Boots a PVH ELF guest (a test guest or a Linux vmlinux) and prints its serial
+console (COM1) on stdout and a summary on stderr.
+  --mem MiB               guest RAM (even, default 64)
+  --max-instructions N    stop after N guest instructions (default 2e9)
+  --append CMDLINE        kernel command line
+  --initrd FILE           initial ramdisk (first PVH module)`;
+
+export interface GuestSpec {
+  readonly kernelPath: string;
+  readonly memMiB: number;
+  readonly maxInstructions: number;
+  readonly cmdline?: string;
+  readonly initrdPath?: string;
+}
+
+export function guestSpecFrom(values: Record<string, string | boolean | undefined>, positionals: string[]): GuestSpec {
+  const kernel = (values.kernel as string | undefined) ?? positionals[0];
+  if (!kernel) throw new CliError('no guest image given (hvtrace run <guest image> or --kernel FILE)');
+  if (values.kernel !== undefined && positionals.length > 0) throw new CliError(`unexpected argument '${positionals[0]}' (the guest is already given by --kernel)`);
+  if (positionals.length > 1) throw new CliError(`unexpected argument '${positionals[1]}'`);
+  const spec: GuestSpec = {
+    kernelPath: kernel,
+    memMiB: intOption('mem', values.mem as string | undefined, 64),
+    maxInstructions: intOption('max-instructions', values['max-instructions'] as string | undefined, 2_000_000_000),
+    ...(values.append !== undefined ? { cmdline: values.append as string } : {}),
+    ...(values.initrd !== undefined ? { initrdPath: values.initrd as string } : {}),
+  };
+  return spec;
+}
+
+/** Build the machine for a guest spec and load the guest. */
+export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?: TraceSink): Machine {
+  const kernel = readInput(spec.kernelPath, 'guest image');
+  const initrd = spec.initrdPath ? readInput(spec.initrdPath, 'initrd') : undefined;
+  let m: Machine;
+  try {
+    m = new Machine({ memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}) });
+  } catch (e) {
+    if (e instanceof RangeError) throw new CliError(e.message);
+    throw e;
+  }
+  try {
+    bootPvh(m, { kernel, kernelName: basename(spec.kernelPath), ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd ? { initrd } : {}) });
+  } catch (e) {
+    if (e instanceof ElfError || e instanceof PvhError) throw new CliError(e.message, 2);
+    throw e;
+  }
+  return m;
+}
+
+/** Serial output to stdout, buffered and flushed at the end and on newlines in bulk. */
+export function serialToStdout(): { put: (b: number) => void; flush: () => void } {
+  let buf: number[] = [];
+  const flush = (): void => { if (buf.length) { process.stdout.write(Buffer.from(buf)); buf = []; } };
+  return { put: (b) => { buf.push(b); if (buf.length >= 4096) flush(); }, flush };
+}
+
+export function summarize(r: RunResult, seconds: number): string {
+  const exits = [...r.exits.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${exitReasonName(k) ?? k} ${v}`).join(', ');
+  const mips = seconds > 0 ? (r.instructions / seconds / 1e6).toFixed(1) : '-';
+  return `${r.stop.message}\n${r.instructions} instructions, ${[...r.exits.values()].reduce((a, b) => a + b, 0)} exits (${exits || 'none'}), ${seconds.toFixed(2)} s, ${mips} MIPS`;
+}
+
+/** Process exit status for a stop: 0 for a clean halt, the guest's code for a debug exit, 1 otherwise. */
+export function stopStatus(r: RunResult): number {
+  switch (r.stop.kind) {
+    case 'halted': return 0;
+    case 'exit-code': return r.stop.code;
+    default: return 1;
+  }
+}
+
+export function runCommand(argv: string[]): number {
+  const { values, positionals } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+  if (values.help) { process.stdout.write(RUN_USAGE + '\n'); return 0; }
+  const spec = guestSpecFrom(values, positionals);
+  const out = serialToStdout();
+  const m = buildMachine(spec, out.put);
+  const t0 = process.hrtime.bigint();
+  const r = m.run();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  out.flush();
+  process.stderr.write(`hvtrace: ${summarize(r, secs)}\n`);
+  return stopStatus(r);
+}

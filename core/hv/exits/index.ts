@@ -1,0 +1,29 @@
+/**
+ * One handler per basic exit reason (SDM Vol. 3D, Appendix C). A handler
+ * reads what it needs with VMREAD, performs the emulation, updates guest
+ * state with VMWRITE and returns nothing to resume the guest, or a Stop.
+ */
+import type { Machine, Stop } from '../machine.js';
+import { EXIT_REASON } from '../../vmx/exit-reasons.js';
+import { externalInterrupt } from './external-interrupt.js';
+import { tripleFault } from './triple-fault.js';
+import { cpuidExit } from './cpuid.js';
+import { hltExit } from './hlt.js';
+import { ioInstruction } from './io-instruction.js';
+import { rdmsrExit } from './rdmsr.js';
+import { wrmsrExit } from './wrmsr.js';
+import { crAccess } from './cr-access.js';
+import { eptViolation } from './ept-violation.js';
+
+export type ExitHandler = (m: Machine) => Stop | void;
+
+export const EXIT_HANDLERS: (ExitHandler | undefined)[] = [];
+EXIT_HANDLERS[EXIT_REASON.EXTERNAL_INTERRUPT] = externalInterrupt;
+EXIT_HANDLERS[EXIT_REASON.TRIPLE_FAULT] = tripleFault;
+EXIT_HANDLERS[EXIT_REASON.CPUID] = cpuidExit;
+EXIT_HANDLERS[EXIT_REASON.HLT] = hltExit;
+EXIT_HANDLERS[EXIT_REASON.IO_INSTRUCTION] = ioInstruction;
+EXIT_HANDLERS[EXIT_REASON.RDMSR] = rdmsrExit;
+EXIT_HANDLERS[EXIT_REASON.WRMSR] = wrmsrExit;
+EXIT_HANDLERS[EXIT_REASON.CONTROL_REGISTER_ACCESS] = crAccess;
+EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;

@@ -1,0 +1,181 @@
+/**
+ * The machine: host memory, the VT-x logical processor, and the hypervisor
+ * that drives it KVM-style (configure the VMCS, VMLAUNCH, read the exit
+ * reason with VMREAD, dispatch to one handler per exit reason, VMRESUME).
+ */
+import { PhysMem, MemoryRangeError } from '../memory/physmem.js';
+import { Cpu } from '../cpu/cpu.js';
+import { UnimplementedError } from '../cpu/fault.js';
+import { ripHex } from '../cpu/block.js';
+import { Vmx } from '../vmx/vmx.js';
+import { VMCS } from '../vmx/fields.js';
+import { EntryEngine } from '../vmx/engine.js';
+import { DEFAULT_VMX_CAPABILITIES, type VmxCapabilities } from '../vmx/capabilities.js';
+import { exitReasonName, EXIT_REASON } from '../vmx/exit-reasons.js';
+import { describeVmInstructionError } from '../vmx/errors.js';
+import { VirtualClock } from '../clock.js';
+import { IoBus } from './iobus.js';
+import { hostLayout, buildEpt, initRegions, MIB, type HostLayout } from './layout.js';
+import { configureControls } from './setup.js';
+import { NULL_SINK, type TraceSink } from './events.js';
+import { EXIT_HANDLERS } from './exits/index.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { uartPorts } from './ports.js';
+
+export interface MachineOptions {
+  /** Guest RAM in MiB (a multiple of 2). */
+  readonly memMiB: number;
+  /** Stop after this many retired guest instructions (the run's budget). */
+  readonly maxInstructions?: number;
+  readonly sink?: TraceSink;
+  /** Bytes the guest writes to COM1. */
+  readonly serial?: (byte: number) => void;
+  readonly caps?: VmxCapabilities;
+}
+
+/** Why a run ended. */
+export type Stop =
+  | { readonly kind: 'halted'; readonly message: string }
+  | { readonly kind: 'budget'; readonly message: string }
+  | { readonly kind: 'triple-fault'; readonly message: string }
+  | { readonly kind: 'entry-failure'; readonly message: string; readonly rule: string }
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'exit-code'; readonly message: string; readonly code: number };
+
+export interface RunResult {
+  readonly stop: Stop;
+  readonly instructions: number;
+  readonly exits: ReadonlyMap<number, number>;
+}
+
+export class Machine {
+  readonly mem: PhysMem;
+  readonly layout: HostLayout;
+  readonly cpu: Cpu;
+  readonly vmx: Vmx;
+  readonly engine: EntryEngine;
+  readonly caps: VmxCapabilities;
+  readonly io = new IoBus();
+  readonly clock: VirtualClock;
+  readonly uart: Uart16550;
+  readonly sink: TraceSink;
+  readonly exitCounts = new Map<number, number>();
+  /** Budget end in virtual time. */
+  readonly budgetEnd: number;
+  private launched = false;
+  /** MSR values the hypervisor keeps for intercepted MSRs. */
+  readonly msrStore = new Map<number, [number, number]>();
+  /** Set by an exit handler that wants the run to stop after it. */
+  pendingStop: Stop | null = null;
+
+  constructor(opts: MachineOptions) {
+    if (!Number.isInteger(opts.memMiB) || opts.memMiB < 2 || opts.memMiB % 2 !== 0 || opts.memMiB > 3072) {
+      throw new RangeError(`--mem must be an even number of MiB between 2 and 3072, got ${opts.memMiB}`);
+    }
+    this.caps = opts.caps ?? DEFAULT_VMX_CAPABILITIES;
+    this.layout = hostLayout(opts.memMiB * MIB);
+    this.mem = new PhysMem(this.layout.total);
+    this.cpu = new Cpu(this.mem);
+    this.vmx = new Vmx(this.mem, this.caps);
+    this.engine = new EntryEngine(this.cpu, this.caps);
+    this.vmx.setEntryEngine(this.engine);
+    this.sink = opts.sink ?? NULL_SINK;
+    this.budgetEnd = opts.maxInstructions ?? Number.MAX_SAFE_INTEGER;
+    this.clock = new VirtualClock(() => this.cpu.icount);
+    this.uart = new Uart16550({ output: opts.serial ?? (() => undefined) });
+    this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
+
+    const l = this.layout;
+    initRegions(this.mem, l);
+    this.mem.fill(l.ioBitmapA, 0x2000, 0xff); // every port exits
+    this.mem.fill(l.msrBitmap, 0x1000, 0xff); // every MSR access exits
+    const eptp = buildEpt(this.mem, l);
+    this.vmx.vmxon(l.vmxon);
+    this.vmx.vmclear(l.vmcs);
+    this.vmx.vmptrld(l.vmcs);
+    if (this.vmx.status !== 'VMsucceed') throw new Error(`hypervisor setup: VMXON/VMPTRLD failed (${this.vmx.status})`);
+    configureControls(this.vmx, this.caps, l, eptp);
+  }
+
+  /** Bytes of guest RAM (the top of guest-physical RAM). */
+  get ramBytes(): number { return this.layout.ram; }
+
+  // ---- helpers for exit handlers ----
+  /** Guest RIP += VM-exit instruction length (Vol. 3C: defined for instruction-caused exits). */
+  skipInstruction(): void {
+    const rip = this.vmx.vmreadSigned(VMCS.GUEST_RIP);
+    const len = this.vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH);
+    this.vmx.vmwriteNum(VMCS.GUEST_RIP, this.cpu.mode === 8 ? rip + len : (rip + len) >>> 0);
+  }
+  /** Guest GPR r as [lo, hi]: RSP lives in the VMCS, the others in the register file the exit left behind. */
+  getGpr(r: number): [number, number] {
+    if (r === 4) return [this.vmx.vmread32(VMCS.GUEST_RSP), Math.floor(this.vmx.vmreadSigned(VMCS.GUEST_RSP) / 4294967296) >>> 0];
+    return [this.cpu.lo[r]! >>> 0, this.cpu.hi[r]! >>> 0];
+  }
+  setGpr(r: number, lo: number, hi: number): void {
+    if (r === 4) { this.vmx.vmwriteHalves(VMCS.GUEST_RSP, lo, hi); return; }
+    this.cpu.lo[r] = lo; this.cpu.hi[r] = hi;
+  }
+  /** Inject a hardware exception through the VM-entry interruption-information field (Vol. 3C, 25.8.3). */
+  injectException(vector: number, errorCode = -1): void {
+    this.vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vector | (3 << 8) | (errorCode >= 0 ? 0x800 : 0) | 0x80000000);
+    if (errorCode >= 0) this.vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
+  }
+
+  /** Run the guest until it stops. */
+  run(): RunResult {
+    const vmx = this.vmx;
+    const stop = (s: Stop): RunResult => ({ stop: s, instructions: this.cpu.icount, exits: this.exitCounts });
+    for (;;) {
+      this.engine.kickAt = Math.min(this.budgetEnd, this.clock.next());
+      try {
+        if (this.launched) vmx.vmresume(); else vmx.vmlaunch();
+      } catch (e) {
+        if (e instanceof UnimplementedError) return stop({ kind: 'error', message: e.message });
+        if (e instanceof MemoryRangeError) return stop({ kind: 'error', message: `guest access outside host memory: ${e.message} (RIP 0x${ripHex(this.cpu.rip)})` });
+        throw e;
+      }
+      if (vmx.status !== 'VMsucceed') {
+        const rule = this.engine.failedRule;
+        const what = vmx.status === 'VMfailValid' ? `VMfailValid ${vmx.error} (${describeVmInstructionError(vmx.error)})` : vmx.status;
+        return stop({ kind: 'entry-failure', rule: rule?.id ?? '', message: `VM entry failed: ${what}${rule ? `: rule ${rule.id} — ${rule.text} [SDM Vol. 3C, ${rule.section}]` : ''}` });
+      }
+      this.launched = true;
+      const reason = vmx.vmread32(VMCS.EXIT_REASON);
+      const basic = reason & 0xffff;
+      this.exitCounts.set(basic, (this.exitCounts.get(basic) ?? 0) + 1);
+      const failed = (reason & 0x80000000) !== 0;
+      const rule = failed ? this.engine.failedRule?.id ?? '' : '';
+      this.sink.event({
+        kind: 'exit', ic: this.cpu.icount, reason, qual: vmx.vmreadNum(VMCS.EXIT_QUALIFICATION),
+        rip: vmx.vmreadSigned(VMCS.GUEST_RIP), len: vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH),
+        info: vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION), gpa: vmx.vmreadNum(VMCS.GUEST_PHYSICAL_ADDRESS),
+        gla: vmx.vmreadSigned(VMCS.GUEST_LINEAR_ADDRESS), rule,
+      });
+      if (failed) {
+        const r = this.engine.failedRule;
+        this.launched = false;
+        return stop({ kind: 'entry-failure', rule, message: `VM entry failed with exit reason ${basic} (${exitReasonName(basic) ?? '?'})${r ? `: rule ${r.id} — ${r.text} [SDM Vol. 3C, ${r.section}]` : ''}` });
+      }
+      const handler = EXIT_HANDLERS[basic];
+      if (!handler) {
+        return stop({ kind: 'error', message: `unhandled VM exit ${basic} (${exitReasonName(basic) ?? 'unknown'}) at RIP 0x${ripHex(vmx.vmreadSigned(VMCS.GUEST_RIP))}` });
+      }
+      let s: Stop | void;
+      try {
+        s = handler(this);
+      } catch (e) {
+        if (e instanceof UnimplementedError) return stop({ kind: 'error', message: e.message });
+        throw e;
+      }
+      if (s) return stop(s);
+      if (this.pendingStop) return stop(this.pendingStop);
+      if (this.cpu.icount >= this.budgetEnd) {
+        return stop({ kind: 'budget', message: `instruction budget exhausted after ${this.cpu.icount} instructions (RIP 0x${ripHex(vmx.vmreadSigned(VMCS.GUEST_RIP))})` });
+      }
+      this.clock.fireDue();
+    }
+  }
+}
+
+export { EXIT_REASON };

@@ -1,0 +1,65 @@
+/**
+ * MSRs the hypervisor intercepts and emulates (the MSR bitmap makes these
+ * exit). IA32_EFER and IA32_PAT live in the VMCS guest-state area (loaded
+ * and saved with the "load/save IA32_EFER/PAT" controls); the rest are
+ * simple registers kept per machine.
+ */
+import type { Machine } from './machine.js';
+import { VMCS } from '../vmx/fields.js';
+import { ENTRY_CTLS } from '../vmx/capabilities.js';
+import { MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC } from '../cpu/regs.js';
+
+const EFER_WRITABLE = 0x1 | 0x100 | 0x800; // SCE, LME, NXE (LMA is read-only)
+
+/** MSRs with plain storage and their reset values [lo, hi]. */
+const PLAIN: ReadonlyMap<number, readonly [number, number]> = new Map([
+  [MSR_APIC_BASE, [0xfee00900, 0]],      // BSP, xAPIC enabled, base FEE00000H (Vol. 3A, 11.4.4)
+  [MSR_MISC_ENABLE, [0x1, 0]],           // fast strings
+  [MSR_FEATURE_CONTROL, [0x1, 0]],       // locked, VMX disabled for the guest
+  [0x8b, [0, 0]],                        // IA32_BIOS_SIGN_ID (microcode revision)
+  [0xce, [0, 0]],                        // MSR_PLATFORM_INFO
+  [0x2ff, [0x6, 0]],                     // IA32_MTRR_DEF_TYPE: WB default, MTRRs disabled
+  [0xfe, [0, 0]],                        // IA32_MTRRCAP: no variable ranges
+]);
+
+export function readEmulatedMsr(m: Machine, idx: number): [number, number] | null {
+  switch (idx) {
+    case MSR_EFER: return [m.vmx.vmread32(VMCS.GUEST_IA32_EFER), 0];
+    case MSR_PAT: return [m.vmx.vmread32(VMCS.GUEST_IA32_PAT), m.vmx.vmreadNum(VMCS.GUEST_IA32_PAT) / 4294967296 >>> 0];
+    case MSR_TSC: { const t = m.cpu.icount; return [t >>> 0, Math.floor(t / 4294967296)]; }
+  }
+  const own = m.msrStore.get(idx);
+  if (own) return [own[0], own[1]];
+  const d = PLAIN.get(idx);
+  return d ? [d[0], d[1]] : null;
+}
+
+export function writeEmulatedMsr(m: Machine, idx: number, lo: number, hi: number): boolean {
+  switch (idx) {
+    case MSR_EFER: {
+      if (hi !== 0 || (lo & ~(EFER_WRITABLE | 0x400))) return false;
+      const cur = m.vmx.vmread32(VMCS.GUEST_IA32_EFER);
+      const paging = (m.vmx.vmread32(VMCS.GUEST_CR0) & 0x80000000) !== 0;
+      if (paging && ((lo ^ cur) & 0x100)) return false; // LME cannot change while paging is on
+      const v = (lo & EFER_WRITABLE) | (cur & 0x400);
+      m.vmx.vmwriteHalves(VMCS.GUEST_IA32_EFER, v, 0);
+      return true;
+    }
+    case MSR_PAT: {
+      for (let k = 0; k < 8; k++) { const t = ((k < 4 ? lo : hi) >>> ((k & 3) * 8)) & 0xff; if (t === 2 || t === 3 || t > 7) return false; }
+      m.vmx.vmwriteHalves(VMCS.GUEST_IA32_PAT, lo, hi);
+      return true;
+    }
+    case MSR_TSC: return true; // writes to the TSC are ignored: virtual time cannot be changed
+  }
+  if (PLAIN.has(idx) || m.msrStore.has(idx)) { m.msrStore.set(idx, [lo >>> 0, hi >>> 0]); return true; }
+  return false;
+}
+
+/** Set the "IA-32e mode guest" entry control and EFER.LMA together (what hardware does on CR0.PG with LME; Vol. 3A 9.8.5). */
+export function setLongModeActive(m: Machine, on: boolean): void {
+  const efer = m.vmx.vmread32(VMCS.GUEST_IA32_EFER);
+  m.vmx.vmwriteHalves(VMCS.GUEST_IA32_EFER, on ? efer | 0x400 : efer & ~0x400, 0);
+  const entry = m.vmx.vmread32(VMCS.VM_ENTRY_CONTROLS);
+  m.vmx.vmwrite32(VMCS.VM_ENTRY_CONTROLS, on ? entry | ENTRY_CTLS.IA32E_MODE_GUEST : entry & ~ENTRY_CTLS.IA32E_MODE_GUEST);
+}
