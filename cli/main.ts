@@ -6,11 +6,19 @@
  */
 import { runCommand, RUN_USAGE } from './run.js';
 import { CliError } from './common.js';
+import { recordCommand } from './record.js';
+import { replayCommand } from './replay.js';
+import { inspectCommand } from './inspect.js';
+import { diffCommand } from './diff.js';
 
 const USAGE = `usage: hvtrace <command> [options]
 
 commands:
-  run <guest>       boot a guest and show its serial console
+  run <guest>            boot a guest and show its serial console
+  record <guest> -o F    run a guest and record every event to trace F
+  replay F               re-run a trace and check it event by event
+  inspect F              show a trace's header, counts and events
+  diff A B               compare two traces
 
 Run 'hvtrace <command> --help' for the options of a command.`;
 
@@ -18,11 +26,18 @@ function main(argv: string[]): number {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'run': return runCommand(rest);
+    case 'record': return recordCommand(rest);
+    case 'replay': return replayCommand(rest);
+    case 'inspect': return inspectCommand(rest);
+    case 'diff': return diffCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0;
     default: throw new CliError(`unknown command '${cmd}'\n${USAGE}`);
   }
 }
+
+// A closed pipe (hvtrace inspect ... | head) ends the output quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
 
 try {
   process.exitCode = main(process.argv.slice(2));

@@ -55,12 +55,12 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
 }
 
 /** Build the machine for a guest spec and load the guest. */
-export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?: TraceSink): Machine {
+export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?: TraceSink, digestEvery?: number): Machine {
   const kernel = readInput(spec.kernelPath, 'guest image');
   const initrd = spec.initrdPath ? readInput(spec.initrdPath, 'initrd') : undefined;
   let m: Machine;
   try {
-    m = new Machine({ memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}) });
+    m = new Machine({ memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}), ...(digestEvery ? { digestEvery } : {}) });
   } catch (e) {
     if (e instanceof RangeError) throw new CliError(e.message);
     throw e;

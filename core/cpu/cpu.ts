@@ -39,6 +39,8 @@ export class Cpu implements LazyFlags {
   readonly mem: PhysMem;
   readonly u8: Uint8Array;
   readonly dv: DataView;
+  /** Per-page written flags of host memory (PhysMem.dirty). */
+  readonly dirty: Uint8Array;
 
   // ---- general-purpose registers: low and high 32-bit halves ----
   readonly lo = new Int32Array(16);
@@ -127,6 +129,7 @@ export class Cpu implements LazyFlags {
     this.mem = mem;
     this.u8 = mem.u8;
     this.dv = mem.dv;
+    this.dirty = mem.dirty;
     this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
     this.segLimit.fill(0xffff);
   }
@@ -248,7 +251,9 @@ export class Cpu implements LazyFlags {
   /** Host-physical address of a write of `len` bytes within one page, checking code pages. */
   private wpa(lin: number, len: number): number {
     const pa = this.hpaFor(lin, ACC_W, this.permW);
-    if (this.codePages[pa >>> 12]) this.invalidateCode(pa, len);
+    const page = pa >>> 12;
+    this.dirty[page] = 1;
+    if (this.codePages[page]) this.invalidateCode(pa, len);
     return pa;
   }
   write8(lin: number, v: number): void {
@@ -293,6 +298,7 @@ export class Cpu implements LazyFlags {
   sysRead8(lin: number): number { return this.u8[this.translate(lin, ACC_R | ACC_SYS)]!; }
   sysWrite8(lin: number, v: number): void {
     const pa = this.translate(lin, ACC_W | ACC_SYS);
+    this.dirty[pa >>> 12] = 1;
     if (this.codePages[pa >>> 12]) this.invalidateCode(pa, 1);
     this.u8[pa] = v;
   }

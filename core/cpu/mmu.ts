@@ -43,6 +43,7 @@ function readEntry(cpu: Cpu, gpa: number, lin: number): number {
 }
 function writeEntryLo(cpu: Cpu, gpa: number, lo: number, lin: number): void {
   const pa = eptTranslate(cpu, gpa, ACC_W, lin, true, false);
+  cpu.dirty[pa >>> 12] = 1;
   if (cpu.codePages[pa >>> 12]) cpu.invalidateCode(pa, 4);
   cpu.dv.setInt32(pa, lo, true);
 }

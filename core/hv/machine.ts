@@ -17,7 +17,8 @@ import { VirtualClock } from '../clock.js';
 import { IoBus } from './iobus.js';
 import { hostLayout, buildEpt, initRegions, MIB, type HostLayout } from './layout.js';
 import { configureControls } from './setup.js';
-import { NULL_SINK, type TraceSink } from './events.js';
+import { NULL_SINK, type TraceSink, type TraceEvent } from './events.js';
+import { StateDigest } from './digest.js';
 import { EXIT_HANDLERS } from './exits/index.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { uartPorts } from './ports.js';
@@ -31,7 +32,11 @@ export interface MachineOptions {
   /** Bytes the guest writes to COM1. */
   readonly serial?: (byte: number) => void;
   readonly caps?: VmxCapabilities;
+  /** Emit a state digest after every this many events (default 1000). */
+  readonly digestEvery?: number;
 }
+
+export const DEFAULT_DIGEST_EVERY = 1000;
 
 /** Why a run ended. */
 export type Stop =
@@ -63,6 +68,10 @@ export class Machine {
   /** Budget end in virtual time. */
   readonly budgetEnd: number;
   private launched = false;
+  /** Events emitted so far (digests not counted). */
+  private events = 0;
+  readonly digestEvery: number;
+  private readonly digest: StateDigest;
   /** MSR values the hypervisor keeps for intercepted MSRs. */
   readonly msrStore = new Map<number, [number, number]>();
   /** Set by an exit handler that wants the run to stop after it. */
@@ -81,6 +90,8 @@ export class Machine {
     this.vmx.setEntryEngine(this.engine);
     this.sink = opts.sink ?? NULL_SINK;
     this.budgetEnd = opts.maxInstructions ?? Number.MAX_SAFE_INTEGER;
+    this.digestEvery = opts.digestEvery ?? DEFAULT_DIGEST_EVERY;
+    if (!Number.isSafeInteger(this.digestEvery) || this.digestEvery < 1) throw new RangeError(`digest interval must be a positive integer, got ${this.digestEvery}`);
     this.clock = new VirtualClock(() => this.cpu.icount);
     this.uart = new Uart16550({ output: opts.serial ?? (() => undefined) });
     this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
@@ -95,6 +106,13 @@ export class Machine {
     this.vmx.vmptrld(l.vmcs);
     if (this.vmx.status !== 'VMsucceed') throw new Error(`hypervisor setup: VMXON/VMPTRLD failed (${this.vmx.status})`);
     configureControls(this.vmx, this.caps, l, eptp);
+    this.digest = new StateDigest(this);
+  }
+
+  /** Emit an event to the sink; every `digestEvery` events a state digest follows. */
+  emit(e: TraceEvent): void {
+    this.sink.event(e);
+    if (++this.events % this.digestEvery === 0) this.sink.event(this.digest.event());
   }
 
   /** Bytes of guest RAM (the top of guest-physical RAM). */
@@ -125,7 +143,11 @@ export class Machine {
   /** Run the guest until it stops. */
   run(): RunResult {
     const vmx = this.vmx;
-    const stop = (s: Stop): RunResult => ({ stop: s, instructions: this.cpu.icount, exits: this.exitCounts });
+    const stop = (s: Stop): RunResult => {
+      // A final digest pins the state the run ended in.
+      this.sink.event(this.digest.event());
+      return { stop: s, instructions: this.cpu.icount, exits: this.exitCounts };
+    };
     for (;;) {
       this.engine.kickAt = Math.min(this.budgetEnd, this.clock.next());
       try {
@@ -146,7 +168,7 @@ export class Machine {
       this.exitCounts.set(basic, (this.exitCounts.get(basic) ?? 0) + 1);
       const failed = (reason & 0x80000000) !== 0;
       const rule = failed ? this.engine.failedRule?.id ?? '' : '';
-      this.sink.event({
+      this.emit({
         kind: 'exit', ic: this.cpu.icount, reason, qual: vmx.vmreadNum(VMCS.EXIT_QUALIFICATION),
         rip: vmx.vmreadSigned(VMCS.GUEST_RIP), len: vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH),
         info: vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION), gpa: vmx.vmreadNum(VMCS.GUEST_PHYSICAL_ADDRESS),

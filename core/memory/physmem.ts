@@ -20,6 +20,12 @@ export class PhysMem {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   readonly size: number;
+  /**
+   * One flag per 4-KiB page, set by every write (here, by the CPU's write
+   * path and by hypervisor writers through touch()): lets state digests
+   * rehash only what changed.
+   */
+  readonly dirty: Uint8Array;
 
   constructor(size: number) {
     if (!Number.isInteger(size) || size <= 0 || size % 4096 !== 0) {
@@ -29,6 +35,12 @@ export class PhysMem {
     this.buffer = new ArrayBuffer(size);
     this.u8 = new Uint8Array(this.buffer);
     this.dv = new DataView(this.buffer);
+    this.dirty = new Uint8Array(size / 4096).fill(1);
+  }
+
+  /** Mark [pa, pa+len) as written. */
+  touch(pa: number, len: number): void {
+    for (let p = pa >>> 12; p <= (pa + len - 1) >>> 12 && p < this.dirty.length; p++) this.dirty[p] = 1;
   }
 
   /** Throws MemoryRangeError unless [pa, pa+len) lies inside memory. */
@@ -44,17 +56,18 @@ export class PhysMem {
   /** 64-bit read as a double; exact for values below 2^53 (addresses). */
   read64(pa: number): number { this.check(pa, 8); return this.dv.getUint32(pa, true) + this.dv.getUint32(pa + 4, true) * 0x1_0000_0000; }
 
-  write8(pa: number, v: number): void { this.check(pa, 1); this.u8[pa] = v; }
-  write16(pa: number, v: number): void { this.check(pa, 2); this.dv.setUint16(pa, v, true); }
-  write32(pa: number, v: number): void { this.check(pa, 4); this.dv.setUint32(pa, v >>> 0, true); }
+  write8(pa: number, v: number): void { this.check(pa, 1); this.u8[pa] = v; this.dirty[pa >>> 12] = 1; }
+  write16(pa: number, v: number): void { this.check(pa, 2); this.dv.setUint16(pa, v, true); this.touch(pa, 2); }
+  write32(pa: number, v: number): void { this.check(pa, 4); this.dv.setUint32(pa, v >>> 0, true); this.touch(pa, 4); }
   /** 64-bit write of a non-negative double below 2^53. */
   write64(pa: number, v: number): void {
     this.check(pa, 8);
     this.dv.setUint32(pa, v >>> 0, true);
     this.dv.setUint32(pa + 4, Math.floor(v / 0x1_0000_0000) >>> 0, true);
+    this.touch(pa, 8);
   }
 
   readBytes(pa: number, len: number): Uint8Array { this.check(pa, len); return this.u8.slice(pa, pa + len); }
-  writeBytes(pa: number, data: Uint8Array): void { this.check(pa, data.length); this.u8.set(data, pa); }
-  fill(pa: number, len: number, value = 0): void { this.check(pa, len); this.u8.fill(value, pa, pa + len); }
+  writeBytes(pa: number, data: Uint8Array): void { this.check(pa, data.length); this.u8.set(data, pa); if (data.length) this.touch(pa, data.length); }
+  fill(pa: number, len: number, value = 0): void { this.check(pa, len); this.u8.fill(value, pa, pa + len); if (len) this.touch(pa, len); }
 }

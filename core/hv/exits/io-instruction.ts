@@ -21,10 +21,10 @@ export function ioInstruction(m: Machine): Stop | void {
     if (size === 1) cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xff) | (v & 0xff);
     else if (size === 2) cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xffff) | (v & 0xffff);
     else { cpu.lo[RAX] = v; cpu.hi[RAX] = 0; }
-    m.sink.event({ kind: 'pio', ic: cpu.icount, port, size, write: false, value: v >>> 0 });
+    m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: false, value: v >>> 0 });
   } else {
     const v = size === 4 ? cpu.lo[RAX]! >>> 0 : cpu.lo[RAX]! & (size === 2 ? 0xffff : 0xff);
-    m.sink.event({ kind: 'pio', ic: cpu.icount, port, size, write: true, value: v });
+    m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: true, value: v });
     m.io.write(port, size, v);
   }
   m.skipInstruction();
@@ -50,13 +50,14 @@ function stringIo(m: Machine, size: 1 | 2 | 4, isIn: boolean, rep: boolean, port
     if (pa + size > m.ramBytes || ((pa & 0xfff) + size > 4096)) return { kind: 'error', message: `string I/O on port 0x${port.toString(16)} touches guest-physical 0x${hex(pa)} outside RAM or across a page` };
     if (isIn) {
       const v = m.io.read(port, size);
-      m.sink.event({ kind: 'pio', ic: cpu.icount, port, size, write: false, value: v >>> 0 });
+      m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: false, value: v >>> 0 });
       for (let k = 0; k < size; k++) m.mem.u8[pa + k] = (v >>> (8 * k)) & 0xff;
+      m.mem.touch(pa, size);
       cpu.invalidateCode(pa, size);
     } else {
       let v = 0;
       for (let k = 0; k < size; k++) v |= m.mem.u8[pa + k]! << (8 * k);
-      m.sink.event({ kind: 'pio', ic: cpu.icount, port, size, write: true, value: v >>> 0 });
+      m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: true, value: v >>> 0 });
       m.io.write(port, size, v >>> 0);
     }
     lin += step;

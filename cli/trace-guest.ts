@@ -1,0 +1,72 @@
+/**
+ * The bridge between a guest spec and a trace header: what `record` writes
+ * into the header so that `replay` can rebuild exactly the same machine, and
+ * the checks replay makes on the inputs (present, same SHA-256).
+ */
+import { dirname, relative, resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { describeInput, describeBytes, sha256File, type TraceHeader, type TraceInput, type JsonObject } from '../recorder/index.js';
+import { CliError } from './common.js';
+import type { GuestSpec } from './run.js';
+import { PRODUCER_VERSION } from './version.js';
+
+/** Paths in a header are relative to the trace file's directory, with '/' separators: no host paths in traces. */
+function relPath(tracePath: string, file: string): string {
+  return relative(dirname(resolve(tracePath)), resolve(file)).split(sep).join('/');
+}
+
+export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: number): TraceHeader {
+  const kernelRel = relPath(tracePath, spec.kernelPath);
+  const initrdRel = spec.initrdPath ? relPath(tracePath, spec.initrdPath) : null;
+  const machine: JsonObject = {
+    guest: 'pvh',
+    memMiB: spec.memMiB,
+    maxInstructions: spec.maxInstructions,
+    digestEvery,
+    kernel: kernelRel,
+    initrd: initrdRel,
+    cmdline: spec.cmdline ?? null,
+  };
+  const inputs: TraceInput[] = [describeInput('kernel', spec.kernelPath, kernelRel)];
+  if (spec.initrdPath && initrdRel) inputs.push(describeInput('initrd', spec.initrdPath, initrdRel));
+  if (spec.cmdline !== undefined) inputs.push(describeBytes('cmdline', 'cmdline', spec.cmdline));
+  return { producer: { name: 'hvtrace', version: PRODUCER_VERSION }, machine, inputs };
+}
+
+export interface ReplaySetup { readonly spec: GuestSpec; readonly digestEvery: number }
+
+/** Rebuild the guest spec from a header, checking every input (overrides: role -> path). */
+export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { kernel?: string; initrd?: string }): ReplaySetup {
+  const m = h.machine;
+  const bad = (what: string): never => { throw new CliError(`${tracePath}: trace header has an invalid machine field '${what}'`); };
+  if (h.producer.name !== 'hvtrace') throw new CliError(`${tracePath}: trace was produced by '${h.producer.name}', not hvtrace`);
+  if (m.guest !== 'pvh') bad('guest');
+  const num = (k: string): number => { const v = m[k]; if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(k); return v as number; };
+  const memMiB = num('memMiB'), maxInstructions = num('maxInstructions'), digestEvery = num('digestEvery');
+  if (typeof m.kernel !== 'string') bad('kernel');
+  if (m.initrd !== null && typeof m.initrd !== 'string') bad('initrd');
+  if (m.cmdline !== null && typeof m.cmdline !== 'string') bad('cmdline');
+  const base = dirname(resolve(tracePath));
+  const locate = (role: 'kernel' | 'initrd', rel: string, override: string | undefined): string => {
+    const p = override ?? resolve(base, rel);
+    const rec = h.inputs.find((x) => x.role === role);
+    if (!rec) throw new CliError(`${tracePath}: trace header lists no ${role} input`);
+    if (!existsSync(p)) throw new CliError(`input ${role} '${rec.name}' not found at ${p}${override ? '' : ` (resolved against the trace's directory; give --${role} PATH)`}`);
+    const sha = sha256File(p);
+    if (sha !== rec.sha256) throw new CliError(`input ${role} '${rec.name}' at ${p} differs from the recorded one: sha256 ${sha.slice(0, 16)}… but the trace recorded ${rec.sha256.slice(0, 16)}…`);
+    return p;
+  };
+  const kernelPath = locate('kernel', m.kernel as string, overrides.kernel);
+  const initrdPath = typeof m.initrd === 'string' ? locate('initrd', m.initrd, overrides.initrd) : undefined;
+  if (typeof m.cmdline === 'string') {
+    const rec = h.inputs.find((x) => x.role === 'cmdline');
+    const want = describeBytes('cmdline', 'cmdline', m.cmdline);
+    if (!rec || rec.sha256 !== want.sha256) throw new CliError(`${tracePath}: the command line in the header does not match its recorded SHA-256`);
+  }
+  const spec: GuestSpec = {
+    kernelPath, memMiB, maxInstructions,
+    ...(initrdPath ? { initrdPath } : {}),
+    ...(typeof m.cmdline === 'string' ? { cmdline: m.cmdline } : {}),
+  };
+  return { spec, digestEvery };
+}

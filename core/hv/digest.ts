@@ -1,0 +1,58 @@
+/**
+ * State digests: a compact fingerprint of the guest's architectural
+ * registers and of guest RAM, emitted every N events so a replay catches a
+ * divergence that no event shows yet. Memory is hashed page by page and only
+ * pages written since the last digest are rehashed (PhysMem.dirty), so a
+ * digest costs little even for large guests.
+ */
+import { createHash } from 'node:crypto';
+import type { Machine } from './machine.js';
+import type { DigestEvent } from './events.js';
+import { VMCS } from '../vmx/fields.js';
+
+/** 32-bit hash of one 4-KiB page (multiply-rotate over 32-bit words; deterministic, not cryptographic). */
+function hashPage(words: Int32Array, start: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let k = start; k < start + 1024; k++) {
+    h = Math.imul(h ^ words[k]!, 0x01000193);
+    h = (h << 13) | (h >>> 19);
+  }
+  return h >>> 0;
+}
+
+const REG_FIELDS = [
+  VMCS.GUEST_RIP, VMCS.GUEST_RSP, VMCS.GUEST_RFLAGS, VMCS.GUEST_CR0, VMCS.GUEST_CR3, VMCS.GUEST_CR4, VMCS.GUEST_IA32_EFER,
+  VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_ACCESS_RIGHTS, VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_FS_BASE,
+  VMCS.GUEST_GS_BASE, VMCS.GUEST_GDTR_BASE, VMCS.GUEST_IDTR_BASE, VMCS.GUEST_TR_BASE, VMCS.GUEST_ACTIVITY_STATE,
+  VMCS.GUEST_INTERRUPTIBILITY_STATE,
+] as const;
+
+export class StateDigest {
+  private readonly pageHash: Uint32Array;
+  private readonly words: Int32Array;
+
+  constructor(private readonly m: Machine) {
+    this.pageHash = new Uint32Array(m.ramBytes / 4096);
+    this.words = new Int32Array(m.mem.buffer, 0, m.ramBytes / 4);
+  }
+
+  /** Digest of the state saved in the VMCS at the current VM exit, plus the GPRs. */
+  event(): DigestEvent {
+    const m = this.m;
+    const dirty = m.mem.dirty;
+    const ph = this.pageHash;
+    for (let p = 0; p < ph.length; p++) {
+      if (dirty[p]) { ph[p] = hashPage(this.words, p * 1024); dirty[p] = 0; }
+    }
+    const mem = createHash('sha256').update(new Uint8Array(ph.buffer)).digest('hex').slice(0, 32);
+    const regs = new Uint32Array(32 + REG_FIELDS.length * 2);
+    for (let r = 0; r < 16; r++) { regs[2 * r] = m.cpu.lo[r]!; regs[2 * r + 1] = m.cpu.hi[r]!; }
+    regs[8] = 0; regs[9] = 0; // RSP is taken from the VMCS below
+    REG_FIELDS.forEach((f, k) => {
+      regs[32 + 2 * k] = m.vmx.vmread32(f);
+      regs[33 + 2 * k] = Math.floor(m.vmx.vmreadSigned(f) / 4294967296) >>> 0;
+    });
+    const rh = createHash('sha256').update(new Uint8Array(regs.buffer)).digest('hex').slice(0, 32);
+    return { kind: 'digest', ic: m.cpu.icount, regs: rh, mem };
+  }
+}
