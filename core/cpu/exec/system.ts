@@ -220,11 +220,16 @@ export function clts(cpu: Cpu, i: Insn): void {
 /** LMSW Ew (0F 01 /6): loads CR0[3:0]; cannot clear PE. */
 export function lmsw(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
-  const src = readE(cpu, i, 2) & 0xf;
+  const lin = i.mod === 3 ? 0 : i.ea(cpu, i);
+  const src16 = (i.mod === 3 ? readE(cpu, i, 2) : cpu.read16(lin)) & 0xffff;
+  const src = src16 & 0xf;
   const mask = cpu.cr0Mask & 0xf, shadow = cpu.cr0Shadow & 0xf;
   // Exit if a host-owned bit among MP/EM/TS differs from the shadow, or PE is set while owned and shadowed 0 (Vol. 3C, 26.1.3).
+  // Qualification bits 31:16 hold the whole 16-bit source operand; for a memory operand the
+  // guest-linear address field receives its linear address (Vol. 3C, 28.2.1).
   if (((src ^ shadow) & mask & 0xe) || ((mask & 1) && !(shadow & 1) && (src & 1))) {
-    cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(0, CRQ_LMSW, 0, i.mod !== 3, src), i.len);
+    if (i.mod !== 3) { cpu.xGla = lin; cpu.xGlaValid = true; }
+    cpu.vmexit(EXIT_REASON.CONTROL_REGISTER_ACCESS, crQualification(0, CRQ_LMSW, 0, i.mod !== 3, src16), i.len);
   }
   const keepPe = cpu.cr0 & CR0_PE;
   const v = (cpu.cr0 & ~(0xf & ~mask)) | (src & 0xf & ~mask) | keepPe;
