@@ -22,6 +22,7 @@ import { StateDigest } from './digest.js';
 import { EXIT_HANDLERS } from './exits/index.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { uartPorts } from './ports.js';
+import { passThroughMsrs } from './msrs.js';
 
 export interface MachineOptions {
   /** Guest RAM in MiB (a multiple of 2). */
@@ -99,7 +100,8 @@ export class Machine {
     const l = this.layout;
     initRegions(this.mem, l);
     this.mem.fill(l.ioBitmapA, 0x2000, 0xff); // every port exits
-    this.mem.fill(l.msrBitmap, 0x1000, 0xff); // every MSR access exits
+    this.mem.fill(l.msrBitmap, 0x1000, 0xff); // every MSR access exits ...
+    passThroughMsrs(this.mem, l.msrBitmap); // ... but the SYSCALL/SWAPGS MSRs (msrs.ts)
     const eptp = buildEpt(this.mem, l);
     this.vmx.vmxon(l.vmxon);
     this.vmx.vmclear(l.vmcs);

@@ -7,7 +7,11 @@
 import type { Machine } from './machine.js';
 import { VMCS } from '../vmx/fields.js';
 import { ENTRY_CTLS } from '../vmx/capabilities.js';
-import { MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC } from '../cpu/regs.js';
+import type { PhysMem } from '../memory/physmem.js';
+import {
+  MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC,
+  MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE,
+} from '../cpu/regs.js';
 
 const EFER_WRITABLE = 0x1 | 0x100 | 0x800; // SCE, LME, NXE (LMA is read-only)
 
@@ -62,4 +66,35 @@ export function setLongModeActive(m: Machine, on: boolean): void {
   m.vmx.vmwriteHalves(VMCS.GUEST_IA32_EFER, on ? efer | 0x400 : efer & ~0x400, 0);
   const entry = m.vmx.vmread32(VMCS.VM_ENTRY_CONTROLS);
   m.vmx.vmwrite32(VMCS.VM_ENTRY_CONTROLS, on ? entry | ENTRY_CTLS.IA32E_MODE_GUEST : entry & ~ENTRY_CTLS.IA32E_MODE_GUEST);
+}
+
+/**
+ * MSRs the guest reads and writes without a VM exit: the SYSCALL/SWAPGS
+ * registers IA32_STAR (C000_0081H), IA32_LSTAR (C000_0082H), IA32_CSTAR
+ * (C000_0083H), IA32_FMASK (C000_0084H) and IA32_KERNEL_GS_BASE (C000_0102H)
+ * (SDM Vol. 4, Table 2-2). They have no VMCS field and nothing on the host
+ * side uses them, so the silicon's own registers (core/cpu/msr.ts, with the
+ * architectural #GP checks) hold the guest's values across exits; KVM too
+ * passes KERNEL_GS_BASE through. Being Cpu state, they are not in the VMCS.
+ */
+export const PASSTHROUGH_MSRS: readonly number[] = [MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE];
+
+/**
+ * Clear the read and write bits of `msrs` in the 4-KiB MSR bitmap at host-physical
+ * `bitmap` (SDM Vol. 3C, 25.6.9: read bitmap for low MSRs 00000000H-00001FFFH
+ * at offset 0, for high MSRs C0000000H-C0001FFFH at 1024; the write bitmaps
+ * follow at 2048 and 3072; one bit per MSR, set = exit).
+ */
+export function passThroughMsrs(mem: PhysMem, bitmap: number, msrs: readonly number[] = PASSTHROUGH_MSRS): void {
+  for (const msr of msrs) {
+    let base: number;
+    if (msr >= 0 && msr <= 0x1fff) base = 0;
+    else if (msr >= 0xc0000000 && msr <= 0xc0001fff) base = 1024;
+    else throw new RangeError(`MSR 0x${msr.toString(16)} is outside the ranges the MSR bitmap covers`);
+    const bit = msr & 0x1fff;
+    for (const off of [base, base + 2048]) {
+      const a = bitmap + off + (bit >> 3);
+      mem.write8(a, mem.read8(a) & ~(1 << (bit & 7)));
+    }
+  }
 }
