@@ -4,7 +4,7 @@
  * turns every expected failure into a one-line message and an exit status:
  * 2 for bad usage or input, 1 for a guest that did not end cleanly.
  */
-import { runCommand, RUN_USAGE } from './run.js';
+import { runCommand } from './run.js';
 import { CliError } from './common.js';
 import { recordCommand } from './record.js';
 import { replayCommand } from './replay.js';
@@ -47,7 +47,9 @@ try {
     process.stderr.write(`hvtrace: error: ${e.message}\n`);
     process.exitCode = e.status;
   } else if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`hvtrace: error: ${err.message}\n${RUN_USAGE.split('\n')[0]}\n`);
+    // One line: node's message names the option; the usage of the command is one --help away.
+    const cmd = process.argv[2] ?? '';
+    process.stderr.write(`hvtrace: error: ${(err.message ?? '').replace(/\s*\n\s*/g, ' ')} (see 'hvtrace ${cmd} --help')\n`);
     process.exitCode = 2;
   } else {
     process.stderr.write(`hvtrace: internal error: ${err.message ?? String(e)}\n`);

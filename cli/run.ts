@@ -81,10 +81,12 @@ export function serialToStdout(): { put: (b: number) => void; flush: () => void 
   return { put: (b) => { buf.push(b); if (buf.length >= 4096) flush(); }, flush };
 }
 
+/** The one-line run summary printed on stderr after "hvtrace: ". */
 export function summarize(r: RunResult, seconds: number): string {
   const exits = [...r.exits.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${exitReasonName(k) ?? k} ${v}`).join(', ');
   const mips = seconds > 0 ? (r.instructions / seconds / 1e6).toFixed(1) : '-';
-  return `${r.stop.message}\n${r.instructions} instructions, ${[...r.exits.values()].reduce((a, b) => a + b, 0)} exits (${exits || 'none'}), ${seconds.toFixed(2)} s, ${mips} MIPS`;
+  // One line: the stop reason first (what a script or a person greps for), then the figures.
+  return `${r.stop.message}; ${r.instructions} instructions, ${[...r.exits.values()].reduce((a, b) => a + b, 0)} exits (${exits || 'none'}), ${seconds.toFixed(2)} s, ${mips} MIPS`;
 }
 
 /** Process exit status for a stop: 0 for a clean halt, the guest's code for a debug exit, 1 otherwise. */

@@ -39,6 +39,7 @@ import type { Machine } from '../../../core/hv/machine.js';
 const R9 = 9;
 
 function setReg(m: Machine, r: number, v: number, hi = 0): void { m.setGpr(r, v >>> 0, hi >>> 0); }
+function allMsrsExit(m: Machine): void { m.mem.fill(m.layout.msrBitmap, 0x1000, 0xff); }
 function orProc(m: Machine, bits: number): void {
   m.vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, m.vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS) | bits);
   assert.is(m.vmx.status, 'VMsucceed');
@@ -66,9 +67,11 @@ const SIMPLE: SimpleCase[] = [
   { name: 'CPUID with a DS prefix', reason: 10, code: [0x3e, 0x0f, 0xa2], len: 3, mode: 32 },
   { name: 'CPUID (64-bit, REX.W)', reason: 10, code: [0x48, 0x0f, 0xa2], len: 3, mode: 64 },
   // RDMSR (0F 32) / WRMSR (0F 30), every MSR bitmap bit set by setup.ts: reasons 31/32, 2 bytes.
-  { name: 'RDMSR', reason: 31, code: [0x0f, 0x32], len: 2, mode: 32, setup: (m) => setReg(m, RCX, 0x1b) },
-  { name: 'RDMSR of a high MSR (C0000080H)', reason: 31, code: [0x0f, 0x32], len: 2, mode: 64, setup: (m) => setReg(m, RCX, 0xc0000080) },
-  { name: 'WRMSR', reason: 32, code: [0x0f, 0x30], len: 2, mode: 32, setup: (m) => setReg(m, RCX, 0x277) },
+  // (Every bit of the MSR bitmap is set here, whatever core/hv passes through, Vol. 3C 25.6.9.)
+  { name: 'RDMSR', reason: 31, code: [0x0f, 0x32], len: 2, mode: 32, setup: (m) => { allMsrsExit(m); setReg(m, RCX, 0x1b); } },
+  { name: 'RDMSR of a high MSR (C0000080H)', reason: 31, code: [0x0f, 0x32], len: 2, mode: 64, setup: (m) => { allMsrsExit(m); setReg(m, RCX, 0xc0000080); } },
+  { name: 'WRMSR', reason: 32, code: [0x0f, 0x30], len: 2, mode: 32, setup: (m) => { allMsrsExit(m); setReg(m, RCX, 0x277); } },
+  { name: 'WRMSR of a high MSR (C0000082H)', reason: 32, code: [0x0f, 0x30], len: 2, mode: 64, setup: (m) => { allMsrsExit(m); setReg(m, RCX, 0xc0000082); } },
   // RDTSC (0F 31) with "RDTSC exiting": reason 16, 2 bytes.
   { name: 'RDTSC', reason: 16, code: [0x0f, 0x31], len: 2, mode: 32, setup: (m) => orProc(m, PROC_BASED.RDTSC_EXITING) },
   // RDTSCP (0F 01 F9) with "RDTSC exiting" and "enable RDTSCP": reason 51, 3 bytes.
