@@ -177,7 +177,11 @@ export class EntryEngine implements VmEntryEngine {
     const cpu = this.cpu;
     const reason = cpu.xReason;
     v.set32(VMCS.EXIT_REASON, reason);
-    v.setNum(VMCS.EXIT_QUALIFICATION, reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG || reason === EXIT_REASON.EXCEPTION_OR_NMI ? cpu.xQual : cpu.xQual >>> 0);
+    // Natural-width qualifications (addresses, sign-extended displacements) are stored as 64-bit
+    // values; the others are 32-bit formats whose bit 31 may be set (Vol. 3C 28.2.1).
+    const wide = reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG ||
+      reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE;
+    v.setNum(VMCS.EXIT_QUALIFICATION, wide ? cpu.xQual : cpu.xQual >>> 0);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_LENGTH, cpu.xLen);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION, cpu.xInfo);
     if (cpu.xGlaValid) v.setNum(VMCS.GUEST_LINEAR_ADDRESS, cpu.xGla); else v.setNum(VMCS.GUEST_LINEAR_ADDRESS, 0);

@@ -39,7 +39,39 @@ export function xsetbv(cpu: Cpu, i: Insn): void {
 }
 /** VMX instructions executed by the guest always exit (Vol. 3C, 26.1.2); VMCALL is the hypercall. arg = exit reason. */
 export function vmxInsn(cpu: Cpu, i: Insn): void {
+  if (i.arg === EXIT_REASON.VMREAD || i.arg === EXIT_REASON.VMWRITE) {
+    cpu.vmexit(i.arg, vmxDisplacement(cpu, i), i.len, vmreadWriteInfo(i));
+  }
   cpu.vmexit(i.arg, 0, i.len);
+}
+
+/**
+ * Exit qualification of VMREAD/VMWRITE (and the other VMX instructions with a
+ * memory operand; Vol. 3C 28.2.1): the displacement, sign-extended to 64 bits
+ * (0 for a register operand); with RIP-relative addressing, displacement +
+ * RIP of the next instruction.
+ */
+function vmxDisplacement(cpu: Cpu, i: Insn): number {
+  if (i.mod === 3) return 0;
+  if (cpu.mode === 8 && i.mod === 0 && (i.rm & 7) === 5) return cpu.ripNext + i.disp;
+  return i.disp;
+}
+
+/**
+ * VM-exit instruction information for VMREAD/VMWRITE (Vol. 3C 28.2.4, Table
+ * "Format of the VM-Exit Instruction-Information Field as Used for VMREAD and
+ * VMWRITE"): bits 1:0 scaling, 6:3 Reg1 (register operand), 9:7 address size,
+ * 10 register (1) / memory (0), 17:15 segment, 21:18 index, 22 index invalid,
+ * 26:23 base, 27 base invalid, 31:28 Reg2 (ModRM.reg).
+ */
+function vmreadWriteInfo(i: Insn): number {
+  const reg2 = (i.reg & 15) << 28;
+  if (i.mod === 3) return ((i.rm & 15) << 3) | (1 << 10) | reg2;
+  const as = i.asz === 2 ? 0 : i.asz === 4 ? 1 : 2;
+  let v = (as << 7) | ((i.seg & 7) << 15) | reg2;
+  v |= i.index >= 0 ? (i.scale & 3) | ((i.index & 15) << 18) : 1 << 22;
+  v |= i.base >= 0 ? (i.base & 15) << 23 : 1 << 27;
+  return v;
 }
 /** WBINVD (0F 09): exits with WBINVD exiting. */
 export function wbinvd(cpu: Cpu, i: Insn): void {

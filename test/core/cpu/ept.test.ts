@@ -275,4 +275,49 @@ test('after the hypervisor maps the page (EPT entry fixed), VMRESUME re-executes
   assert.is(m.mem.read32(0x200100), 0x1234);
 });
 
+// ---------------------------------------------------------------------------
+// EPT violations during event delivery, EPT misconfiguration
+// ---------------------------------------------------------------------------
+
+test('EPT violation while reading an IDT gate: IDT-vectoring information names the event being delivered', () => {
+  // IDTR base A00000h (no EPT entry). UD2 -> delivering #UD reads the gate at base + 6 * 8: a read of
+  // the translation of a linear address (paging off) -> 181h. Vol. 3C 28.2.3: the exit occurred during
+  // event delivery, so IDT-vectoring information = 6 | 3 << 8 (hardware exception) | 1 << 31.
+  const m = machine();
+  guest32(m, [0x0f, 0x0b]);
+  m.vmx.vmwriteNum(VMCS.GUEST_IDTR_BASE, 0xa00000);
+  m.vmx.vmwrite32(VMCS.GUEST_IDTR_LIMIT, 0x7ff);
+  const x = enter(m);
+  expect48(x, Q_READ | Q_GLA_VALID | Q_TRANSLATION, 0xa00030, 0xa00030n, 'IDT gate read');
+  assert.is(x.idtVectoring >>> 0, 0x8000_0306, hx(x.idtVectoring));
+  assert.is(x.rip, CODE_32, 'RIP of UD2');
+});
+
+test('EPT violation while delivering #GP(33h) raised by an invalid #UD gate: error code in IDT-vectoring fields', () => {
+  // IDT at 1FFFC0h: the #UD gate (1FFFF0h) is in mapped RAM and all zero (not a valid gate type) ->
+  // #GP with error code 6 * 8 + 2 (IDT) + 1 (EXT: during delivery of an earlier exception) = 33h
+  // (Vol. 3A 6.13). The #GP gate at 1FFFC0h + 13 * 8 = 200028h is in a 2-MiB region whose EPT entry
+  // is not present. IDT-vectoring information = 13 | 3 << 8 | 1 << 11 (error code) | 1 << 31.
+  const m = machine();
+  guest32(m, [0x0f, 0x0b]);
+  m.vmx.vmwriteNum(VMCS.GUEST_IDTR_BASE, 0x1fffc0);
+  m.vmx.vmwrite32(VMCS.GUEST_IDTR_LIMIT, 0x7ff);
+  m.mem.write32(eptPdeAddr(m, 0x200000), 0);
+  const x = enter(m);
+  expect48(x, Q_READ | Q_GLA_VALID | Q_TRANSLATION, 0x200028, 0x200028n, '#GP gate read');
+  assert.is(x.idtVectoring >>> 0, 0x8000_0b0d, hx(x.idtVectoring));
+  assert.is(m.vmx.vmread32(VMCS.IDT_VECTORING_ERROR_CODE), 0x33);
+});
+
+test('EPT misconfiguration (write-only EPT entry): reason 49 with the guest-physical address', () => {
+  // Vol. 3C 29.3.3.1: bits 2:0 = 010b (write, no read) is a misconfiguration. The guest-physical
+  // address field receives the address of the access (28.2.1).
+  const m = machine();
+  guest32(m, movEaxMem(0x234567));
+  setEptLarge(m, 0x200000, EPT_W);
+  const x = enter(m);
+  assert.is(x.reason, 49);
+  assert.is(x.gpa, 0x234567, hx(x.gpa));
+});
+
 test.run();

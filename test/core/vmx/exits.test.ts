@@ -31,7 +31,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VMCS } from '../../../core/vmx/fields.js';
 import { EXIT_REASON } from '../../../core/vmx/exit-reasons.js';
-import { PROC_BASED, PROC_BASED2 } from '../../../core/vmx/capabilities.js';
+import { PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS } from '../../../core/vmx/capabilities.js';
+import { HOST_KICK_VECTOR } from '../../../core/vmx/engine.js';
 import { RAX, RCX, RDX, RBX, RSI, RDI } from '../../../core/cpu/regs.js';
 import { machine, guest32, guest64, enter, hx, CODE_32, CODE_64 } from '../../helpers/machine.js';
 import type { Machine } from '../../../core/hv/machine.js';
@@ -461,6 +462,175 @@ test('INVLPG [EAX] with "INVLPG exiting": qualification = linear address operand
   assert.is(x.reason, 14);
   assert.is(x.qual, 0x0012_3456);
   assert.is(x.len, 3);
+});
+
+// ---------------------------------------------------------------------------
+// VMREAD / VMWRITE (reasons 23 / 25): qualification = displacement, and the
+// instruction-information field (Vol. 3C 28.2.1 and 28.2.4, Table "Format of
+// the VM-Exit Instruction-Information Field as Used for VMREAD and VMWRITE":
+// bits 1:0 scaling, 6:3 Reg1, 9:7 address size, 10 Mem/Reg (1 = register),
+// 17:15 segment, 21:18 IndexReg, 22 index invalid, 26:23 BaseReg, 27 base
+// invalid, 31:28 Reg2 = ModRM.reg). Undefined bits are masked before comparing.
+// ---------------------------------------------------------------------------
+
+const REG_FORM_DEFINED = 0xf000_0478;    // 31:28, 10, 6:3
+test('VMREAD RAX, RBX (register form, 64-bit): qualification 0, Reg1 0, Reg2 3, bit 10', () => {
+  // 0F 78 D8: ModRM 11 011 000 -> reg (the field encoding) = RBX, r/m (destination) = RAX.
+  const m = machine();
+  guest64(m, [0x0f, 0x78, 0xd8]);
+  const x = enter(m);
+  assert.is(x.reason, 23);
+  assert.is(x.qual, 0);
+  assert.is(x.len, 3);
+  assert.is((x.info & REG_FORM_DEFINED) >>> 0, ((3 << 28) | (1 << 10) | (0 << 3)) >>> 0, hx(x.info));
+});
+
+test('VMWRITE RCX, [RSI+RDI*4+10h] (64-bit): displacement 10h; scale 2, index 7, base 6, DS, 64-bit', () => {
+  // 0F 79 4C BE 10: ModRM 01 001 100 (reg RCX, SIB, disp8), SIB 10 111 110 (x4, RDI, RSI).
+  // info = 2 | 2 << 7 | 0 << 10 | 3 << 15 | 7 << 18 | 6 << 23 | 1 << 28 = 131D8102h (all bits here are defined
+  // except 2, 14:11: masked).
+  const m = machine();
+  guest64(m, [0x0f, 0x79, 0x4c, 0xbe, 0x10]);
+  const x = enter(m);
+  assert.is(x.reason, 25);
+  assert.is(x.qual, 0x10);
+  assert.is(x.len, 5);
+  assert.is((x.info & 0xffff_8783) >>> 0, 0x131d_8102, hx(x.info));
+});
+
+test('VMREAD [RIP+100h], RDX: qualification = next RIP + displacement; index and base invalid', () => {
+  // 0F 78 15 disp32: ModRM 00 010 101 = RIP-relative in 64-bit mode, reg RDX. 7 bytes.
+  // info (defined bits, scaling/IndexReg/BaseReg undefined when invalid) = 2 << 7 | 3 << 15 | 1 << 22 | 1 << 27 | 2 << 28.
+  const m = machine();
+  guest64(m, [0x0f, 0x78, 0x15, 0x00, 0x01, 0x00, 0x00]);
+  const x = enter(m);
+  assert.is(x.reason, 23);
+  assert.is(x.qual, CODE_64 + 7 + 0x100, hx(x.qual));
+  assert.is(x.len, 7);
+  assert.is((x.info & 0xf8c3_8780) >>> 0, 0x2840_0000 | 0x18100, hx(x.info));
+});
+
+test('VMREAD [RAX-10h], RBX: the displacement is sign-extended to 64 bits', () => {
+  // 0F 78 58 F0: ModRM 01 011 000, disp8 F0h = -16 -> FFFFFFFF_FFFFFFF0h.
+  const m = machine();
+  guest64(m, [0x0f, 0x78, 0x58, 0xf0]);
+  const x = enter(m);
+  assert.is(x.reason, 23);
+  assert.is(m.vmx.vmread(VMCS.EXIT_QUALIFICATION), 0xffff_ffff_ffff_fff0n);
+  assert.is((x.info >>> 23) & 15, 0, 'BaseReg RAX');
+  assert.is((x.info >>> 27) & 1, 0, 'base valid');
+  assert.is((x.info >>> 22) & 1, 1, 'no index');
+});
+
+test('VMWRITE EAX, [EBX+ECX*8+12345678h] (32-bit mode): address size 1, segment DS', () => {
+  // 0F 79 84 CB disp32: ModRM 10 000 100, SIB 11 001 011 (x8, ECX, EBX). 8 bytes.
+  // info = 3 | 1 << 7 | 3 << 15 | 1 << 18 | 3 << 23 | 0 << 28.
+  const m = machine();
+  guest32(m, [0x0f, 0x79, 0x84, 0xcb, 0x78, 0x56, 0x34, 0x12]);
+  const x = enter(m);
+  assert.is(x.reason, 25);
+  assert.is(x.qual % 2 ** 32, 0x1234_5678, 'bits 31:0 (bits beyond the address size are undefined)');
+  assert.is(x.len, 8);
+  assert.is((x.info & 0xffff_8783) >>> 0, (3 | (1 << 7) | (3 << 15) | (1 << 18) | (3 << 23)) >>> 0, hx(x.info));
+});
+
+// ---------------------------------------------------------------------------
+// Exits not caused by an instruction
+// ---------------------------------------------------------------------------
+
+test('the host "kick" at the end of a run: external interrupt (reason 1) with the acknowledged vector', () => {
+  // setup.ts sets "external-interrupt exiting" and "acknowledge interrupt on exit": the VM-exit
+  // interruption information is valid (31), type 0 (external interrupt, bits 10:8), vector in 7:0
+  // (Vol. 3C 28.2.2). Guest: EB FE (jmp $) forever; the kick comes after 50 instructions.
+  const m = machine();
+  guest32(m, [0xeb, 0xfe]);
+  const x = enter(m, 50);
+  assert.is(x.reason, 1);
+  assert.is(x.qual, 0);
+  assert.is((x.intInfo & 0x8000_0700) >>> 0, 0x8000_0000, hx(x.intInfo));
+  assert.is(x.intInfo & 0xff, HOST_KICK_VECTOR);
+  assert.is(m.cpu.icount, 50);
+});
+
+test('VMX-preemption timer: value 3 expires after 3 << rate TSC ticks (reason 52), saved value 0', () => {
+  // Vol. 3C 26.5.1: the timer counts down by 1 each time bit X of the TSC changes, X = IA32_VMX_MISC[4:0];
+  // this machine's TSC is the retired-instruction count, so 3 ticks = 3 * 2^X instructions.
+  const m = machine();
+  guest32(m, [0xeb, 0xfe]);
+  const rate = m.caps.preemptionTimerRate;
+  m.vmx.vmwrite32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, m.vmx.vmread32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS) | PIN_BASED.ACTIVATE_VMX_PREEMPTION_TIMER);
+  m.vmx.vmwrite32(VMCS.VM_EXIT_CONTROLS, m.vmx.vmread32(VMCS.VM_EXIT_CONTROLS) | EXIT_CTLS.SAVE_VMX_PREEMPTION_TIMER_VALUE);
+  m.vmx.vmwrite32(VMCS.VMX_PREEMPTION_TIMER_VALUE, 3);
+  const x = enter(m, 1_000_000);
+  assert.is(x.reason, 52);
+  assert.is(x.qual, 0);
+  assert.is(m.cpu.icount, 3 * 2 ** rate);
+  assert.is(m.vmx.vmread32(VMCS.VMX_PREEMPTION_TIMER_VALUE), 0);
+});
+
+test('interrupt-window exiting with RFLAGS.IF = 1: exits before the first instruction (reason 7)', () => {
+  // Vol. 3C 26.7.5: an interrupt-window exit happens at the start of any instruction when IF = 1 and
+  // nothing blocks interrupts.
+  const m = machine();
+  guest32(m, [0x90, 0xf4]);
+  m.vmx.vmwriteNum(VMCS.GUEST_RFLAGS, 0x202);
+  orProc(m, PROC_BASED.INTERRUPT_WINDOW_EXITING);
+  const x = enter(m);
+  assert.is(x.reason, 7);
+  assert.is(x.qual, 0);
+  assert.is(x.rip, CODE_32);
+});
+
+test('interrupt-window exiting after STI: blocking by STI covers one instruction (exit before HLT)', () => {
+  // FB (sti), 90 (nop, in the STI shadow), F4 (hlt): IF = 1 with no blocking first at the HLT.
+  const m = machine();
+  guest32(m, [0xfb, 0x90, 0xf4]);
+  orProc(m, PROC_BASED.INTERRUPT_WINDOW_EXITING);
+  const x = enter(m);
+  assert.is(x.reason, 7);
+  assert.is(x.rip, CODE_32 + 2);
+});
+
+test('#PF with its exception-bitmap bit: reason 0, qualification = faulting linear address, CR2 unchanged', () => {
+  // Vol. 3C 28.2.1: for a page fault the qualification is the linear address; 28.2.2: interruption
+  // information = 14 | 3 << 8 | 1 << 11 (error code) | 1 << 31; error code (Vol. 3A 4.7) for a
+  // not-present supervisor write = W (2). Vol. 3C 26.2: a #PF that exits does not load CR2.
+  // 89 04 25 00 00 00 40 = mov [40000000h], eax; linear 1 GiB has no PDPT entry in guest64.
+  const m = machine();
+  guest64(m, [0x89, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40]);
+  m.vmx.vmwrite32(VMCS.EXCEPTION_BITMAP, 1 << 14);
+  const cr2 = m.cpu.cr2;
+  const x = enter(m);
+  assert.is(x.reason, 0);
+  assert.is(x.qual, 0x4000_0000);
+  assert.is(x.intInfo, 0x8000_0b0e, hx(x.intInfo));
+  assert.is(m.vmx.vmread32(VMCS.VM_EXIT_INTERRUPTION_ERROR_CODE), 2);
+  assert.is(x.rip, CODE_64);
+  assert.is(m.cpu.cr2, cr2, 'CR2 not written');
+});
+
+test('I/O bitmaps: a 4-byte IN at 7FFEh exits because port 8000h is set in bitmap B', () => {
+  // Vol. 3C 25.6.4 / 26.1.3: an I/O instruction exits if the bit of any port it accesses is 1;
+  // bitmap A covers 0000h-7FFFh, B covers 8000h-FFFFh.
+  const m = machine();
+  guest32(m, [0xed, 0xf4]); // in eax, dx; hlt
+  m.mem.fill(m.layout.ioBitmapA, 0x2000, 0);
+  m.mem.write8(m.layout.ioBitmapB, 1); // port 8000h
+  setReg(m, RDX, 0x7ffe);
+  const x = enter(m);
+  assert.is(x.reason, 30);
+  assert.is(x.qual, 0x7ffe_000b, hx(x.qual));
+});
+
+test('I/O bitmaps: a 4-byte IN at 7FFAh touches no set bit and does not exit (HLT next)', () => {
+  const m = machine();
+  guest32(m, [0xed, 0xf4]);
+  m.mem.fill(m.layout.ioBitmapA, 0x2000, 0);
+  m.mem.write8(m.layout.ioBitmapB, 1);
+  setReg(m, RDX, 0x7ffa);
+  const x = enter(m);
+  assert.is(x.reason, 12);
+  assert.is(x.rip, CODE_32 + 1);
 });
 
 // ---------------------------------------------------------------------------
