@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { Machine, type RunResult } from '../../../core/hv/machine.js';
 import { bootPvh } from '../../../core/hv/boot.js';
+import { configurePvhGuest } from '../../../core/hv/setup.js';
 import type { TraceEvent } from '../../../core/hv/events.js';
 
 /** Repository root: the nearest directory above this file with a package.json. */
@@ -79,6 +80,49 @@ test('a budget smaller than the guest stops with kind "budget" at exactly that m
   assert.ok(full > 10);
   assert.is(result.stop.kind, 'budget', result.stop.message);
   assert.is(result.instructions, 10);
+});
+
+// Raw guests through the same run loop: the hypervisor's string I/O emulation
+// (core/hv/exits/io-instruction.ts) must move every element between guest
+// memory and the device (Vol. 2B OUTS/REP: ECX elements from DS:ESI, ESI
+// advancing by the element size, backwards with RFLAGS.DF = 1).
+function runRaw(code: number[], data: { at: number; bytes: string }[] = []): Outcome {
+  const bytes: number[] = [];
+  const events: TraceEvent[] = [];
+  const m = new Machine({ memMiB: 8, maxInstructions: 100_000, serial: (b) => bytes.push(b), sink: { event: (e) => events.push(e) } });
+  m.mem.writeBytes(0x100000, Uint8Array.from(code));
+  for (const d of data) m.mem.writeBytes(d.at, Buffer.from(d.bytes, 'latin1'));
+  configurePvhGuest(m.vmx, { rip: 0x100000, rbx: 0 });
+  const result = m.run();
+  return { result, out: Buffer.from(bytes).toString('latin1'), events };
+}
+
+test('REP OUTSB of a 6-byte message to COM1 prints it, one I/O exit, ESI/ECX updated', () => {
+  // BE imm32 (mov esi, 2000h); B9 imm32 (mov ecx, 6); BA imm32 (mov edx, 3F8h); F3 6E (rep outsb); FA F4.
+  const code = [0xbe, 0x00, 0x20, 0, 0, 0xb9, 6, 0, 0, 0, 0xba, 0xf8, 0x03, 0, 0, 0xf3, 0x6e, 0xfa, 0xf4];
+  const { result, out } = runRaw(code, [{ at: 0x2000, bytes: 'OUTS!\n' }]);
+  assert.is(out, 'OUTS!\n');
+  assert.is(result.stop.kind, 'halted', result.stop.message);
+  assert.is(result.exits.get(30), 1, 'the whole REP OUTSB is one exit');
+});
+
+test('REP OUTSB with DF = 1 walks backwards from the last byte', () => {
+  // FD (std); mov esi, 2003h; mov ecx, 4; mov edx, 3F8h; rep outsb; cli; hlt. Memory "abcd" -> "dcba".
+  const code = [0xfd, 0xbe, 0x03, 0x20, 0, 0, 0xb9, 4, 0, 0, 0, 0xba, 0xf8, 0x03, 0, 0, 0xf3, 0x6e, 0xfa, 0xf4];
+  const { result, out } = runRaw(code, [{ at: 0x2000, bytes: 'abcd' }]);
+  assert.is(out, 'dcba');
+  assert.is(result.stop.kind, 'halted', result.stop.message);
+});
+
+test('OUTSW (no REP) to COM1: one 2-byte port write event, its low byte reaches THR', () => {
+  // 66 6F without REP: one 2-byte OUT of the word at DS:ESI to port 3F8h: the UART sees THR = 'Z'
+  // (and IER at 3F9h gets the high byte 00h). Output "Z".
+  const code = [0xbe, 0x00, 0x20, 0, 0, 0xba, 0xf8, 0x03, 0, 0, 0x66, 0x6f, 0xfa, 0xf4];
+  const { result, out, events } = runRaw(code, [{ at: 0x2000, bytes: 'Z\x00' }]);
+  assert.is(out, 'Z');
+  assert.is(result.stop.kind, 'halted', result.stop.message);
+  const pio = events.filter((e) => e.kind === 'pio');
+  assert.equal(pio.map((e) => e.kind === 'pio' ? [e.port, e.size, e.write, e.value] : []), [[0x3f8, 2, true, 0x005a]]);
 });
 
 test.run();
