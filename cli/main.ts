@@ -32,7 +32,7 @@ function main(argv: string[]): number {
     case 'diff': return diffCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0;
-    default: throw new CliError(`unknown command '${cmd}'\n${USAGE}`);
+    default: throw new CliError(`unknown command '${cmd}' (commands: run, record, replay, inspect, diff; see 'hvtrace --help')`);
   }
 }
 

@@ -141,6 +141,13 @@ test('an unknown option: names it, status 2', () => {
   assert.is(r.status, 2);
 });
 
+test('an unknown command: names it, status 2', () => {
+  const r = hvtrace('frobnicate', 'x');
+  const line = oneLineFailure(r, 'unknown command');
+  assert.match(line, /frobnicate/);
+  assert.is(r.status, 2);
+});
+
 test('--mem 3 (odd): names --mem and the value, status 2', () => {
   const r = hvtrace('run', join(ROOT, 'guests', 'hello.elf'), '--mem', '3');
   const line = oneLineFailure(r, '--mem 3');
