@@ -4,7 +4,7 @@
  * says which opcodes exist, whether they take a ModRM byte, which
  * immediates follow, the operand-size rules and the handler.
  */
-import { Insn, type Handler, IF_D64, IF_F64, IF_I64, IF_O64, IF_BYTE } from './insn.js';
+import { Insn, type Handler, IF_D64, IF_F64, IF_I64, IF_O64, IF_BYTE, IF_LOCKABLE } from './insn.js';
 import { OPCODES, type OpDef } from './opcodes.js';
 import { ES, CS, SS, DS, FS, GS, RBP, RSP } from './regs.js';
 import { EA_NONE, eaFor } from './ea.js';
@@ -45,21 +45,32 @@ function hasModrm(ops: string): boolean {
   return ops.split(',').some((x) => /^[EGMSCDRVWPQN][a-z]/.test(x));
 }
 
-/** The decode table: 0x000-0x0ff one-byte map, 0x100-0x1ff the 0F map. */
-export const TABLE: (Entry | undefined)[] = new Array(512);
-for (const def of OPCODES) {
-  const idx = def.op >= 0x0f00 ? 0x100 + (def.op & 0xff) : def.op;
-  const slot: Slot = { def, modrm: def.reg !== undefined || hasModrm(def.ops), imm: immKind(def.ops) };
-  if (def.reg === undefined) {
-    if (TABLE[idx]) throw new Error(`opcode table: duplicate entry for ${idx.toString(16)}`);
-    TABLE[idx] = slot;
-    continue;
+/**
+ * The decode table: 0x000-0x0ff one-byte map, 0x100-0x1ff the 0F map.
+ * Built on first use: opcodes.ts sits in an import cycle with cpu.ts (via
+ * the handlers), so the table cannot be read while modules are evaluated.
+ */
+let table: (Entry | undefined)[] | undefined;
+export function decodeTable(): (Entry | undefined)[] {
+  return (table ??= buildTable());
+}
+function buildTable(): (Entry | undefined)[] {
+  const TABLE: (Entry | undefined)[] = new Array(512);
+  for (const def of OPCODES) {
+    const idx = def.op >= 0x0f00 ? 0x100 + (def.op & 0xff) : def.op;
+    const slot: Slot = { def, modrm: def.reg !== undefined || hasModrm(def.ops), imm: immKind(def.ops) };
+    if (def.reg === undefined) {
+      if (TABLE[idx]) throw new Error(`opcode table: duplicate entry for ${idx.toString(16)}`);
+      TABLE[idx] = slot;
+      continue;
+    }
+    let g = TABLE[idx];
+    if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), modrm: true }; TABLE[idx] = g; }
+    if (!('group' in g)) throw new Error(`opcode table: ${idx.toString(16)} mixes group and plain entries`);
+    if (def.mem !== false) { if (g.mem[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg}`); g.mem[def.reg] = slot; }
+    if (def.mem !== true) { if (g.reg[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg} reg`); g.reg[def.reg] = slot; }
   }
-  let g = TABLE[idx];
-  if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), modrm: true }; TABLE[idx] = g; }
-  if (!('group' in g)) throw new Error(`opcode table: ${idx.toString(16)} mixes group and plain entries`);
-  if (def.mem !== false) { if (g.mem[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg}`); g.mem[def.reg] = slot; }
-  if (def.mem !== true) { if (g.reg[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg} reg`); g.reg[def.reg] = slot; }
+  return TABLE;
 }
 
 /** Result of the last decode() call. */
@@ -119,7 +130,7 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
     idx = 0x100 + buf[p]!;
     p++;
   }
-  const entry = TABLE[idx];
+  const entry = (table ?? decodeTable())[idx];
   if (!entry) { st.code = DEC_UNIMPL; st.len = p; return null; }
   // ---- operand and address size (Vol. 2A, 2.2.1.2 and Table 2-4) ----
   const rexW = (rex & 8) !== 0;
@@ -176,6 +187,8 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
   if (mode === 8 && (fl & IF_I64)) { st.code = DEC_UD; st.len = p; return null; }
   if (mode !== 8 && (fl & IF_O64)) { st.code = DEC_UD; st.len = p; return null; }
   if (def.mem === true && mod === 3 && def.reg === undefined) { st.code = DEC_UD; st.len = p; return null; }
+  // LOCK: #UD unless the instruction is lockable and its destination is memory (Vol. 2A, LOCK).
+  if (lock && (!(fl & IF_LOCKABLE) || mod === 3)) { st.code = DEC_UD; st.len = p; return null; }
   let osz: number;
   if (fl & IF_BYTE) osz = 1;
   else if (mode === 8) {

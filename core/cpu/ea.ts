@@ -19,6 +19,17 @@ function canonical(cpu: Cpu, i: Insn, a: number): number {
   return a;
 }
 
+/**
+ * The canonical check for an address derived from an effective address
+ * (BT* bit offsets, second operands): #GP(0), or #SS(0) for SS (Vol. 3A, 6.15).
+ * Outside 64-bit mode the address wraps at 2^32.
+ */
+export function checkLinear(cpu: Cpu, seg: number, a: number): number {
+  if (cpu.mode !== 8) return a >>> 0;
+  if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) cpu.fault(seg === SS ? SS_VEC : GP, 0);
+  return a;
+}
+
 /** 64-bit addressing: base + index*scale + disp modulo 2^64, then canonical check. */
 const ea64: EaFn = (cpu, i) => {
   let s = i.disp;

@@ -256,7 +256,7 @@ function build(): OpDef[] {
   add({ op: 0x0f08, mn: 'invd', ops: '', fn: sys.invd });
   add({ op: 0x0f09, mn: 'wbinvd', ops: '', fn: sys.wbinvd });
   add({ op: 0x0f0b, mn: 'ud2', ops: '', fn: ctl.ud, flags: END });
-  add({ op: 0x0f0d, mn: 'prefetch', ops: 'Ev', fn: mov.nop });
+  add({ op: 0x0f0d, mn: 'prefetch', ops: 'Mb', fn: mov.nop, mem: true }); // PREFETCH/PREFETCHW m8: mod = 3 is #UD
   for (let k = 0x18; k <= 0x1f; k++) add({ op: 0x0f00 + k, mn: k === 0x1f ? 'nop' : 'hint-nop', ops: 'Ev', fn: mov.nop });
   add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr });
   add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr });

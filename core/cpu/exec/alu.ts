@@ -9,9 +9,23 @@ import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
+import { checkLinear } from '../ea.js';
 import { readE, writeE, readG, writeG, getReg, setReg, trunc, immHi, readMem, writeMem } from './operands.js';
 
 export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
+
+/**
+ * Read the destination of a read-modify-write instruction: the access is
+ * checked for writing first, so a fault reports W/R = 1 in the #PF error
+ * code (SDM Vol. 3A, 4.7; RMW loads are performed with write intent, as
+ * the host CPU shows) and nothing is read from a page that cannot be written.
+ */
+export function readRmw(cpu: Cpu, a: number, sz: number): number {
+  cpu.probeWrite(a, 1);
+  // A split access faults on the first byte of the second page (CR2), as the host CPU reports.
+  if ((a & 0xfff) + sz > 4096) cpu.probeWrite(cpu.linAdd(a, 4096 - (a & 0xfff)), 1);
+  return readMem(cpu, a, sz);
+}
 
 function signBit(sz: number): number { return sz === 1 ? 0x80 : sz === 2 ? 0x8000 : 0x80000000 | 0; }
 
@@ -89,7 +103,7 @@ export function aluEG(cpu: Cpu, i: Insn): void {
     if (i.arg !== ALU_CMP) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const d = i.arg !== ALU_CMP ? readRmw(cpu, a, sz) : readMem(cpu, a, sz), dh = cpu.th;
     const r = alu(cpu, i.arg, sz, d, dh, s, sh);
     if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
   }
@@ -119,7 +133,7 @@ export function aluEI(cpu: Cpu, i: Insn): void {
     if (i.arg !== ALU_CMP) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const d = i.arg !== ALU_CMP ? readRmw(cpu, a, sz) : readMem(cpu, a, sz), dh = cpu.th;
     const r = alu(cpu, i.arg, sz, d, dh, s, sh);
     if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
   }
@@ -152,7 +166,7 @@ function rmw(cpu: Cpu, i: Insn, f: (cpu: Cpu, sz: number, v: number, vh: number)
     setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const v = readMem(cpu, a, sz), vh = cpu.th;
+    const v = readRmw(cpu, a, sz), vh = cpu.th;
     const r = f(cpu, sz, v, vh);
     writeMem(cpu, a, sz, r, cpu.th);
   }
@@ -383,12 +397,12 @@ export function shiftE(cpu: Cpu, i: Insn): void {
   const cnt = (i.op === 0xd0 || i.op === 0xd1 ? 1 : i.op === 0xd2 || i.op === 0xd3 ? cpu.lo[1]! : i.imm) & mask;
   if (i.mod === 3) {
     const v = getReg(cpu, i.rm, sz, i.rex), vh = cpu.th;
-    if (cnt === 0) return;
+    if (cnt === 0) { if (sz === 4) cpu.hi[i.rm] = 0; return; } // a 32-bit destination is written (zero-extended) even for count 0
     const r = shiftOp(cpu, i.reg & 7, sz, v, vh, cnt);
     setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const v = readMem(cpu, a, sz), vh = cpu.th;
+    const v = readRmw(cpu, a, sz), vh = cpu.th;
     if (cnt === 0) return;
     const r = shiftOp(cpu, i.reg & 7, sz, v, vh, cnt);
     writeMem(cpu, a, sz, r, cpu.th);
@@ -530,16 +544,28 @@ export function btOp(cpu: Cpu, i: Insn): void {
   a = i.ea(cpu, i);
   let b: number;
   if (!isImm) {
-    // Register bit offset addresses memory beyond the operand (Vol. 2A BT): signed offset.
-    let sOff: number;
-    if (sz === 8) sOff = offHi * TWO32 + (off >>> 0);
-    else if (sz === 4) sOff = off | 0;
-    else sOff = (off << 16) >> 16;
-    const byteOff = Math.floor(sOff / bits) * sz;
-    a = cpu.mode === 8 ? a + byteOff : (a + byteOff) >>> 0;
-    b = ((sOff % bits) + bits) % bits;
+    // A register bit offset is signed and may address memory beyond the operand
+    // (Vol. 2A BT: the operand accessed is at EA + sz * (BitOffset DIV bits)).
+    // The displacement is added to the offset within the address size, on
+    // 32-bit halves (a 64-bit offset does not fit a double).
+    let qLo: number, qHi: number; // BitOffset DIV bits (arithmetic shift)
+    if (sz === 8) { qLo = (off >>> 6) | (offHi << 26); qHi = offHi >> 6; }
+    else if (sz === 4) { qLo = off >> 5; qHi = qLo >> 31; }
+    else { qLo = ((off << 16) >> 16) >> 4; qHi = qLo >> 31; }
+    const dLo = Math.imul(qLo, sz); // displacement modulo 2^32
+    const base = cpu.segBaseEff[i.seg]!;
+    if (i.asz === 8) {
+      const disp = (qHi * TWO32 + (qLo >>> 0)) * sz; // exact whenever the result can be canonical
+      a = checkLinear(cpu, i.seg, a + disp);
+    } else if (i.asz === 4) {
+      a = cpu.mode === 8 ? checkLinear(cpu, i.seg, ((a - base + dLo) >>> 0) + base) : (a + dLo) >>> 0;
+    } else {
+      const sb = cpu.segBase[i.seg]!;
+      a = ((((a - sb) + dLo) & 0xffff) + sb) >>> 0;
+    }
+    b = off & (bits - 1);
   } else b = off;
-  v = readMem(cpu, a, sz); vh = cpu.th;
+  v = op !== 0 ? readRmw(cpu, a, sz) : readMem(cpu, a, sz); vh = cpu.th;
   const r = bitop(cpu, op, sz, v, vh, b);
   if (op !== 0) writeMem(cpu, a, sz, r, cpu.th);
 }
@@ -589,7 +615,7 @@ export function xadd(cpu: Cpu, i: Insn): void {
     setReg(cpu, i.rm, sz, r, rh, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const d = readMem(cpu, a, sz), dh = cpu.th;
+    const d = readRmw(cpu, a, sz), dh = cpu.th;
     const r = alu(cpu, ALU_ADD, sz, d, dh, s, sh);
     writeMem(cpu, a, sz, r, cpu.th);
     setReg(cpu, i.reg, sz, d, dh, i.rex);
@@ -601,7 +627,7 @@ export function cmpxchg(cpu: Cpu, i: Insn): void {
   const sz = i.osz;
   const acc = getReg(cpu, RAX, sz, 1), acch = cpu.th;
   const a = i.mod === 3 ? 0 : i.ea(cpu, i);
-  const d = i.mod === 3 ? getReg(cpu, i.rm, sz, i.rex) : readMem(cpu, a, sz), dh = cpu.th;
+  const d = i.mod === 3 ? getReg(cpu, i.rm, sz, i.rex) : readRmw(cpu, a, sz), dh = cpu.th;
   alu(cpu, ALU_CMP, sz, acc, acch, d, dh);
   const eq = trunc(acc, sz === 8 ? 4 : sz) === trunc(d, sz === 8 ? 4 : sz) && (sz !== 8 || acch === dh);
   if (eq) {

@@ -7,7 +7,7 @@
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { testCC } from '../flags.js';
-import { readE, getCount, setCount } from './operands.js';
+import { readE } from './operands.js';
 import { CS, SS, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
 import { loadCodeSegmentFar, loadCsForCpl, loadSsForCpl, readDescriptor } from '../segments.js';
 import { deliverEvent, T_SWINT, T_SWEXC } from '../interrupts.js';
@@ -68,19 +68,34 @@ export function ret(cpu: Cpu, i: Insn): void {
   jumpTo(cpu, sz === 8 ? addr(v, cpu.th) : v >>> 0, sz);
   cpu.addRsp(sz + (i.op === 0xc2 ? i.imm & 0xffff : 0));
 }
-/** LOOP/LOOPE/LOOPNE (E2/E1/E0) and JrCXZ (E3). */
+/**
+ * LOOP/LOOPE/LOOPNE (E2/E1/E0) and JrCXZ (E3), Vol. 2A "LOOP/LOOPcc" and
+ * "Jcc": the count register is CX, ECX or RCX by address size; it is
+ * decremented without touching the flags (on 32-bit halves: a 64-bit RCX
+ * does not fit a double).
+ */
 export function loop(cpu: Cpu, i: Insn): void {
+  const asz = i.asz;
   if (i.op === 0xe3) {
-    if (getCount(cpu, i.asz) === 0) jumpTo(cpu, cpu.ripNext + i.imm, i.osz);
+    const zero = asz === 2 ? (cpu.lo[1]! & 0xffff) === 0 : asz === 4 ? cpu.lo[1] === 0 : (cpu.lo[1]! | cpu.hi[1]!) === 0;
+    if (zero) jumpTo(cpu, cpu.ripNext + i.imm, i.osz);
     return;
   }
-  let c = getCount(cpu, i.asz) - 1;
-  if (c < 0) c = i.asz === 2 ? 0xffff : i.asz === 4 ? 0xffffffff : -1;
   let take: boolean;
-  if (c === -1) {
-    // RCX was 0 in 64-bit addressing: wraps to all ones.
-    cpu.lo[1] = -1; cpu.hi[1] = -1; take = true;
-  } else { setCount(cpu, i.asz, c); take = c !== 0; }
+  if (asz === 2) {
+    const c = (cpu.lo[1]! - 1) & 0xffff;
+    cpu.lo[1] = (cpu.lo[1]! & ~0xffff) | c;
+    take = c !== 0;
+  } else if (asz === 4) {
+    const c = (cpu.lo[1]! - 1) | 0;
+    cpu.lo[1] = c; cpu.hi[1] = 0;
+    take = c !== 0;
+  } else {
+    const l = cpu.lo[1]!;
+    if (l === 0) cpu.hi[1] = (cpu.hi[1]! - 1) | 0;
+    cpu.lo[1] = (l - 1) | 0;
+    take = (cpu.lo[1]! | cpu.hi[1]!) !== 0;
+  }
   if (i.op === 0xe1) take = take && testCC(cpu, 4);       // LOOPE: ZF = 1
   else if (i.op === 0xe0) take = take && testCC(cpu, 5);  // LOOPNE: ZF = 0
   if (take) jumpTo(cpu, cpu.ripNext + i.imm, i.osz);

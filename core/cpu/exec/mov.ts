@@ -8,6 +8,7 @@ import { readE, writeE, readG, writeG, getReg, setReg, immHi } from './operands.
 import { linearOf } from '../ea.js';
 import { RAX, RBX, RSP, RBP, SS, CS, IF, IOPL, AC, ID, VIF, VIP, RF, VM, TWO32, ARITH_FLAGS, DF, TF, NT, OF as OFLAG } from '../regs.js';
 import { loadDataSegment } from '../segments.js';
+import { readRmw } from './alu.js';
 
 /** MOV Eb/Ev, Gb/Gv (88/89). */
 export function movEG(cpu: Cpu, i: Insn): void {
@@ -83,7 +84,7 @@ export function xchgEG(cpu: Cpu, i: Insn): void {
     setReg(cpu, i.reg, sz, e, eh, i.rex);
   } else {
     const a = i.ea(cpu, i);
-    const e = sz === 1 ? cpu.read8(a) : sz === 2 ? cpu.read16(a) : sz === 4 ? cpu.read32(a) : cpu.read64(a);
+    const e = readRmw(cpu, a, sz); // XCHG with memory is a locked read-modify-write
     const eh = sz === 8 ? cpu.th : 0;
     if (sz === 1) cpu.write8(a, g); else if (sz === 2) cpu.write16(a, g); else if (sz === 4) cpu.write32(a, g); else cpu.write64(a, g, gh);
     setReg(cpu, i.reg, sz, e, eh, i.rex);
@@ -218,11 +219,10 @@ export function enter(cpu: Cpu, i: Insn): void {
       }
       cpu.push(sz, frameLo, frameHi);
     }
-    const nbLo = frameLo, nbHi = frameHi;
     cpu.addRsp(-size);
-    setReg(cpu, RBP, sz, nbLo, nbHi, 1);
-    // The stack must be writable down to the new RSP (the SDM checks before committing).
+    // The stack must be writable down to the new RSP (checked before RBP is committed, as the host CPU does).
     if (size > 0) cpu.probeWrite(cpu.stackAddr(0), 1);
+    setReg(cpu, RBP, sz, frameLo, frameHi, 1);
   } catch (e) { cpu.lo[RSP] = spLo; cpu.hi[RSP] = spHi; throw e; }
 }
 

@@ -10,21 +10,38 @@ import type { Insn } from '../insn.js';
 import { linearOf } from '../ea.js';
 import { alu, ALU_CMP } from './alu.js';
 import { getZF } from '../flags.js';
-import { getCount, setCount, addIndex, setReg, getReg, readMem, writeMem } from './operands.js';
-import { RAX, RSI, RDI, ES, DF } from '../regs.js';
+import { addIndex, setReg, getReg, readMem, writeMem } from './operands.js';
+import { RAX, RCX, RSI, RDI, ES, DF } from '../regs.js';
 
 function srcAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, i.seg, i.asz, cpu.lo[RSI]!, cpu.hi[RSI]!); }
 function dstAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, ES, i.asz, cpu.lo[RDI]!, cpu.hi[RDI]!); }
 function step(cpu: Cpu, i: Insn): number { return cpu.flagsRest & DF ? -i.osz : i.osz; }
 
-/** Run `body` once, or RCX times under REP; `cond` (REPE/REPNE) is tested after each iteration. */
+/** Whether the count register (CX/ECX/RCX by address size) is zero. */
+function countZero(cpu: Cpu, asz: number): boolean {
+  if (asz === 2) return (cpu.lo[RCX]! & 0xffff) === 0;
+  if (asz === 4) return cpu.lo[RCX] === 0;
+  return (cpu.lo[RCX]! | cpu.hi[RCX]!) === 0;
+}
+/** Decrement the count register; a 32-bit count zero-extends into RCX. On halves: RCX may exceed 2^53. */
+function countDec(cpu: Cpu, asz: number): void {
+  const l = cpu.lo[RCX]!;
+  if (asz === 2) cpu.lo[RCX] = (l & ~0xffff) | ((l - 1) & 0xffff);
+  else if (asz === 4) { cpu.lo[RCX] = (l - 1) | 0; cpu.hi[RCX] = 0; }
+  else { if (l === 0) cpu.hi[RCX] = (cpu.hi[RCX]! - 1) | 0; cpu.lo[RCX] = (l - 1) | 0; }
+}
+
+/**
+ * Run `body` once, or while the count is not zero under REP (Vol. 2B
+ * "REP/REPE/REPZ/REPNE/REPNZ", Operation); for CMPS/SCAS (`usesZf`) REPE
+ * stops when ZF = 0 and REPNE when ZF = 1, tested after each iteration.
+ */
 function repeat(cpu: Cpu, i: Insn, body: () => void, usesZf: boolean): void {
   if (i.rep === 0) { body(); return; }
-  let n = getCount(cpu, i.asz);
-  while (n !== 0) {
+  const asz = i.asz;
+  while (!countZero(cpu, asz)) {
     body();
-    n--;
-    setCount(cpu, i.asz, n);
+    countDec(cpu, asz);
     if (usesZf) {
       const zf = getZF(cpu);
       if ((i.rep === 1 && !zf) || (i.rep === 2 && zf)) break;

@@ -1,0 +1,729 @@
+/**
+ * Differential property: our CPU (core/cpu) against the host CPU (the
+ * native harness, test/native/native.ts), one instruction at a time.
+ *
+ * Instructions are drawn from the CPU's own opcode table (OPCODES): every
+ * entry that can run natively in Linux user mode with the same result as at
+ * CPL 0 is classified below (`classify`) and given generation hints; the
+ * others are listed with the reason they are left out (`EXCLUDED`).
+ *
+ * A case is built from a fast-check "recipe" (small integers that shrink
+ * well): prefixes (66, 67, REX.W/R/X/B, F2/F3 on string ops and PAUSE,
+ * LOCK, segment overrides, a REX that a later legacy prefix cancels),
+ * ModRM/SIB/displacement forms whose address lands in the scratch page (or
+ * at its edges, or at a non-canonical / unmapped address), immediates,
+ * register values, flags and scratch contents. Both machines run it; the
+ * comparison requires identical GPRs, scratch memory, next RIP, fault
+ * vector (and #PF error code / address, #GP error code), and RFLAGS except
+ * the bits the entry's `undef` marks as undefined (SDM Vol. 2) plus the
+ * case-specific undefined results listed in `undefinedDest`.
+ */
+import fc from 'fast-check';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OPCODES, type OpDef } from '../core/cpu/opcodes.js';
+import { IF_BYTE, IF_D64, IF_F64 } from '../core/cpu/insn.js';
+import {
+  NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, GPR_NAMES,
+  makeNativeState, repoRoot, runNativeBatch, NativeHarness,
+  type NativeCase, type NativeResult,
+} from '../test/native/native.js';
+import { Cpu1, type Cpu1Result } from '../test/helpers/cpu1.js';
+
+const S = NATIVE_SCRATCH_BASE;
+const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;
+/** RFLAGS bits compared: the ones the native harness takes as input (status flags and DF). */
+const FLAGS_COMPARED = CF | PF | AF | ZF | SF | DF | OF;
+
+// ---------------------------------------------------------------------------
+// Which table entries run, and how to generate their operands
+
+/** Generation hints. */
+export const K_RSP = 1;      // RSP points into scratch (stack instructions)
+export const K_STR = 2;      // RSI/RDI into scratch, RCX a small count (string instructions)
+export const K_BRANCH = 4;   // relative branch: immediate is a displacement to a chosen target; no 66 (AMD truncates IP)
+export const K_DIV = 8;      // bias RDX:RAX so that the quotient often fits
+export const K_CMPX = 16;    // bias the accumulator to equal the destination
+export const K_RBX = 32;     // XLAT: RBX into scratch
+export const K_RBP = 64;     // LEAVE/ENTER: RBP into scratch
+export const K_INVALID = 128;// invalid in 64-bit mode: both must raise #UD
+export const K_TARGET = 256; // JMP/CALL Ev: the operand holds a branch target
+export const K_RETADDR = 512;// RET: [RSP] holds a branch target
+export const K_LOOP = 1024;  // LOOP/JrCXZ: RCX small
+export const K_MOFFS = 2048; // MOV moffs: the address is the immediate
+export const K_NO66 = 4096;  // the 66 prefix makes the result undefined (BSWAP r16)
+export const K_REP = 8192;   // F2/F3 meaningful (string instructions, PAUSE)
+export const K_ENTER = 16384;// ENTER: small frame sizes and levels
+export const K_CX8 = 32768;  // CMPXCHG8B/16B: bias EDX:EAX to the memory operand
+export const K_SHIFTD = 65536; // SHLD/SHRD: count > operand size makes the result undefined
+export const K_BSF = 131072; // BSF/BSR: zero source leaves the destination undefined
+
+export interface Entry {
+  def: OpDef;
+  /** Stable key of the table entry: "0f_bc", "f7/6", "0f_c7/1m". */
+  key: string;
+  hints: number;
+}
+
+export function entryKey(d: OpDef): string {
+  const op = d.op >= 0x0f00 ? `0f_${(d.op & 0xff).toString(16).padStart(2, '0')}` : d.op.toString(16).padStart(2, '0');
+  if (d.reg === undefined) return op;
+  return `${op}/${d.reg}${d.mem === true ? 'm' : d.mem === false ? 'r' : ''}`;
+}
+
+const INVALID_64 = [0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x82, 0x9a, 0xce, 0xea];
+
+/** Generation hints for an entry, or the reason it is not run natively. */
+export function classify(d: OpDef): number | string {
+  const op = d.op;
+  if (op < 0x40 && (op & 7) < 6) return 0; // ALU Eb,Gb .. rAX,Iz
+  if (INVALID_64.includes(op)) return K_INVALID;
+  if (op >= 0x40 && op <= 0x4f) return 'REX prefixes in 64-bit mode (the INC/DEC forms are tested in 32-bit decoding only)';
+  if (op >= 0x50 && op <= 0x5f) return K_RSP;
+  if (op === 0x63 || op === 0x69 || op === 0x6b) return 0;
+  if (op === 0x68 || op === 0x6a) return K_RSP;
+  if (op >= 0x6c && op <= 0x6f) return 'INS/OUTS: I/O is privileged at CPL 3, allowed at CPL 0';
+  if (op >= 0x70 && op <= 0x7f) return K_BRANCH;
+  if (op >= 0x80 && op <= 0x8b) return 0;
+  if (op === 0x8c || op === 0x8e) return 'MOV Sreg: segment selectors differ between Linux user mode and this flat setup';
+  if (op === 0x8d) return 0;
+  if (op === 0x8f) return K_RSP;
+  if (op >= 0x90 && op <= 0x97) return op === 0x90 ? K_REP : 0;
+  if (op === 0x98 || op === 0x99) return 0;
+  if (op === 0x9b) return 0; // FWAIT: no pending x87 exception in either
+  if (op === 0x9c) return K_RSP;
+  if (op === 0x9d) return 'POPF: IF/IOPL are writable at CPL 0, not at CPL 3';
+  if (op === 0x9e || op === 0x9f) return 0;
+  if (op >= 0xa0 && op <= 0xa3) return K_MOFFS;
+  if (op >= 0xa4 && op <= 0xaf) return op === 0xa8 || op === 0xa9 ? 0 : K_STR | K_REP;
+  if (op >= 0xb0 && op <= 0xbf) return 0;
+  if (op === 0xc0 || op === 0xc1 || (op >= 0xd0 && op <= 0xd3)) return 0;
+  if (op === 0xc2 || op === 0xc3) return K_RSP | K_RETADDR | K_BRANCH;
+  if (op === 0xc6 || op === 0xc7) return 0;
+  if (op === 0xc8) return K_RSP | K_RBP | K_ENTER;
+  if (op === 0xc9) return K_RSP | K_RBP;
+  if (op >= 0xca && op <= 0xcf) return 'far return / INT n / INT3 / IRET: privilege and segment state differ (tested in exceptions.test)';
+  if (op === 0xd7) return K_RBX;
+  if (op >= 0xd8 && op <= 0xdf) return 'x87: FPU state is not compared by the harness';
+  if (op >= 0xe0 && op <= 0xe3) return K_BRANCH | K_LOOP;
+  if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef)) return 'IN/OUT: privileged at CPL 3';
+  if (op === 0xe8) return K_RSP | K_BRANCH;
+  if (op === 0xe9 || op === 0xeb) return K_BRANCH;
+  if (op === 0xf4 || op === 0xfa || op === 0xfb) return 'HLT/CLI/STI: privileged at CPL 3';
+  if (op === 0xf5 || op === 0xf8 || op === 0xf9 || op === 0xfc || op === 0xfd) return 0;
+  if (op === 0xf6 || op === 0xf7) return d.reg === 6 || d.reg === 7 ? K_DIV : 0;
+  if (op === 0xfe) return 0;
+  if (op === 0xff) {
+    if (d.reg === 2) return K_RSP | K_TARGET | K_BRANCH;
+    if (d.reg === 4) return K_TARGET | K_BRANCH;
+    if (d.reg === 6) return K_RSP;
+    if (d.reg === 3 || d.reg === 5) return 'far CALL/JMP: segment loads differ between CPL 0 and CPL 3';
+    return 0;
+  }
+  // two-byte map
+  const o = op & 0xff;
+  if (op >= 0x0f00 && op <= 0x0f09) return 'system instructions (privileged, or SYSCALL blocked by seccomp)';
+  if (o === 0x0b) return 0; // UD2
+  if (o === 0x0d || (o >= 0x18 && o <= 0x1f)) return 0; // prefetch and hint NOPs
+  if (o >= 0x20 && o <= 0x23) return 'MOV CR/DR: privileged';
+  if (o >= 0x30 && o <= 0x32) return 'WRMSR/RDTSC/RDMSR: privileged or time-dependent';
+  if (o >= 0x40 && o <= 0x4f) return 0;
+  if (o >= 0x80 && o <= 0x8f) return K_BRANCH;
+  if (o >= 0x90 && o <= 0x9f) return 0;
+  if (o === 0xa0 || o === 0xa1 || o === 0xa8 || o === 0xa9) return 'PUSH/POP FS/GS: selectors differ';
+  if (o === 0xa2) return 'CPUID: exits to the hypervisor';
+  if (o === 0xa3 || o === 0xab || o === 0xb3 || o === 0xbb || o === 0xba || o === 0xaf) return 0;
+  if (o === 0xa4 || o === 0xa5 || o === 0xac || o === 0xad) return K_SHIFTD;
+  if (o === 0xb0 || o === 0xb1) return K_CMPX;
+  if (o === 0xb6 || o === 0xb7 || o === 0xbe || o === 0xbf) return 0;
+  if (o === 0xb8) return 0; // POPCNT (F3 0F B8): the F3 is part of the opcode
+  if (o === 0xbc || o === 0xbd) return K_BSF;
+  if (o === 0xc0 || o === 0xc1) return 0;
+  if (o === 0xc7) return d.reg === 1 ? K_CX8 : 'RDRAND/RDSEED: random';
+  if (o >= 0xc8 && o <= 0xcf) return K_NO66;
+  if (o === 0x78 || o === 0x79) return 'VMREAD/VMWRITE: exit to the hypervisor';
+  return 'not classified for the differential run';
+}
+
+export const ENTRIES: Entry[] = [];
+export const EXCLUDED: { key: string; mn: string; reason: string }[] = [];
+for (const def of OPCODES) {
+  const c = classify(def);
+  if (typeof c === 'string') EXCLUDED.push({ key: entryKey(def), mn: def.mn, reason: c });
+  else ENTRIES.push({ def, key: entryKey(def), hints: c });
+}
+export function entryByKey(key: string): Entry | undefined {
+  return ENTRIES.find((e) => e.key === key);
+}
+
+// ---------------------------------------------------------------------------
+// Recipes
+
+export interface Recipe {
+  entry: number;
+  p66: number; rex: number; rexEarly: number; rep: number; lock: number; seg: number; a32: number;
+  mod: number; reg: number; rm: number; scale: number; index: number; base: number;
+  disp: number; addr: number; addrMode: number; idx: number;
+  imm: bigint; immMode: number;
+  aux: number; auxMode: number;
+  regs: bigint[];
+  flags: number;
+  memSeed: number;
+  bias: number;
+}
+
+const M64 = (1n << 64n) - 1n;
+const regArb = fc.oneof(
+  { weight: 3, arbitrary: fc.bigInt({ min: 0n, max: M64 }) },
+  { weight: 2, arbitrary: fc.constantFrom(0n, 1n, 2n, 0x7fn, 0x80n, 0xffn, 0x7fffn, 0x8000n, 0xffffn, 0x7fff_ffffn, 0x8000_0000n, 0xffff_ffffn, 0x1_0000_0000n, 0x7fff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n, M64) },
+  { weight: 2, arbitrary: fc.bigInt({ min: -70n, max: 70n }).map((v) => v & M64) },
+  { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 0xffff_ffffn }) },
+);
+
+/** The fast-check arbitrary of recipes (`only` restricts the entries, by key). */
+export function recipeArb(only?: readonly string[]): fc.Arbitrary<Recipe> {
+  const pool = only === undefined ? ENTRIES.map((_, i) => i) : ENTRIES.flatMap((e, i) => (only.includes(e.key) ? [i] : []));
+  if (pool.length === 0) throw new Error(`no table entries match ${only?.join(',')}`);
+  return fc.record({
+    entry: fc.constantFrom(...pool),
+    p66: fc.nat({ max: 3 }),
+    rex: fc.nat({ max: 31 }),
+    rexEarly: fc.nat({ max: 15 }),
+    rep: fc.nat({ max: 5 }),
+    lock: fc.nat({ max: 11 }),
+    seg: fc.nat({ max: 15 }),
+    a32: fc.nat({ max: 7 }),
+    mod: fc.nat({ max: 3 }),
+    reg: fc.nat({ max: 7 }),
+    rm: fc.nat({ max: 7 }),
+    scale: fc.nat({ max: 3 }),
+    index: fc.nat({ max: 7 }),
+    base: fc.nat({ max: 7 }),
+    disp: fc.integer({ min: -128, max: 127 }),
+    addr: fc.nat({ max: 4095 }),
+    addrMode: fc.nat({ max: 15 }),
+    idx: fc.integer({ min: -16, max: 64 }),
+    imm: fc.bigInt({ min: 0n, max: M64 }),
+    immMode: fc.nat({ max: 3 }),
+    aux: fc.integer({ min: -6000, max: 6000 }),
+    auxMode: fc.nat({ max: 7 }),
+    regs: fc.array(regArb, { minLength: 16, maxLength: 16 }),
+    flags: fc.nat({ max: 0xfff }),
+    memSeed: fc.nat(),
+    bias: fc.nat({ max: 3 }),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Building a case from a recipe
+
+/** What the comparison needs to know about a built case. */
+export interface CaseMeta {
+  key: string;
+  mn: string;
+  undef: number;
+  hints: number;
+  len: number;
+  osz: number;
+  /** ModRM.reg register (with REX.R), -1 without ModRM. */
+  gReg: number;
+  /** ModRM.rm register for mod = 3, else -1. */
+  eReg: number;
+  /** Scratch offset of the memory operand when it lies in scratch, else -1. */
+  memOff: number;
+  /** Shift count of SHLD/SHRD (masked), -1 otherwise. */
+  shiftCount: number;
+  rex: number;
+}
+
+export interface Built { c: NativeCase; meta: CaseMeta }
+
+function xorshift(seed: number): () => number {
+  let x = seed | 0 || 0x9e3779b9;
+  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
+}
+
+function hasModrm(d: OpDef): boolean {
+  return d.reg !== undefined || d.ops.split(',').some((t) => /^[EGMCDR][a-z]*$/.test(t) || /^S[a-z]$/.test(t));
+}
+
+function immSize(d: OpDef, osz: number, asz: number): number[] {
+  const sizes: number[] = [];
+  for (const t of d.ops.split(',')) {
+    switch (t) {
+      case 'Ib': case 'sIb': case 'Jb': sizes.push(1); break;
+      case 'Iw': sizes.push(2); break;
+      case 'Iz': sizes.push(osz === 1 ? 1 : osz === 2 ? 2 : 4); break;
+      case 'Iv': sizes.push(osz); break;
+      case 'Jz': sizes.push(4); break;
+      case 'Ob': case 'Ov': sizes.push(asz); break;
+    }
+  }
+  return sizes;
+}
+
+/** A branch target, as an offset from NATIVE_CODE_ADDR or an absolute 64-bit value. */
+function branchTarget(r: Recipe, len: number): bigint {
+  const m = r.auxMode;
+  if (m === 6) return r.imm; // anything (mostly non-canonical)
+  if (m === 7) return 0x0000_1234_5678_0000n + BigInt(r.aux & 0xffff); // canonical, unmapped
+  // In the code pages, avoiding the instruction itself, the E9 stub after it and the exit stub.
+  let off = r.aux;
+  if (off >= 0 && off < len + 5) off = len + 5 + off;
+  if (off >= 0x1000 - 0 && off < 0x1010) off += 0x10;
+  return BigInt(NATIVE_CODE_ADDR + off);
+}
+
+export function buildCase(r: Recipe): Built {
+  const e = ENTRIES[r.entry]!;
+  const d = e.def;
+  const h = e.hints;
+  const fl = d.flags ?? 0;
+  const regs = r.regs.map((v) => v & M64);
+  while (regs.length < 16) regs.push(0n);
+  const rnd = xorshift(r.memSeed);
+  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
+  if (r.memSeed !== 0) for (let k = 0; k < mem.length; k += 4) {
+    const v = rnd();
+    mem[k] = v; mem[k + 1] = v >>> 8; mem[k + 2] = v >>> 16; mem[k + 3] = v >>> 24;
+  }
+  const put64 = (off: number, v: bigint): void => {
+    for (let k = 0; k < 8; k++) if (off + k >= 0 && off + k < mem.length) mem[off + k] = Number((v >> BigInt(8 * k)) & 0xffn);
+  };
+  const get64 = (off: number): bigint => {
+    let v = 0n;
+    for (let k = 7; k >= 0; k--) v = (v << 8n) | BigInt(off + k >= 0 && off + k < mem.length ? mem[off + k]! : 0);
+    return v;
+  };
+
+  // ---- prefixes ----
+  const branch = (h & K_BRANCH) !== 0;
+  const use66 = r.p66 === 0 && !branch && !(h & K_NO66);
+  const rexByte = r.rex < 16 ? 0x40 | r.rex : 0;
+  const legacy: number[] = [];
+  if (r.seg >= 10) legacy.push([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65][r.seg - 10]!);
+  if (use66) legacy.push(0x66);
+  const a32 = r.a32 === 0;
+  if (a32) legacy.push(0x67);
+  if (r.lock === 0) legacy.push(0xf0);
+  const isPopcnt = d.op === 0x0fb8;
+  if (isPopcnt) legacy.push(0xf3);
+  else if ((h & K_REP) && r.rep >= 1 && r.rep <= 2) legacy.push(r.rep === 1 ? 0xf3 : 0xf2);
+  const early = rexByte !== 0 && legacy.length > 0 && r.rexEarly === 0;
+  const rex = early ? 0 : rexByte;
+  const prefix = early ? [...legacy.slice(0, -1), rexByte, legacy[legacy.length - 1]!] : rexByte ? [...legacy, rexByte] : legacy;
+
+  // ---- sizes ----
+  let osz: number;
+  if (fl & IF_BYTE) osz = 1;
+  else if (fl & IF_F64) osz = 8;
+  else if (rex & 8) osz = 8;
+  else if (fl & IF_D64) osz = use66 ? 2 : 8;
+  else osz = use66 ? 2 : 4;
+  const asz = a32 ? 4 : 8;
+
+  const opBytes = d.op >= 0x0f00 ? [0x0f, d.op & 0xff] : [d.op];
+  const bytes = [...prefix, ...opBytes];
+
+  // ---- ModRM / SIB / displacement ----
+  let gReg = -1, eReg = -1, memOff = -1;
+  let A = BigInt(S + r.addr); // memory operand target
+  if (r.addrMode === 12) A = BigInt(S - 8 + (r.addr & 15));           // straddles the page below
+  else if (r.addrMode === 13) A = BigInt(S + 0x1000 - 8 + (r.addr & 15)); // straddles the page above
+  else if (r.addrMode < 12 && r.addr > 0x1000 - 16 && !(r.addrMode & 1)) A = BigInt(S + (r.addr & 0xff0)); // mostly inside
+  const wild = r.addrMode >= 14;
+  const eaRegs: number[] = [];
+  let dispPatch = -1; // index of a disp32 to compute once the length is known (RIP-relative)
+  if (hasModrm(d)) {
+    const memOnly = d.mem === true || d.ops.split(',').some((t) => t === 'M' || /^M[a-z]/.test(t));
+    let mod = d.mem === false ? 3 : r.mod;
+    if (memOnly && mod === 3 && r.bias !== 0) mod = r.addrMode % 3;
+    const regField = d.reg ?? r.reg;
+    const rm = r.rm;
+    bytes.push((mod << 6) | (regField << 3) | rm);
+    gReg = regField | ((rex & 4) << 1);
+    if (mod === 3) eReg = rm | ((rex & 1) << 3);
+    else {
+      let base = -1, index = -1, scale = 1, disp = 0, dispSize = mod === 1 ? 1 : mod === 2 ? 4 : 0, ripRel = false;
+      if (rm === 4) {
+        const ix = r.index | ((rex & 2) << 2);
+        index = ix === 4 ? -1 : ix;
+        scale = 1 << r.scale;
+        if (r.base === 5 && mod === 0) { dispSize = 4; }
+        else base = r.base | ((rex & 1) << 3);
+        bytes.push((r.scale << 6) | (r.index << 3) | r.base);
+      } else if (rm === 5 && mod === 0) { ripRel = true; dispSize = 4; }
+      else base = rm | ((rex & 1) << 3);
+      disp = dispSize === 1 ? r.disp : dispSize === 4 ? (r.disp * 37) | 0 : 0;
+      if (ripRel && wild) {
+        // Anywhere but the code pages (a write there would change the stub the harness runs next).
+        disp = Number(BigInt.asIntN(32, r.imm >> 13n));
+        const t = NATIVE_CODE_ADDR + 16 + disp;
+        if (t >= NATIVE_CODE_ADDR - 0x1000 && t < NATIVE_CODE_ADDR + 0x2000) disp += 0x4000;
+      }
+      const addrMask = a32 ? 0xffff_ffffn : M64;
+      if (!wild) {
+        if (ripRel) dispPatch = bytes.length;
+        else if (base < 0 && index < 0) disp = Number(BigInt.asIntN(32, A));
+        else if (base < 0) { // index*scale + disp32
+          const iv = BigInt(r.idx & 0xff);
+          regs[index] = iv;
+          disp = Number(BigInt.asIntN(32, A - iv * BigInt(scale)));
+        } else if (index < 0) regs[base] = (A - BigInt(disp)) & addrMask;
+        else if (index === base) regs[base] = ((A - BigInt(disp)) / BigInt(1 + scale)) & addrMask;
+        else {
+          const iv = BigInt(r.idx) & M64;
+          regs[index] = iv;
+          regs[base] = (A - BigInt(disp) - BigInt(r.idx) * BigInt(scale)) & addrMask;
+        }
+        if (a32) {
+          // Garbage in the upper halves: 32-bit addressing must ignore it.
+          if (base >= 0) regs[base] = regs[base]! | ((r.imm & 0xffff_ffffn) << 32n);
+          if (index >= 0 && index !== base) regs[index] = regs[index]! | ((r.imm >> 32n) << 32n);
+        }
+      }
+      for (let k = 0; k < dispSize; k++) bytes.push((disp >>> (8 * k)) & 0xff);
+      if (!wild) memOff = Number(A) - S;
+      if (base >= 0) eaRegs.push(base);
+      if (index >= 0) eaRegs.push(index);
+    }
+  }
+
+  // ---- immediates ----
+  const sizes = immSize(d, osz, asz);
+  const immAt = bytes.length;
+  let immVal = r.immMode === 0 ? r.imm & 0xffn : r.immMode === 1 ? BigInt.asUintN(64, BigInt(r.aux)) : r.imm;
+  if (h & K_ENTER) immVal = (r.imm & 0xfff8n) % 0x180n | (BigInt(r.aux & 3) << 16n);
+  for (const sz of sizes) for (let k = 0; k < sz; k++) bytes.push(0);
+  const len = bytes.length;
+  const writeImm = (at: number, size: number, v: bigint): void => {
+    for (let k = 0; k < size; k++) bytes[at + k] = Number((v >> BigInt(8 * k)) & 0xffn);
+  };
+  if ((h & K_BRANCH) && sizes.length > 0 && !(h & K_RETADDR)) {
+    const t = branchTarget(r, len);
+    writeImm(immAt, sizes[0]!, BigInt.asUintN(64, t - BigInt(NATIVE_CODE_ADDR + len)));
+  } else if (h & K_MOFFS) {
+    const a = wild ? r.imm : A;
+    writeImm(immAt, sizes[0]!, a);
+    memOff = wild ? -1 : Number(A) - S;
+  } else {
+    let at = immAt, v = immVal;
+    for (const sz of sizes) { writeImm(at, sz, v); v >>= BigInt(8 * sz); at += sz; }
+  }
+  if (dispPatch >= 0) {
+    const disp = Number(BigInt.asIntN(32, A - BigInt(NATIVE_CODE_ADDR + len)));
+    for (let k = 0; k < 4; k++) bytes[dispPatch + k] = (disp >>> (8 * k)) & 0xff;
+  }
+
+  // ---- registers with a role ----
+  const RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
+  if ((h & K_RSP) && r.addrMode !== 15) {
+    const off = r.addrMode === 13 ? 0x1000 - (r.aux & 7) : r.addrMode === 12 ? (r.aux & 7) : 0x80 + (((r.addr >> 3) % 0x1e0) << 3) + (r.bias === 3 ? r.addr & 7 : 0);
+    // Do not move RSP if it is the memory operand's base.
+    if (!eaRegs.includes(RSP)) regs[RSP] = BigInt(S + off);
+  }
+  if (h & K_RBP) regs[RBP] = BigInt(S + 0x100 + ((r.addr * 8) % 0xe00));
+  if (h & K_RBX) regs[RBX] = BigInt(S + (r.addr % 0xf00)) | (a32 ? (r.imm << 32n) & M64 : 0n);
+  if (h & K_STR) {
+    const hiJunk = a32 ? (r.imm << 32n) & M64 : 0n;
+    regs[RSI] = BigInt(S + 0x40 + (r.addr % 0xf80)) | hiJunk;
+    regs[RDI] = BigInt(S + 0x40 + ((r.addr * 7 + r.idx * 64) & 0xf7f)) | hiJunk;
+    if (r.auxMode < 6) regs[RCX] = BigInt(r.aux & 7) | (r.auxMode === 5 ? hiJunk | (r.imm & 0xffff_0000n) : 0n);
+  }
+  if ((h & K_LOOP) && r.auxMode < 6) regs[RCX] = BigInt(r.aux & 3) | (r.auxMode >= 4 ? (r.imm << 32n) & M64 : 0n);
+  if ((h & K_TARGET)) {
+    const t = branchTarget(r, len) & M64;
+    if (eReg >= 0) regs[eReg] = t;
+    else if (memOff >= 0) put64(memOff, t);
+  }
+  if ((h & K_RETADDR)) {
+    const sp = Number(regs[RSP]! - BigInt(S));
+    if (sp >= 0 && sp < 0x1000) put64(sp, branchTarget(r, len) & M64);
+  }
+  if ((h & K_DIV) && r.bias !== 0) {
+    const signed = d.reg === 7;
+    if (osz === 1) regs[RAX] = signed && r.bias === 2 ? (regs[RAX]! | 0xff80n) & ~0x0n : regs[RAX]! & ~0xff00n;
+    else regs[RDX] = signed && (regs[RAX]! >> BigInt(osz * 8 - 1)) & 1n ? M64 : 0n;
+  }
+  if ((h & K_CMPX) && r.bias !== 0) {
+    if (eReg >= 0 && eReg !== RAX) regs[RAX] = regs[eReg]!;
+    else if (memOff >= 0 && memOff <= 0x1000 - 8) regs[RAX] = get64(memOff);
+  }
+  if ((h & K_CX8) && r.bias !== 0 && memOff >= 0 && memOff <= 0x1000 - 16) {
+    if (rex & 8) { regs[RAX] = get64(memOff); regs[RDX] = get64(memOff + 8); }
+    else { const q = get64(memOff); regs[RAX] = q & 0xffff_ffffn; regs[RDX] = q >> 32n; }
+  }
+
+  const state = makeNativeState({ rflags: r.flags & FLAGS_COMPARED, mem });
+  regs.forEach((v, k) => { state.gpr[2 * k] = Number(v & 0xffff_ffffn); state.gpr[2 * k + 1] = Number(v >> 32n); });
+  let shiftCount = -1;
+  if (h & K_SHIFTD) {
+    const cnt = d.ops.endsWith('CL') ? Number(regs[RCX]! & 0xffn) : bytes[len - 1]!;
+    shiftCount = cnt & (osz === 8 ? 63 : 31);
+  }
+  return {
+    c: { code: Uint8Array.from(bytes), state },
+    meta: { key: e.key, mn: d.mn, undef: d.undef ?? 0, hints: h, len, osz, gReg, eReg, memOff, shiftCount, rex },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Comparison
+
+export type Verdict = { kind: 'match' } | { kind: 'skip'; why: string } | { kind: 'mismatch'; diff: string };
+
+const hex = (v: bigint | number): string => '0x' + (typeof v === 'number' ? (v >>> 0).toString(16) : v.toString(16));
+function gpr64(g: Uint32Array, r: number): bigint { return (BigInt(g[2 * r + 1]!) << 32n) | BigInt(g[2 * r]!); }
+
+function inOurPages(a: bigint): boolean {
+  return (a >= BigInt(S) && a < BigInt(S + 0x1000)) || (a >= BigInt(NATIVE_CODE_ADDR - 0x1000) && a < BigInt(NATIVE_CODE_ADDR + 0x2000));
+}
+
+/** Compares our result with the native one for a built case. */
+export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResult): Verdict {
+  if (!nat.ok && (nat.signal === 'TIMEOUT' || nat.signal === 'SIGSYS')) return { kind: 'skip', why: `native ${nat.signal}` };
+  if (ours.unimplemented !== undefined) return { kind: 'mismatch', diff: `our CPU: ${ours.unimplemented}; native: ${nat.ok ? 'completed' : nat.signal}` };
+  if (ours.exitReason !== undefined) return { kind: 'mismatch', diff: `our CPU left with VM exit reason ${ours.exitReason}` };
+  const len = meta.len;
+  const unreliable = (o: number): boolean => (o >= 0 && o < len) || (o > len && o < len + 5) || (o >= 0x1000 && o < 0x1010);
+  if (ours.ok && unreliable(ours.ripOffset)) return { kind: 'skip', why: `branch target code+${ours.ripOffset} is not observable natively` };
+  if (!ours.ok && ours.ripOffset !== 0 && unreliable(ours.ripOffset)) return { kind: 'skip', why: 'fault inside the stub' };
+  const diffs: string[] = [];
+  if (ours.ok !== nat.ok) {
+    const what = (x: NativeResult): string => (x.ok ? `completed (rip code+${x.ripOffset})` : `${x.signal} vector ${x.vector ?? '-'} err ${hex(x.errorCode)} at code+${x.ripOffset}`);
+    return { kind: 'mismatch', diff: `outcome: ours ${what(ours)}, native ${what(nat)}` };
+  }
+  if (ours.ripOffset !== nat.ripOffset) diffs.push(`rip: ours code+${ours.ripOffset}, native code+${nat.ripOffset}`);
+  if (!nat.ok && nat.vector === 14 && (nat.errorCode & 1) && nat.addr < 0x8000_0000_0000n && !inOurPages(nat.addr)) {
+    return { kind: 'skip', why: `native #PF on a page of the harness process (${hex(nat.addr)})` };
+  }
+  if (!ours.ok && !nat.ok) {
+    if (ours.vector !== nat.vector) diffs.push(`vector: ours ${ours.vector}, native ${nat.vector}`);
+    else if (nat.vector === 14) {
+      // The U/S bit differs by construction (CPL 0 vs CPL 3); for addresses in
+      // the kernel half Linux reports P = 1 whatever happened (sanitize_error_code).
+      const ignore = 4 | (nat.addr >= 0x8000_0000_0000n ? 1 : 0);
+      if (((ours.errorCode ^ nat.errorCode) & ~ignore) !== 0) diffs.push(`#PF error code: ours ${hex(ours.errorCode)}, native ${hex(nat.errorCode)}`);
+      if (ours.addr !== nat.addr) diffs.push(`#PF address: ours ${hex(ours.addr)}, native ${hex(nat.addr)}`);
+    } else if (nat.vector === 13 || nat.vector === 12) {
+      if (ours.errorCode !== nat.errorCode) diffs.push(`error code: ours ${hex(ours.errorCode)}, native ${hex(nat.errorCode)}`);
+    }
+  }
+  const os = ours.state, ns = nat.state;
+  if (os === undefined || ns === undefined) return diffs.length ? { kind: 'mismatch', diff: diffs.join('\n') } : { kind: 'match' };
+  // Case-specific undefined results (SDM Vol. 2).
+  let skipReg = -1, skipMem = false, undef = meta.undef;
+  if ((meta.hints & K_BSF) && (ns.rflags & ZF)) { skipReg = meta.gReg; } // BSF/BSR: source 0 => destination undefined
+  if ((meta.hints & K_SHIFTD) && meta.shiftCount > meta.osz * 8) {
+    // SHLD/SHRD: count > operand size => destination and flags undefined
+    undef |= CF | PF | AF | ZF | SF | OF;
+    if (meta.eReg >= 0) skipReg = meta.eReg; else skipMem = true;
+  }
+  if ((meta.hints & K_SHIFTD) && meta.shiftCount !== 1) undef |= OF; // OF defined for 1-bit shifts only
+  if ((meta.hints & K_SHIFTD) && meta.shiftCount !== 0) undef |= AF; // AF undefined for non-zero counts
+  for (let r = 0; r < 16; r++) {
+    if (r === skipReg) continue;
+    const a = gpr64(os.gpr, r), b = gpr64(ns.gpr, r);
+    if (a !== b) diffs.push(`${GPR_NAMES[r]}: ours ${hex(a)}, native ${hex(b)}`);
+  }
+  const mask = FLAGS_COMPARED & ~undef;
+  if (((os.rflags ^ ns.rflags) & mask) !== 0) diffs.push(`rflags (compared ${hex(mask)}): ours ${hex(os.rflags & mask)}, native ${hex(ns.rflags & mask)}`);
+  for (let k = 0; k < NATIVE_SCRATCH_SIZE; k++) {
+    if (os.mem[k] === ns.mem[k]) continue;
+    if (skipMem && meta.memOff >= 0 && k >= meta.memOff && k < meta.memOff + meta.osz) continue;
+    let end = k;
+    while (end < NATIVE_SCRATCH_SIZE && os.mem[end] !== ns.mem[end]) end++;
+    const hx = (m: Uint8Array): string => Array.from(m.subarray(k, Math.min(end, k + 16)), (x) => x.toString(16).padStart(2, '0')).join('');
+    diffs.push(`mem+${hex(k)}..${hex(end)}: ours ${hx(os.mem)}, native ${hx(ns.mem)}`);
+    k = end;
+  }
+  return diffs.length ? { kind: 'mismatch', diff: diffs.join('\n') } : { kind: 'match' };
+}
+
+/** A human-readable description of a case. */
+export function describeCase(b: Built): string {
+  const code = Array.from(b.c.code, (x) => x.toString(16).padStart(2, '0')).join(' ');
+  const regs = GPR_NAMES.map((n, r) => `${n}=${hex(gpr64(b.c.state.gpr, r))}`).join(' ');
+  return `${b.meta.key} ${b.meta.mn}: ${code}\n  ${regs}\n  rflags=${hex(b.c.state.rflags)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Regression files: properties/regressions/cpu-native/*.json
+
+export interface Regression {
+  key: string;
+  mn: string;
+  note?: string;
+  code: string;
+  gpr: string[];
+  rflags: number;
+  /** Scratch memory, base64. */
+  mem: string;
+  meta: CaseMeta;
+  /** What the host CPU did. */
+  native: {
+    ok: boolean; ripOffset: number; signal?: string; vector?: number; errorCode?: number; addr?: string;
+    gpr: string[]; rflags: number; mem: string;
+  };
+}
+
+export function regressionDir(): string { return join(repoRoot(), 'properties', 'regressions', 'cpu-native'); }
+
+export function toRegression(b: Built, nat: NativeResult, note?: string): Regression {
+  const gprs = (g: Uint32Array): string[] => GPR_NAMES.map((_, r) => hex(gpr64(g, r)));
+  const ns = nat.state!;
+  const reg: Regression = {
+    key: b.meta.key, mn: b.meta.mn,
+    code: Array.from(b.c.code, (x) => x.toString(16).padStart(2, '0')).join(' '),
+    gpr: gprs(b.c.state.gpr), rflags: b.c.state.rflags,
+    mem: Buffer.from(b.c.state.mem).toString('base64'),
+    meta: b.meta,
+    native: { ok: nat.ok, ripOffset: nat.ripOffset, gpr: gprs(ns.gpr), rflags: ns.rflags, mem: Buffer.from(ns.mem).toString('base64') },
+  };
+  if (note !== undefined) reg.note = note;
+  if (!nat.ok) {
+    reg.native.signal = nat.signal;
+    if (nat.vector !== undefined) reg.native.vector = nat.vector;
+    reg.native.errorCode = nat.errorCode;
+    reg.native.addr = hex(nat.addr);
+  }
+  return reg;
+}
+
+function parseGprs(a: string[]): Uint32Array {
+  const g = new Uint32Array(32);
+  a.forEach((s, r) => { const v = BigInt(s) & M64; g[2 * r] = Number(v & 0xffff_ffffn); g[2 * r + 1] = Number(v >> 32n); });
+  return g;
+}
+
+/** The case and the recorded native result of a regression. */
+export function fromRegression(reg: Regression): { b: Built; nat: NativeResult } {
+  const state = makeNativeState({ rflags: reg.rflags });
+  state.gpr.set(parseGprs(reg.gpr));
+  state.mem.set(Buffer.from(reg.mem, 'base64'));
+  const code = Uint8Array.from(reg.code.split(' ').filter((x) => x).map((x) => parseInt(x, 16)));
+  const n = reg.native;
+  const ns = makeNativeState({ rflags: n.rflags });
+  ns.gpr.set(parseGprs(n.gpr));
+  ns.mem.set(Buffer.from(n.mem, 'base64'));
+  const nat: NativeResult = n.ok
+    ? { ok: true, state: ns, ripOffset: n.ripOffset }
+    : { ok: false, signal: n.signal as 'SIGSEGV', code: 0, state: ns, ripOffset: n.ripOffset, addr: BigInt(n.addr ?? 0), errorCode: n.errorCode ?? 0, ...(n.vector !== undefined ? { vector: n.vector } : {}) };
+  return { b: { c: { code, state }, meta: reg.meta }, nat };
+}
+
+export function saveRegression(reg: Regression): string {
+  const dir = regressionDir();
+  mkdirSync(dir, { recursive: true });
+  const h = createHash('sha256').update(reg.code + reg.gpr.join() + reg.rflags + reg.mem).digest('hex').slice(0, 10);
+  const file = join(dir, `${reg.key.replace(/[/]/g, '-')}-${h}.json`);
+  if (!existsSync(file)) writeFileSync(file, JSON.stringify(reg, null, 1) + '\n');
+  return file;
+}
+
+export function loadRegressions(): { file: string; reg: Regression }[] {
+  const dir = regressionDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => ({ file: f, reg: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Regression }));
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+export interface SurveyResult {
+  cases: number; matched: number; skipped: number;
+  mismatches: Map<string, { count: number; example: string }>;
+  ms: number;
+}
+
+/**
+ * Runs `runs` generated cases (no shrinking) through both machines in
+ * batches and groups the mismatches by table entry. For bug hunting.
+ */
+export function survey(runs: number, seed: number, only?: readonly string[]): SurveyResult {
+  const t0 = performance.now();
+  const cpu = new Cpu1();
+  const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
+  const recipes = fc.sample(recipeArb(only), { numRuns: runs, seed });
+  for (let start = 0; start < recipes.length; start += 4096) {
+    const built = recipes.slice(start, start + 4096).map(buildCase);
+    const nat = runNativeBatch(built.map((b) => b.c));
+    built.forEach((b, k) => {
+      res.cases++;
+      const v = compareResults(b.meta, cpu.run(b.c), nat[k]!);
+      if (v.kind === 'match') res.matched++;
+      else if (v.kind === 'skip') res.skipped++;
+      else {
+        const m = res.mismatches.get(b.meta.key);
+        if (m) m.count++;
+        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
+      }
+    });
+  }
+  res.ms = performance.now() - t0;
+  return res;
+}
+
+export interface PropertyOptions {
+  runs: number;
+  seed?: number;
+  only?: readonly string[];
+  /** Save the shrunk counterexample as a regression file (default true). */
+  save?: boolean;
+}
+
+export interface PropertyOutcome {
+  failed: boolean;
+  message: string;
+  stats: { cases: number; matched: number; skipped: number; ms: number };
+  file?: string;
+}
+
+/**
+ * The fast-check property: every generated case must match the host CPU.
+ * Streams cases to one native harness process; on failure, the shrunk
+ * counterexample is saved under properties/regressions/cpu-native/.
+ */
+export async function checkCpuNative(opts: PropertyOptions): Promise<PropertyOutcome> {
+  const t0 = performance.now();
+  const harness = new NativeHarness();
+  const cpu = new Cpu1();
+  const stats = { cases: 0, matched: 0, skipped: 0, ms: 0 };
+  let last: { b: Built; nat: NativeResult; diff: string } | undefined;
+  try {
+    const prop = fc.asyncProperty(recipeArb(opts.only), async (r) => {
+      const b = buildCase(r);
+      const nat = await harness.runOne(b.c);
+      const v = compareResults(b.meta, cpu.run(b.c), nat);
+      stats.cases++;
+      if (v.kind === 'skip') { stats.skipped++; return true; }
+      if (v.kind === 'match') { stats.matched++; return true; }
+      last = { b, nat, diff: v.diff };
+      return false;
+    });
+    const params: fc.Parameters<[Recipe]> = { numRuns: opts.runs, endOnFailure: false };
+    if (opts.seed !== undefined) params.seed = opts.seed;
+    const details = await fc.check(prop, params);
+    stats.ms = performance.now() - t0;
+    if (!details.failed) return { failed: false, message: `${stats.cases} cases`, stats };
+    const ce = details.counterexample?.[0];
+    let message = `cpu-native property failed (seed ${details.seed}, path "${details.counterexamplePath ?? ''}")`;
+    let file: string | undefined;
+    if (ce !== undefined) {
+      const b = buildCase(ce);
+      const nat = (await harness.run([b.c]))[0]!;
+      const v = compareResults(b.meta, cpu.run(b.c), nat);
+      message += `\n${describeCase(b)}\n${v.kind === 'mismatch' ? v.diff : v.kind}`;
+      if (opts.save !== false && v.kind === 'mismatch') file = saveRegression(toRegression(b, nat));
+    } else if (last !== undefined) message += `\n${describeCase(last.b)}\n${last.diff}`;
+    if (details.errorInstance !== undefined && details.errorInstance !== null && !(details.errorInstance instanceof Error && details.errorInstance.message.includes('Property failed'))) {
+      message += `\nerror: ${String(details.errorInstance)}`;
+    }
+    const out: PropertyOutcome = { failed: true, message, stats };
+    if (file !== undefined) out.file = file;
+    return out;
+  } finally {
+    await harness.close();
+  }
+}

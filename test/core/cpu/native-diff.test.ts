@@ -1,0 +1,49 @@
+/**
+ * Our CPU against the host CPU, one instruction at a time
+ * (properties/cpu-native.ts): a fixed-seed run of the fast-check property
+ * over every opcode-table entry that runs natively, and the replay of every
+ * stored counterexample (properties/regressions/cpu-native/*.json, whose
+ * expected results were recorded from the host CPU). Longer runs:
+ * node dist/properties/run-cpu-native.js --runs 200000 --seed S
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { nativeUnavailableReason } from '../../native/native.js';
+import { Cpu1 } from '../../helpers/cpu1.js';
+import {
+  checkCpuNative, compareResults, fromRegression, loadRegressions, ENTRIES, EXCLUDED, entryKey,
+} from '../../../properties/cpu-native.js';
+import { OPCODES } from '../../../core/cpu/opcodes.js';
+
+const reason = nativeUnavailableReason();
+if (reason !== undefined) console.log(`[native-diff] skipping the live differential run: ${reason}`);
+const live = reason === undefined ? test : test.skip;
+
+const RUNS = Number(process.env['HVTRACE_CPU_NATIVE_RUNS'] ?? 10000);
+const SEED = Number(process.env['HVTRACE_CPU_NATIVE_SEED'] ?? 0x5eed);
+
+test('every opcode-table entry is either run natively or excluded with a reason', () => {
+  const keys = new Set([...ENTRIES.map((e) => e.key), ...EXCLUDED.map((e) => e.key)]);
+  for (const d of OPCODES) assert.ok(keys.has(entryKey(d)), entryKey(d));
+  for (const x of EXCLUDED) assert.ok(x.reason.length > 10 && x.reason !== 'not classified for the differential run', `${x.key} ${x.mn}: ${x.reason}`);
+  assert.ok(ENTRIES.length > 300, `${ENTRIES.length} entries`);
+});
+
+test('stored counterexamples replay against the recorded host results', () => {
+  const cpu = new Cpu1();
+  const failures: string[] = [];
+  for (const { file, reg } of loadRegressions()) {
+    const { b, nat } = fromRegression(reg);
+    const v = compareResults(b.meta, cpu.run(b.c), nat);
+    if (v.kind === 'mismatch') failures.push(`${file} (${reg.mn} ${reg.code}):\n${v.diff}`);
+  }
+  assert.is(failures.join('\n\n'), '');
+});
+
+live(`property: ${RUNS} generated instructions behave as on the host CPU (seed ${SEED})`, async () => {
+  const out = await checkCpuNative({ runs: RUNS, seed: SEED });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > RUNS * 0.9, `only ${out.stats.matched}/${RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+test.run();

@@ -1,0 +1,225 @@
+/**
+ * Run ONE instruction on our CPU (core/cpu) with the layout of the native
+ * harness (test/native/harness.c), and report the result in the native
+ * harness's shape, so the two can be compared field by field.
+ *
+ * Machine: a small PhysMem, 64-bit mode (EFER.LME|LMA|NXE, CR0.PE|PG|NE|ET,
+ * CR4.PAE), 4-level paging (SDM Vol. 3A, 4.5) mapping
+ *   NATIVE_SCRATCH_BASE            1 page  RW, NX   (pages around it unmapped)
+ *   NATIVE_CODE_ADDR - 0x1000 ..   3 pages RWX      (the harness's CODE_BASE)
+ * a 64-bit code segment (access rights 0xa09b), flat data segments (0xc093),
+ * no EPT, CPL 0 by default (CPL 3 on request, for #PF U/S tests).
+ *
+ * The code pages are filled exactly like the harness does: 0xCC everywhere,
+ * the instruction at NATIVE_CODE_ADDR followed by `jmp rel32` (E9) to the
+ * exit stub at CODE_BASE + 0x2000 (`jmp *2(%rip)`; the stub's pointer bytes
+ * are 0 here), so an instruction that reads past its end sees the same bytes.
+ *
+ * Exceptions: the exception bitmap is all ones (pfecMask = pfecMatch = 0,
+ * SDM Vol. 3C, 25.6.3), so every exception becomes a VM exit (VM_EXIT with
+ * cpu.xIntInfo = vector | type << 8 | ...), which is caught and reported as
+ * a fault with the signal Linux would deliver for it. A completed
+ * instruction whose next RIP is outside the three code pages is executed
+ * one step further, so a branch to unmapped memory faults on the fetch at
+ * the target, as in the native harness.
+ */
+import { PhysMem } from '../../core/memory/physmem.js';
+import { Cpu } from '../../core/cpu/cpu.js';
+import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
+import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF } from '../../core/cpu/regs.js';
+import {
+  NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK,
+  type NativeCase, type NativeResult, type NativeSignal, type NativeState,
+} from '../native/native.js';
+
+/** The harness's CODE_BASE (three pages) and exit stub. */
+export const CODE_BASE = NATIVE_CODE_ADDR - 0x1000;
+export const CODE_SIZE = 0x3000;
+export const EXIT_ADDR = CODE_BASE + 0x2000;
+
+// Physical layout of the small memory.
+export const PA_PML4 = 0x0000, PA_PDPT = 0x1000, PA_PD = 0x2000, PA_PT_SCRATCH = 0x3000, PA_PT_CODE = 0x4000;
+export const PA_SCRATCH = 0x5000, PA_CODE = 0x6000;
+const MEM_SIZE = 0x10000;
+
+// Page-table entry bits (Vol. 3A, 4.5, Tables 4-14 .. 4-20).
+export const PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_PS = 0x80;
+/** Bit 63 (XD) of an entry, in the high half. */
+export const PTE_XD_HI = 0x8000_0000 | 0;
+
+// Exit reasons (Vol. 3C, Appendix C).
+const EXIT_EXCEPTION = 0;
+const EXIT_TRIPLE_FAULT = 2;
+
+/** Result of runOne: the native shape plus what our CPU alone can tell. */
+export type Cpu1Result = NativeResult & {
+  /** Set when the CPU stopped with UnimplementedError (never a native outcome). */
+  unimplemented?: string;
+  /** Set when the CPU left with a VM exit that is not an exception. */
+  exitReason?: number;
+  /** CR2 after the run (linear address of the last #PF). */
+  cr2?: number;
+};
+
+export interface Cpu1Options {
+  /** Run at CPL 3 (CS/SS DPL 3, user-accessible pages): default false (CPL 0). */
+  user?: boolean;
+}
+
+/** Linux's signal for an exception vector (arch/x86/kernel/traps.c). */
+export function signalOfVector(v: number): NativeSignal {
+  switch (v) {
+    case 0: return 'SIGFPE'; // #DE
+    case 1: case 3: return 'SIGTRAP'; // #DB, #BP
+    case 6: return 'SIGILL'; // #UD
+    case 12: return 'SIGBUS'; // #SS
+    case 17: return 'SIGBUS'; // #AC
+    case 16: case 19: return 'SIGFPE'; // #MF, #XM
+    default: return 'SIGSEGV'; // #GP, #PF, #NP, #TS, ...
+  }
+}
+
+function pdIndex(lin: number): number { return (lin >>> 21) & 0x1ff; }
+function ptIndex(lin: number): number { return (lin >>> 12) & 0x1ff; }
+
+/** One CPU over a small memory, reused for many cases. */
+export class Cpu1 {
+  readonly mem = new PhysMem(MEM_SIZE);
+  readonly cpu = new Cpu(this.mem);
+  readonly user: boolean;
+
+  constructor(opts: Cpu1Options = {}) {
+    this.user = opts.user === true;
+    this.resetPaging();
+  }
+
+  /** Writes the page tables (all entries present, A/D clear). */
+  resetPaging(): void {
+    const m = this.mem;
+    m.fill(0, 0x5000);
+    const u = this.user ? PTE_U : 0;
+    const dir = PTE_P | PTE_W | PTE_U;
+    m.write64(PA_PML4 + 0 * 8, PA_PDPT | dir);
+    m.write64(PA_PDPT + 0 * 8, PA_PD | dir);
+    m.write64(PA_PD + pdIndex(NATIVE_SCRATCH_BASE) * 8, PA_PT_SCRATCH | dir);
+    m.write64(PA_PD + pdIndex(CODE_BASE) * 8, PA_PT_CODE | dir);
+    this.setPte(NATIVE_SCRATCH_BASE, PA_SCRATCH | PTE_P | PTE_W | u, PTE_XD_HI);
+    for (let k = 0; k < 3; k++) this.setPte(CODE_BASE + k * 0x1000, (PA_CODE + k * 0x1000) | PTE_P | PTE_W | u, 0);
+    this.cpu.flushTlb();
+  }
+
+  /** Physical address of the PTE mapping `lin` (scratch or code pages only). */
+  ptePa(lin: number): number {
+    const pt = pdIndex(lin) === pdIndex(NATIVE_SCRATCH_BASE) ? PA_PT_SCRATCH : PA_PT_CODE;
+    return pt + ptIndex(lin) * 8;
+  }
+  /** Sets the PTE for `lin` (low and high 32-bit halves) and flushes the TLB. */
+  setPte(lin: number, lo: number, hi: number): void {
+    const pa = this.ptePa(lin);
+    this.mem.dv.setInt32(pa, lo, true);
+    this.mem.dv.setInt32(pa + 4, hi, true);
+    this.cpu.flushTlb();
+  }
+  getPte(lin: number): [number, number] {
+    const pa = this.ptePa(lin);
+    return [this.mem.dv.getInt32(pa, true), this.mem.dv.getInt32(pa + 4, true)];
+  }
+
+  /** Puts the CPU in the 64-bit state described in the module comment. */
+  private resetCpu(): void {
+    const c = this.cpu;
+    c.efer = (1 << 8) | (1 << 10) | (1 << 11); // LME | LMA | NXE
+    c.cr0 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 31) | (1 << 16); // PE | ET | NE | PG | WP
+    c.cr4 = 1 << 5; // PAE
+    c.cr3 = PA_PML4;
+    c.cr2 = 0;
+    const dpl = this.user ? 3 : 0;
+    for (let s = 0; s < 8; s++) {
+      c.segSel[s] = 0; c.segBase[s] = 0; c.segLimit[s] = 0xffff_ffff; c.segAr[s] = 0xc093 | (dpl << 5);
+    }
+    c.segSel[CS] = 0x08 | dpl; c.segAr[CS] = 0xa09b | (dpl << 5);
+    for (const s of [SS, DS, ES, FS, GS]) c.segSel[s] = 0x10 | dpl;
+    c.segAr[LDTR] = 0x10000; // unusable
+    c.segSel[TR] = 0x18; c.segAr[TR] = 0x8b; c.segLimit[TR] = 0x67;
+    c.updateMode();
+    c.eptOn = false;
+    c.excBitmap = 0xffff_ffff;
+    c.pfecMask = 0; c.pfecMatch = 0;
+    c.ctlPin = 0; c.ctlProc = 0; c.ctlProc2 = 0;
+    c.idtrLimit = 0; // never used: every exception exits
+    c.halted = false; c.shadowAt = -1; c.shadowKind = 0;
+    c.vecInfo = 0; c.vecErr = 0; c.codeDirty = false;
+  }
+
+  /** Loads the code pages exactly like harness.c's run_case. */
+  private loadCode(code: Uint8Array): void {
+    const u8 = this.mem.u8;
+    u8.fill(0xcc, PA_CODE, PA_CODE + CODE_SIZE);
+    const at = PA_CODE + 0x1000;
+    u8.set(code, at);
+    const len = code.length;
+    u8[at + len] = 0xe9;
+    this.mem.dv.setInt32(at + len + 1, EXIT_ADDR - (NATIVE_CODE_ADDR + len + 5), true);
+    const ex = PA_CODE + 0x2000;
+    u8[ex] = 0xff; u8[ex + 1] = 0x25;
+    this.mem.dv.setInt32(ex + 2, 2, true);
+    for (let k = 8; k < 16; k++) u8[ex + k] = 0;
+    this.cpu.flushCode();
+  }
+
+  private snapshot(): NativeState {
+    const c = this.cpu;
+    const gpr = new Uint32Array(32);
+    for (let r = 0; r < 16; r++) { gpr[2 * r] = c.lo[r]! >>> 0; gpr[2 * r + 1] = c.hi[r]! >>> 0; }
+    const mem = this.mem.u8.slice(PA_SCRATCH, PA_SCRATCH + NATIVE_SCRATCH_SIZE);
+    return { gpr, rflags: c.getFlags() >>> 0, mem };
+  }
+
+  /** Runs `c` (one instruction) and reports like the native harness. */
+  run(k: NativeCase): Cpu1Result {
+    const c = this.cpu;
+    this.resetCpu();
+    this.loadCode(k.code);
+    this.mem.u8.set(k.state.mem, PA_SCRATCH);
+    for (let r = 0; r < 16; r++) { c.lo[r] = k.state.gpr[2 * r]! | 0; c.hi[r] = k.state.gpr[2 * r + 1]! | 0; }
+    c.setFlags((k.state.rflags & NATIVE_RFLAGS_INPUT_MASK) | IF | 2);
+    c.rip = NATIVE_CODE_ADDR;
+    try {
+      c.run(c.icount + 1);
+      const off = c.rip - CODE_BASE;
+      if (!(off >= 0 && off < CODE_SIZE)) c.run(c.icount + 1); // fetch at the target faults
+      return { ok: true, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR, cr2: c.cr2 };
+    } catch (e) {
+      if (e instanceof UnimplementedError) {
+        return { ok: false, signal: 'SIGILL', code: 0, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR, addr: 0n, errorCode: 0, unimplemented: e.message };
+      }
+      if (e !== VM_EXIT) throw e;
+      if (c.xReason === EXIT_EXCEPTION) {
+        const vector = c.xIntInfo & 0xff;
+        const hasErr = (c.xIntInfo & 0x800) !== 0;
+        return {
+          ok: false,
+          signal: signalOfVector(vector),
+          code: 0,
+          state: this.snapshot(),
+          ripOffset: c.rip - NATIVE_CODE_ADDR,
+          addr: vector === 14 ? BigInt.asUintN(64, BigInt(c.xQual)) : 0n,
+          vector,
+          errorCode: hasErr ? c.xIntErr >>> 0 : 0,
+          cr2: c.cr2,
+        };
+      }
+      return {
+        ok: false, signal: 'SIGSEGV', code: 0, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR,
+        addr: 0n, errorCode: 0, exitReason: c.xReason === EXIT_TRIPLE_FAULT ? EXIT_TRIPLE_FAULT : c.xReason,
+      };
+    }
+  }
+}
+
+let shared: Cpu1 | undefined;
+/** Runs one case on a shared CPL-0 machine. */
+export function runOnCpu(k: NativeCase): Cpu1Result {
+  shared ??= new Cpu1();
+  return shared.run(k);
+}
