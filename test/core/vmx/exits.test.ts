@@ -507,7 +507,7 @@ test('VMREAD [RIP+100h], RDX: qualification = next RIP + displacement; index and
   assert.is(x.reason, 23);
   assert.is(x.qual, CODE_64 + 7 + 0x100, hx(x.qual));
   assert.is(x.len, 7);
-  assert.is((x.info & 0xf8c3_8780) >>> 0, 0x2840_0000 | 0x18100, hx(x.info));
+  assert.is((x.info & 0xf843_8780) >>> 0, 0x2840_0000 | 0x18100, hx(x.info));
 });
 
 test('VMREAD [RAX-10h], RBX: the displacement is sign-extended to 64 bits', () => {
