@@ -8,7 +8,7 @@
  */
 import type { Cpu } from './cpu.js';
 import { ACC_X } from './cpu.js';
-import { CPU_FAULT, UnimplementedError } from './fault.js';
+import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
 import { IF_BLOCK_END, type Insn } from './insn.js';
 import { GP, UD } from './regs.js';
@@ -39,7 +39,8 @@ export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Bloc
       try {
         pa2 = cpu.translate(cpu.linAdd(lin, n), ACC_X);
       } catch (e) {
-        if (e === CPU_FAULT && insns.length > 0) break; // fault when this instruction is reached
+        // A fault or EPT exit on the next page belongs to this instruction: raise it when execution reaches it.
+        if ((e === CPU_FAULT || e === VM_EXIT) && insns.length > 0) break;
         throw e;
       }
       for (let k = n; k < 15; k++) buf[k] = u8[pa2 + k - n]!;

@@ -45,13 +45,19 @@ export class StateDigest {
       if (dirty[p]) { ph[p] = hashPage(this.words, p * 1024); dirty[p] = 0; }
     }
     const mem = createHash('sha256').update(new Uint8Array(ph.buffer)).digest('hex').slice(0, 32);
-    const regs = new Uint32Array(32 + REG_FIELDS.length * 2);
+    const regs = new Uint32Array(32 + REG_FIELDS.length * 2 + 10);
     for (let r = 0; r < 16; r++) { regs[2 * r] = m.cpu.lo[r]!; regs[2 * r + 1] = m.cpu.hi[r]!; }
     regs[8] = 0; regs[9] = 0; // RSP is taken from the VMCS below
     REG_FIELDS.forEach((f, k) => {
       regs[32 + 2 * k] = m.vmx.vmread32(f);
       regs[33 + 2 * k] = Math.floor(m.vmx.vmreadSigned(f) / 4294967296) >>> 0;
     });
+    // MSRs the hypervisor passes through live only in the CPU (core/hv/msrs.ts passThroughMsrs).
+    const c = m.cpu, base = 32 + REG_FIELDS.length * 2;
+    [c.star, c.starHi, c.lstar, c.cstar, c.fmask, c.kernelGsBase].forEach((v, k) => { regs[base + k] = v >>> 0; });
+    regs[base + 6] = Math.floor(c.lstar / 4294967296) >>> 0;
+    regs[base + 7] = Math.floor(c.cstar / 4294967296) >>> 0;
+    regs[base + 8] = Math.floor(c.kernelGsBase / 4294967296) >>> 0;
     const rh = createHash('sha256').update(new Uint8Array(regs.buffer)).digest('hex').slice(0, 32);
     return { kind: 'digest', ic: m.cpu.icount, regs: rh, mem };
   }
