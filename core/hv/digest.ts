@@ -46,6 +46,7 @@ export class StateDigest {
     }
     const mem = createHash('sha256').update(new Uint8Array(ph.buffer)).digest('hex').slice(0, 32);
     const regs = new Uint32Array(32 + REG_FIELDS.length * 2 + 10);
+    regs[regs.length - 1] = m.cpu.tscAux >>> 0;
     for (let r = 0; r < 16; r++) { regs[2 * r] = m.cpu.lo[r]!; regs[2 * r + 1] = m.cpu.hi[r]!; }
     regs[8] = 0; regs[9] = 0; // RSP is taken from the VMCS below
     REG_FIELDS.forEach((f, k) => {

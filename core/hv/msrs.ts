@@ -11,6 +11,7 @@ import type { PhysMem } from '../memory/physmem.js';
 import {
   MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC,
   MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE,
+  MSR_FS_BASE, MSR_GS_BASE, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, MSR_TSC_AUX,
 } from '../cpu/regs.js';
 
 const EFER_WRITABLE = 0x1 | 0x100 | 0x800; // SCE, LME, NXE (LMA is read-only)
@@ -77,7 +78,12 @@ export function setLongModeActive(m: Machine, on: boolean): void {
  * architectural #GP checks) hold the guest's values across exits; KVM too
  * passes KERNEL_GS_BASE through. Being Cpu state, they are not in the VMCS.
  */
-export const PASSTHROUGH_MSRS: readonly number[] = [MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE];
+export const PASSTHROUGH_MSRS: readonly number[] = [
+  MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE,
+  // Backed by guest-state fields the VM exit saves and VM entry loads (GUEST_FS_BASE, GUEST_GS_BASE, GUEST_IA32_SYSENTER_*).
+  MSR_FS_BASE, MSR_GS_BASE, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
+  MSR_TSC_AUX,
+];
 
 /**
  * Clear the read and write bits of `msrs` in the 4-KiB MSR bitmap at host-physical
