@@ -144,6 +144,8 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
     mod = m >> 6; reg = ((m >> 3) & 7) | ((rex & 4) << 1); rm = (m & 7) | ((rex & 1) << 3);
     if ('group' in entry) {
       slot = (mod === 3 ? entry.reg : entry.mem)[(m >> 3) & 7];
+      // A group member that exists only with a memory operand: mod = 3 is #UD.
+      if (!slot && mod === 3 && entry.mem[(m >> 3) & 7]?.def.mem === true) { st.code = DEC_UD; st.len = p; return null; }
     } else slot = entry;
     if (mod !== 3) {
       if (asz === 2) {
@@ -184,6 +186,12 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
   if (!slot) { st.code = DEC_UNIMPL; st.len = p; return null; }
   const def = slot.def;
   const fl = def.flags ?? 0;
+  // Mandatory prefixes (Vol. 2A, 2.1.2): F3 is part of the opcode (POPCNT), not a REP;
+  // NP entries (fences, MOVNTI, CLFLUSH) are other instructions, #UD here, with 66/F2/F3.
+  if (def.prefix !== undefined) {
+    if (def.prefix === 0 ? rep !== 0 || opsz66 : rep !== 1) { st.code = DEC_UD; st.len = p; return null; }
+    rep = 0;
+  }
   if (mode === 8 && (fl & IF_I64)) { st.code = DEC_UD; st.len = p; return null; }
   if (mode !== 8 && (fl & IF_O64)) { st.code = DEC_UD; st.len = p; return null; }
   if (def.mem === true && mod === 3 && def.reg === undefined) { st.code = DEC_UD; st.len = p; return null; }

@@ -30,6 +30,18 @@ export function checkLinear(cpu: Cpu, seg: number, a: number): number {
   return a;
 }
 
+/**
+ * Low 32 bits of the linear address of the memory operand, without any
+ * check: for alignment checks that take priority over the canonical check.
+ */
+export function eaLow32(cpu: Cpu, i: Insn): number {
+  if (i.mod === 0 && i.base < 0 && i.index < 0 && cpu.mode === 8 && (i.rm & 7) === 5) return (cpu.ripNext + i.disp) | 0;
+  let s = i.disp;
+  if (i.base >= 0) s += cpu.lo[i.base]!;
+  if (i.index >= 0) s += cpu.lo[i.index]! << i.scale;
+  return (s + cpu.segBaseEff[i.seg]!) | 0;
+}
+
 /** 64-bit addressing: base + index*scale + disp modulo 2^64, then canonical check. */
 const ea64: EaFn = (cpu, i) => {
   let s = i.disp;

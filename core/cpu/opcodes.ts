@@ -35,6 +35,12 @@ export interface OpDef {
   flags?: number;
   /** RFLAGS bits the SDM calls undefined after this instruction. */
   undef?: number;
+  /**
+   * Mandatory-prefix column of the opcode map (Vol. 2A, 2.1.2; Vol. 2D A.3):
+   * 0xf3 = the entry exists only with F3, which is then part of the opcode
+   * rather than a REP; 0 = "NP", the encoding is #UD with 66, F2 or F3.
+   */
+  prefix?: number;
 }
 
 const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'] as const;
@@ -269,9 +275,25 @@ function build(): OpDef[] {
   add({ op: 0x0fa3, mn: 'bt', ops: 'Ev,Gv', fn: alu.btOp, arg: 0, undef: OF | SF | AF | PF });
   add({ op: 0x0fab, mn: 'bts', ops: 'Ev,Gv', fn: alu.btOp, arg: 1, flags: LK, undef: OF | SF | AF | PF });
   add({ op: 0x0faf, mn: 'imul', ops: 'Gv,Ev', fn: alu.imulGE, undef: SF | ZF | AF | PF });
+  // Double-precision shifts: OF is defined for 1-bit counts only, AF undefined (Vol. 2B SHLD/SHRD).
+  add({ op: 0x0fa4, mn: 'shld', ops: 'Ev,Gv,Ib', fn: alu.shiftDouble, undef: OF | AF });
+  add({ op: 0x0fa5, mn: 'shld', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
+  add({ op: 0x0fac, mn: 'shrd', ops: 'Ev,Gv,Ib', fn: alu.shiftDouble, undef: OF | AF });
+  add({ op: 0x0fad, mn: 'shrd', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
+  // 0F AE group 15: fences (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH); the
+  // x87/SSE state members (/0-/4 memory) are not part of this table yet.
+  add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: 0 });
+  add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: 0 });
+  add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: 0 });
+  add({ op: 0x0fae, reg: 7, mem: true, mn: 'clflush', ops: 'Mb', fn: mov.clflush }); // 66: CLFLUSHOPT, same effect here
   add({ op: 0x0fb0, mn: 'cmpxchg', ops: 'Eb,Gb', fn: alu.cmpxchg, flags: B | LK });
   add({ op: 0x0fb1, mn: 'cmpxchg', ops: 'Ev,Gv', fn: alu.cmpxchg, flags: LK });
   add({ op: 0x0fb3, mn: 'btr', ops: 'Ev,Gv', fn: alu.btOp, arg: 2, flags: LK, undef: OF | SF | AF | PF });
+  add({ op: 0x0fb8, mn: 'popcnt', ops: 'Gv,Ev', fn: alu.popcnt, prefix: 0xf3 }); // CPUID.01H:ECX.POPCNT
+  add({ op: 0x0fb9, mn: 'ud1', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
+  add({ op: 0x0fff, mn: 'ud0', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
+  add({ op: 0x0fc3, mn: 'movnti', ops: 'My,Gy', fn: mov.movnti, mem: true, prefix: 0 }); // CPUID.01H:EDX.SSE2
+  add({ op: 0x0fc7, reg: 1, mem: true, mn: 'cmpxchg8b', ops: 'Mq', fn: alu.cmpxchg8b, flags: LK }); // 16B with REX.W (CX8, CX16)
   add({ op: 0x0fb6, mn: 'movzx', ops: 'Gv,Eb', fn: mov.movzx });
   add({ op: 0x0fb7, mn: 'movzx', ops: 'Gv,Ew', fn: mov.movzx });
   for (let k = 4; k < 8; k++) {

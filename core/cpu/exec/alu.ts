@@ -9,7 +9,7 @@ import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
-import { checkLinear } from '../ea.js';
+import { checkLinear, eaLow32 } from '../ea.js';
 import { readE, writeE, readG, writeG, getReg, setReg, trunc, immHi, readMem, writeMem } from './operands.js';
 
 export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
@@ -638,4 +638,133 @@ export function cmpxchg(cpu: Cpu, i: Insn): void {
     if (i.mod !== 3) writeMem(cpu, a, sz, d, dh);
     setReg(cpu, RAX, sz, d, dh, 1);
   }
+}
+
+// ---- double-precision shifts (Vol. 2B SHLD, SHRD) -----------------------
+
+let fL = 0, fH = 0; // result of the 64-bit funnel helpers
+/** (l, h) << c for 0 <= c < 64, into fL/fH. */
+function shl64(l: number, h: number, c: number): void {
+  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fH = (h << c) | (l >>> (32 - c)); fL = l << c; } else { fH = l << (c - 32); fL = 0; }
+}
+/** (l, h) >>> c for 0 <= c < 64, into fL/fH. */
+function shr64(l: number, h: number, c: number): void {
+  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fL = (l >>> c) | (h << (32 - c)); fH = h >>> c; } else { fL = h >>> (c - 32); fH = 0; }
+}
+
+/**
+ * SHLD Ev, Gv, Ib/CL (0F A4/A5) and SHRD (0F AC/AD): the destination is
+ * shifted and the vacated bits are filled from the source. The count is
+ * masked to 5 bits (6 with REX.W); 0 changes nothing (a 32-bit register
+ * destination is still zero-extended). CF = last bit shifted out, OF = sign
+ * change (defined for a count of 1), SF/ZF/PF from the result, AF undefined
+ * (0 here). A 16-bit count above 16 leaves result and flags undefined; this
+ * machine then shifts the 32-bit D:S (SHLD) or S:D (SHRD) pair.
+ */
+export function shiftDouble(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const left = i.op === 0x1a4 || i.op === 0x1a5;
+  const raw = i.op === 0x1a5 || i.op === 0x1ad ? cpu.lo[1]! : i.imm;
+  const cnt = raw & (sz === 8 ? 63 : 31);
+  const s = readG(cpu, i, sz), sh = cpu.th;
+  let a = 0, d: number, dh: number;
+  if (i.mod === 3) { d = getReg(cpu, i.rm, sz, i.rex); dh = cpu.th; }
+  else { a = i.ea(cpu, i); d = readRmw(cpu, a, sz); dh = cpu.th; }
+  if (cnt === 0) {
+    if (i.mod === 3 && sz === 4) cpu.hi[i.rm] = 0;
+    return;
+  }
+  let r: number, rh = 0, cf: number, msbIn: number, msbOut: number;
+  if (sz === 8) {
+    if (left) {
+      shl64(d, dh, cnt); const l = fL, h = fH;
+      shr64(s, sh, 64 - cnt); r = l | fL; rh = h | fH;
+      cf = cnt > 32 ? (d >>> (64 - cnt)) & 1 : (dh >>> (32 - cnt)) & 1; // bit 64-cnt of D
+    } else {
+      shr64(d, dh, cnt); const l = fL, h = fH;
+      shl64(s, sh, 64 - cnt); r = l | fL; rh = h | fH;
+      cf = cnt <= 32 ? (d >>> (cnt - 1)) & 1 : (dh >>> (cnt - 33)) & 1; // bit cnt-1 of D
+    }
+    msbIn = dh >>> 31; msbOut = rh >>> 31;
+  } else if (sz === 4) {
+    if (left) { r = (d << cnt) | (s >>> (32 - cnt)); cf = (d >>> (32 - cnt)) & 1; }
+    else { r = (d >>> cnt) | (s << (32 - cnt)); cf = (d >>> (cnt - 1)) & 1; }
+    msbIn = d >>> 31; msbOut = r >>> 31;
+  } else {
+    const d16 = d & 0xffff, s16 = s & 0xffff;
+    if (left) {
+      const x = ((d16 << 16) | s16) >>> 0; // D:S
+      r = ((x << cnt) | (cnt > 16 ? d16 << (cnt - 16) : 0)) >>> 16 & 0xffff;
+      cf = cnt <= 16 ? (d16 >>> (16 - cnt)) & 1 : (s16 >>> (32 - cnt)) & 1;
+    } else {
+      const x = ((s16 << 16) | d16) >>> 0; // S:D
+      r = ((x >>> cnt) | (cnt > 16 ? d16 << (32 - cnt) : 0)) & 0xffff;
+      cf = (x >>> (cnt - 1)) & 1;
+    }
+    msbIn = d16 >>> 15; msbOut = r >>> 15;
+  }
+  setArith(cpu, szpOf(sz, trunc(r, sz === 8 ? 4 : sz), rh) | (cf ? CF : 0) | (msbIn !== msbOut ? OF : 0));
+  if (i.mod === 3) setReg(cpu, i.rm, sz, r, rh, i.rex);
+  else writeMem(cpu, a, sz, r, rh);
+}
+
+// ---- CMPXCHG8B / CMPXCHG16B (Vol. 2A) -------------------------------------
+
+/**
+ * 0F C7 /1 (memory only): compare EDX:EAX (RDX:RAX with REX.W) with m64
+ * (m128); if equal, ZF = 1 and ECX:EBX (RCX:RBX) is stored, else ZF = 0 and
+ * the memory value is loaded into EDX:EAX (RDX:RAX). The destination is
+ * always written (it is a locked read-modify-write). CMPXCHG16B needs a
+ * 16-byte aligned operand (#GP(0)). Other flags are unchanged.
+ */
+export function cmpxchg8b(cpu: Cpu, i: Insn): void {
+  const wide = (i.rex & 8) !== 0;
+  // Misalignment (#GP(0)) is checked before the canonical form (#GP/#SS), as the host CPU does.
+  if (wide && (eaLow32(cpu, i) & 15) !== 0) cpu.gp(0);
+  const a = i.ea(cpu, i);
+  const f = getArith(cpu) & ~ZF;
+  if (!wide) {
+    const ml = readRmw(cpu, a, 8), mh = cpu.th;
+    if (ml === cpu.lo[RAX] && mh === cpu.lo[RDX]) {
+      writeMem(cpu, a, 8, cpu.lo[RBX_]!, cpu.lo[RCX_]!);
+      setArith(cpu, f | ZF);
+    } else {
+      writeMem(cpu, a, 8, ml, mh);
+      setReg(cpu, RAX, 4, ml, 0, 1); setReg(cpu, RDX, 4, mh, 0, 1);
+      setArith(cpu, f);
+    }
+    return;
+  }
+  cpu.probeWrite(a, 16);
+  const l0 = cpu.read64(a), h0 = cpu.th;
+  const a8 = cpu.linAdd(a, 8);
+  const l1 = cpu.read64(a8), h1 = cpu.th;
+  if (l0 === cpu.lo[RAX] && h0 === cpu.hi[RAX] && l1 === cpu.lo[RDX] && h1 === cpu.hi[RDX]) {
+    cpu.write64(a, cpu.lo[RBX_]!, cpu.hi[RBX_]!);
+    cpu.write64(a8, cpu.lo[RCX_]!, cpu.hi[RCX_]!);
+    setArith(cpu, f | ZF);
+  } else {
+    cpu.write64(a, l0, h0);
+    cpu.write64(a8, l1, h1);
+    setReg(cpu, RAX, 8, l0, h0, 1); setReg(cpu, RDX, 8, l1, h1, 1);
+    setArith(cpu, f);
+  }
+}
+const RCX_ = 1, RBX_ = 3;
+
+// ---- POPCNT (F3 0F B8, Vol. 2B) -------------------------------------------
+
+function pop32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+/** POPCNT Gv, Ev: OF SF AF CF PF cleared, ZF = (source = 0). */
+export function popcnt(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const v = readE(cpu, i, sz), vh = sz === 8 ? cpu.th : 0;
+  const n = pop32(sz === 2 ? v & 0xffff : v) + pop32(vh);
+  setArith(cpu, n === 0 ? ZF : 0);
+  writeG(cpu, i, sz, n, 0);
 }

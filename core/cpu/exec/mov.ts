@@ -234,5 +234,21 @@ export function xlat(cpu: Cpu, i: Insn): void {
   setReg(cpu, RAX, 1, cpu.read8(a), 0, 1);
 }
 
+/** MOVNTI My, Gy (0F C3): a store with a non-temporal hint; 32-bit, or 64-bit with REX.W (Vol. 2B). */
+export function movnti(cpu: Cpu, i: Insn): void {
+  const sz = i.osz === 8 ? 8 : 4;
+  const v = readG(cpu, i, sz);
+  writeE(cpu, i, sz, v, cpu.th);
+}
+/**
+ * CLFLUSH m8 (0F AE /7) and CLFLUSHOPT (66 0F AE /7): no cache here; the
+ * access is checked like a byte read (Vol. 2A CLFLUSH). F2/F3 select other
+ * instructions (#UD here).
+ */
+export function clflush(cpu: Cpu, i: Insn): void {
+  if (i.rep !== 0) cpu.fault(6);
+  cpu.read8(i.ea(cpu, i));
+}
+
 /** NOP forms (90, 0F 1F /0, PAUSE handled in system). */
 export function nop(): void { /* nothing */ }
