@@ -110,6 +110,8 @@ export class Cpu implements LazyFlags {
   readonly tlbTag = new Float64Array(TLB_SIZE).fill(NO_TAG);
   readonly tlbHpa = new Float64Array(TLB_SIZE);
   readonly tlbPerm = new Int32Array(TLB_SIZE);
+  /** TLB indices filled from large guest pages, by the large page's linear base (for INVLPG). */
+  readonly tlbLarge = new Map<number, number[]>();
   /** Permission bit required for a data read / write / fetch at the current CPL. */
   permR = P_SR; permW = P_SW; permX = P_SX;
 
@@ -185,13 +187,25 @@ export class Cpu implements LazyFlags {
 
   flushTlb(): void {
     this.tlbTag.fill(NO_TAG);
+    this.tlbLarge.clear();
   }
+  /**
+   * INVLPG (SDM Vol. 3A, 4.10.4.1): drop the translation of the page holding
+   * `lin`. A 2-MiB/4-MiB/1-GiB guest page is cached as 4-KiB entries, all of
+   * which are listed under the large page's base in tlbLarge.
+   */
   flushTlbPage(lin: number): void {
     const base = lin - (lin & 0xfff);
     const idx = (lin >>> 12) & TLB_MASK;
     if (this.tlbTag[idx] === base) this.tlbTag[idx] = NO_TAG;
-    // a large page may be cached under other indices: be conservative
-    this.flushTlb();
+    if (this.tlbLarge.size === 0) return;
+    for (const size of [0x200000, 0x400000, 0x40000000]) {
+      const lb = lin - (((lin % size) + size) % size);
+      const list = this.tlbLarge.get(lb);
+      if (!list) continue;
+      for (const k of list) { const t = this.tlbTag[k]!; if (t >= lb && t < lb + size) this.tlbTag[k] = NO_TAG; }
+      this.tlbLarge.delete(lb);
+    }
   }
 
   // =====================================================================
@@ -205,6 +219,10 @@ export class Cpu implements LazyFlags {
     this.tlbTag[idx] = base;
     this.tlbHpa[idx] = r.hpaPage;
     this.tlbPerm[idx] = r.perm;
+    if (r.large >= 0) {
+      const list = this.tlbLarge.get(r.large);
+      if (list) list.push(idx); else this.tlbLarge.set(r.large, [idx]);
+    }
     return r.hpaPage + (lin & 0xfff);
   }
 

@@ -14,8 +14,9 @@ import { VM_EXIT } from './fault.js';
 import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
 import { MemoryRangeError } from '../memory/physmem.js';
 
-export interface WalkResult { hpaPage: number; perm: number }
-const result: WalkResult = { hpaPage: 0, perm: 0 };
+/** hpaPage: host-physical 4-KiB page; perm: TLB permission bits; large: base of the 2-MiB/1-GiB/4-MiB guest page it came from, or -1. */
+export interface WalkResult { hpaPage: number; perm: number; large: number }
+const result: WalkResult = { hpaPage: 0, perm: 0, large: -1 };
 
 /** Physical-address width reported by CPUID.80000008H:EAX[7:0] (Vol. 3A, 4.1.4). */
 export const MAXPHYADDR = 39;
@@ -56,6 +57,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
   const user = (acc & ACC_SYS) === 0 && cpu.cpl === 3;
   let gpa: number;
   let perm = P_SR | P_SW | P_SX | P_UR | P_UW | P_UX;
+  let largeSize = 0;
   if (!(cpu.cr0 & CR0_PG)) {
     gpa = lin >>> 0;
   } else {
@@ -87,6 +89,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
           leafGpa = eGpa; leafLo = e | 0x20;
           const size = level === 1 ? 0x40000000 : level === 2 ? 0x200000 : 0x1000;
           pageBase = addr - (addr % size) + ((lo % size) - (lo % 0x1000));
+          if (size > 0x1000) largeSize = size;
           break;
         }
         table = addr;
@@ -113,6 +116,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
         if (level === 3 || ps) {
           leafGpa = eGpa; leafLo = e | 0x20;
           pageBase = ps ? addr - (addr % 0x200000) + ((lo & 0x1fffff) - (lo & 0xfff)) : addr;
+          if (ps) largeSize = 0x200000;
           break;
         }
         table = addr;
@@ -128,6 +132,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
       if ((pde & 0x80) && (cpu.cr4 & CR4_PSE)) {
         leafGpa = eGpa; leafLo = pde | 0x20;
         pageBase = ((pde & 0xffc00000) >>> 0) + ((lo & 0x3fffff) - (lo & 0xfff));
+        largeSize = 0x400000;
       } else {
         const pteGpa = ((pde & 0xfffff000) >>> 0) + ((lo >>> 12) & 0x3ff) * 4;
         const pte = readEntry(cpu, pteGpa, lin);
@@ -157,6 +162,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
   const ept = eptTranslate(cpu, gpa, acc, lin, true, true);
   result.hpaPage = ept - (ept % 4096);
   result.perm = perm & eptPerm;
+  result.large = largeSize ? lin - (((lin % largeSize) + largeSize) % largeSize) : -1;
   return result;
 }
 

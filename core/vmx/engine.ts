@@ -45,12 +45,22 @@ export class EntryEngine implements VmEntryEngine {
   /** The rule that failed on the last VM entry (null when it passed). */
   failedRule: EntryRule | null = null;
   private readonly ctx: CheckContext;
+  /** Translation regime the CPU's TLB entries were filled under (see loadGuest). */
+  private tlbContext = '';
+  /** Set by invept(): the next VM entry drops every cached translation. */
+  private tlbInvalid = true;
   /** Virtual time at the last VM entry (for the preemption timer). */
   private entryIc = 0;
 
   constructor(readonly cpu: Cpu, readonly caps: VmxCapabilities = DEFAULT_VMX_CAPABILITIES) {
     this.ctx = { v: null as unknown as Vmcs, caps, pin: 0, proc: 0, proc2: 0, exit: 0, entry: 0 };
   }
+
+  /**
+   * INVEPT (all contexts), from the hypervisor's side: it changed EPT
+   * entries, so cached guest-physical translations must go (Vol. 3C, 29.4.3.1).
+   */
+  invept(): void { this.tlbInvalid = true; }
 
   enter(v: Vmcs, launch: boolean): VmEntryOutcome {
     void launch;
@@ -162,7 +172,17 @@ export class EntryEngine implements VmEntryEngine {
     cpu.xGlaValid = false;
     cpu.xIntInfo = 0;
     cpu.updateMode();
-    cpu.flushTlb(); // no VPID-tagged TLB: every VM entry starts clean
+    // The TLB caches combined guest-paging + EPT translations. Without VPIDs the SDM has VM
+    // entries and exits invalidate them (Vol. 3C, 29.4.3.3 "Guidelines for Use of the INVVPID
+    // Instruction" / 29.4.2 "Invalidating Cached Information"); since software may never rely on
+    // a stale entry, dropping the cache is only needed when the translation regime itself may
+    // differ from the one the entries were filled under.
+    const ctx = `${cpu.cr0 & 0x80010001}|${cpu.cr3}|${cpu.cr4 & 0x3200b0}|${cpu.efer & 0xc00}|${cpu.eptOn ? cpu.eptRoot : -1}`;
+    if (ctx !== this.tlbContext || this.tlbInvalid) {
+      cpu.flushTlb();
+      this.tlbContext = ctx;
+      this.tlbInvalid = false;
+    }
   }
 
   /** Preemption-timer value left at exit: it counts down once every 2^rate instructions since entry (Vol. 3C, "VMX-Preemption Timer"). */
