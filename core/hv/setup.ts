@@ -43,7 +43,7 @@ export function configureControls(vmx: Vmx, caps: VmxCapabilities, l: HostLayout
   wn(VMCS.CR0_GUEST_HOST_MASK, CR0_HOST_OWNED);
   wn(VMCS.CR4_GUEST_HOST_MASK, CR4_HOST_OWNED);
   // Host state: the hypervisor "runs" in 64-bit mode (values only need to pass the host-state checks).
-  wn(VMCS.HOST_CR0, CR0_PE | CR0_ET | CR0_NE | CR0_PG | (1 << 16));
+  wn(VMCS.HOST_CR0, (CR0_PE | CR0_ET | CR0_NE | CR0_PG | (1 << 16)) >>> 0);
   wn(VMCS.HOST_CR3, l.eptPml4 + 0x100000);
   wn(VMCS.HOST_CR4, CR4_VMXE | CR4_PAE);
   w(VMCS.HOST_CS_SELECTOR, 0x08); w(VMCS.HOST_SS_SELECTOR, 0x10); w(VMCS.HOST_DS_SELECTOR, 0x10);
