@@ -14,9 +14,11 @@ import { VMCS } from './fields.js';
 import { PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS, ENTRY_CTLS, type VmxCapabilities, DEFAULT_VMX_CAPABILITIES } from './capabilities.js';
 import { EXIT_REASON } from './exit-reasons.js';
 import { firstFailure, type CheckContext, type EntryRule } from './entry-checks.js';
+import { readRegion32 } from './vmcs.js';
+import { wrmsr } from '../cpu/msr.js';
 import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
 import type { Cpu } from '../cpu/cpu.js';
-import { VM_EXIT } from '../cpu/fault.js';
+import { VM_EXIT, CPU_FAULT } from '../cpu/fault.js';
 import { deliverEvent, T_EXTINT } from '../cpu/interrupts.js';
 import { RSP, EFER_LMA, EFER_LME } from '../cpu/regs.js';
 
@@ -53,7 +55,7 @@ export class EntryEngine implements VmEntryEngine {
   private entryIc = 0;
 
   constructor(readonly cpu: Cpu, readonly caps: VmxCapabilities = DEFAULT_VMX_CAPABILITIES) {
-    this.ctx = { v: null as unknown as Vmcs, caps, pin: 0, proc: 0, proc2: 0, exit: 0, entry: 0 };
+    this.ctx = { v: null as unknown as Vmcs, caps, pin: 0, proc: 0, proc2: 0, exit: 0, entry: 0, mem: cpu.mem, wrmsr: (i, lo, hi) => this.loadMsr(i, lo, hi) };
   }
 
   /**
@@ -86,6 +88,22 @@ export class EntryEngine implements VmEntryEngine {
       return { kind: 'exit' };
     }
     this.loadGuest(v, c);
+    // VM-entry MSR-load area (Vol. 3C 27.4 "Loading MSRs", 26.4 in older editions): after guest state,
+    // before event injection; a failing entry gives exit reason 34 with its number as the qualification.
+    const msrCount = v.get32(VMCS.VM_ENTRY_MSR_LOAD_COUNT) >>> 0;
+    const area = v.getNum(VMCS.VM_ENTRY_MSR_LOAD_ADDRESS);
+    for (let k = 0; k < msrCount; k++) {
+      const pa = area + 16 * k;
+      c.msrIndex = readRegion32(this.cpu.mem, pa); c.msrReserved = readRegion32(this.cpu.mem, pa + 4);
+      c.msrLo = readRegion32(this.cpu.mem, pa + 8); c.msrHi = readRegion32(this.cpu.mem, pa + 12);
+      const badMsr = firstFailure(c, 'msr');
+      if (badMsr) {
+        this.failedRule = badMsr;
+        v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_MSR_LOADING | 0x80000000);
+        v.setNum(VMCS.EXIT_QUALIFICATION, k + 1);
+        return { kind: 'exit' };
+      }
+    }
     const cpu = this.cpu;
     const intInfo = v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION);
     try {
@@ -117,6 +135,17 @@ export class EntryEngine implements VmEntryEngine {
     }
     this.saveExit(v, c, this.preemptLeft(v, c));
     return { kind: 'exit' };
+  }
+
+  /** WRMSR of a VM-entry MSR-load entry; false if WRMSR would raise #GP. */
+  private loadMsr(index: number, lo: number, hi: number): boolean {
+    try {
+      wrmsr(this.cpu, index >>> 0, lo | 0, hi | 0);
+      return true;
+    } catch (e) {
+      if (e === CPU_FAULT) return false;
+      throw e;
+    }
   }
 
   /** Load the guest-state area and the controls the CPU consults (Vol. 3C, "Loading Guest State"). */

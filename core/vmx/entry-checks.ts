@@ -1,167 +1,714 @@
 /**
- * VM-entry checks as one table of named rules (SDM Vol. 3C, chapter "VM
- * Entries", section "Basic VM-Entry Checks" and "Checks on VMX Controls and
- * Host-State Area" / "Checking and Loading Guest State"; numbered 26.2-26.3
- * in older editions and 27.2-27.3 in newer ones). Every rule has an id, the
- * section it comes from and a one-line statement, so a failure names the
- * rule instead of "invalid guest state".
+ * Every VM-entry check of the SDM as one table of named rules.
  *
- * Control-field failures give VMfailValid 7, host-state failures VMfailValid
- * 8, guest-state failures a VM exit with basic reason 33 and bit 31 set.
+ * Source: Intel SDM Vol. 3C, chapter "VM Entries". Section numbers are those
+ * of the editions since 2022, where "VM Entries" is chapter 27; editions up
+ * to 2021 number the same sections 26.x (e.g. "Checks on Guest Segment
+ * Registers" is 27.3.1.2, formerly 26.3.1.2). Every rule's `section` gives
+ * the title and both numbers.
+ *
+ *  - 27.2 "Checks on VMX Controls and Host-State Area": a failing rule gives
+ *    VMfailValid(7) (controls, 27.2.1.1-27.2.1.3) or VMfailValid(8) (host
+ *    state, 27.2.2-27.2.4).
+ *  - 27.3.1 "Checks on the Guest State Area": a failing rule gives a VM exit
+ *    with basic reason 33 and bit 31 set (27.8 "VM-Entry Failures During or
+ *    After Loading Guest State"); the exit qualification is 2 for PDPTEs, 3
+ *    for the optional NMI-vs-STI-blocking check, 4 for the VMCS link pointer,
+ *    0 otherwise.
+ *  - 27.4 "Loading MSRs": a failing VM-entry MSR-load entry gives a VM exit
+ *    with basic reason 34, bit 31 set, qualification = the entry's number
+ *    (1 for the first). Those rules (kind 'msr') see one entry at a time.
+ *
+ * The SDM says the guest-state checks "may be performed in any order"; this
+ * machine evaluates every table in the SDM's order of presentation and
+ * reports the FIRST failing rule, so the order here is part of the contract.
+ *
+ * Scope: every check that can apply to a processor whose capability MSRs
+ * advertise at most the controls named in capabilities.ts. Checks for
+ * features this table cannot express are left out and listed here:
+ * tertiary controls, sub-page write permissions (no SPPTP field),
+ * PT/IA32_RTIT_CTL, CET (S_CET, SSP, interrupt-SSP table), PKRS, BNDCFGS
+ * (MPX), HLAT, SGX's enclave interruption beyond "bit 4 requires SGX", and
+ * the branch of 27.2.4 for a host outside IA-32e mode (the host of this
+ * machine always runs in 64-bit mode, so "host address-space size" must be 1
+ * and the checks for its 0-setting cannot be reached). The machine is never
+ * in SMM, so the SMM-only variants of the checks are the "not in SMM" ones,
+ * and the checks that only matter once "entry to SMM" is 1 (blocking by SMI
+ * must then be 1, no wait-for-SIPI state, not both SMM entry controls) are
+ * left out: ctl.entry.smm-outside-smm rejects that control before them.
+ * Rules for controls the default capability MSRs do not offer (TPR shadow,
+ * posted interrupts, PML, VM functions, VMCS shadowing, #VE, ...) are kept:
+ * the reserved-bit rules reject those controls first with the default MSRs,
+ * and a processor model that advertises them gets the full checks.
+ *
+ * Each rule is a small predicate over a CheckContext: the VMCS (read by
+ * dense field index, no BigInt), the capability MSRs, the five control
+ * words, and host memory for the few checks that read it (VMCS link
+ * pointer, PDPTEs without EPT, the virtual-APIC page's VTPR).
  */
 import type { Vmcs } from './vmcs.js';
-import { VMCS } from './fields.js';
-import { MSR, PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS, ENTRY_CTLS, type VmxCapabilities } from './capabilities.js';
+import { readRegion32 } from './vmcs.js';
+import type { PhysMem } from '../memory/physmem.js';
+import { VMCS, fieldIndex } from './fields.js';
+import {
+  MSR, PIN_BASED as PIN, PROC_BASED as PROC, PROC_BASED2 as PROC2, EXIT_CTLS as EXIT, ENTRY_CTLS as ENTRY,
+  BASIC_BIT, MISC_BIT, EPT_VPID_CAP_BIT, type VmxCapabilities,
+} from './capabilities.js';
+import { siliconCpuid } from '../cpu/cpuid.js';
 
-export type RuleKind = 'control' | 'host' | 'guest';
+export type RuleKind = 'control' | 'host' | 'guest' | 'msr';
 
 export interface EntryRule {
+  /** Stable name, e.g. 'guest.ss.dpl-vs-cs'. */
   readonly id: string;
   readonly kind: RuleKind;
-  /** SDM section title (and number in the 2023 edition). */
+  /** SDM section title with its number in current (27.x) and older (26.x) editions. */
   readonly section: string;
+  /** One-line statement of the requirement. */
   readonly text: string;
   /** True when the VMCS satisfies the rule. */
   readonly ok: (c: CheckContext) => boolean;
-  /** Exit qualification for a failing guest-state rule (Vol. 3C, "VM-Entry Failures During or After Loading Guest State"): 0 default, 2 PDPTE, 3 NMI injection, 4 VMCS link pointer. */
+  /** Exit qualification of a failing guest-state rule (27.8): 0, 2 (PDPTE), 3 (NMI vs STI), 4 (VMCS link pointer). */
   readonly qual?: number;
 }
 
-/** What rules look at: the VMCS plus the capability MSRs. */
+/** What rules look at. */
 export interface CheckContext {
   readonly v: Vmcs;
   readonly caps: VmxCapabilities;
+  /** Pin-based, primary and secondary processor-based (0 unless activated), VM-exit and VM-entry controls. */
   pin: number; proc: number; proc2: number; exit: number; entry: number;
+  /** Host-physical memory, for the checks that read it; absent: every read returns all ones. */
+  mem?: PhysMem | null;
+  /** The VM-entry MSR-load entry under check (kind 'msr'): bits 31:0, 63:32, and the data bits 127:64. */
+  msrIndex?: number; msrReserved?: number; msrLo?: number; msrHi?: number;
+  /** Loads the MSR as WRMSR would; false if WRMSR would raise #GP. Absent: assumed to succeed. */
+  wrmsr?: ((index: number, lo: number, hi: number) => boolean) | null;
 }
 
-const S_CTL = 'Checks on VM-Execution Control Fields (27.2.1.1)';
-const S_EXIT = 'Checks on VM-Exit Control Fields (27.2.1.2)';
-const S_ENTRY = 'Checks on VM-Entry Control Fields (27.2.1.3)';
-const S_HOST_CR = 'Checks on Host Control Registers, MSRs, and SSP (27.2.2)';
-const S_HOST_SEG = 'Checks on Host Segment and Descriptor-Table Registers (27.2.3)';
-const S_HOST_AS = 'Checks Related to Address-Space Size (27.2.4)';
-const S_G_CR = 'Checks on Guest Control Registers, Debug Registers, and MSRs (27.3.1.1)';
-const S_G_SEG = 'Checks on Guest Segment Registers (27.3.1.2)';
-const S_G_DT = 'Checks on Guest Descriptor-Table Registers (27.3.1.3)';
-const S_G_RIP = 'Checks on Guest RIP, RFLAGS, and SSP (27.3.1.4)';
-const S_G_NR = 'Checks on Guest Non-Register State (27.3.1.5)';
+// ---------------------------------------------------------------------------
+// Sections (title; current number; older number)
+// ---------------------------------------------------------------------------
 
-const TWO32 = 4294967296;
-const PHYS_HI_MASK = ~((1 << (39 - 32)) - 1); // bits 63:39 in the high half must be 0 for physical addresses
+const sec = (title: string, n: string): string => `${title} (SDM Vol. 3C ${n}; 26.${n.slice(3)} in editions before 2022)`;
+const S_EXEC = sec('Checks on VM-Execution Control Fields', '27.2.1.1');
+const S_EXIT = sec('Checks on VM-Exit Control Fields', '27.2.1.2');
+const S_ENTRY = sec('Checks on VM-Entry Control Fields', '27.2.1.3');
+const S_HOST_CR = sec('Checks on Host Control Registers, MSRs, and SSP', '27.2.2');
+const S_HOST_SEG = sec('Checks on Host Segment and Descriptor-Table Registers', '27.2.3');
+const S_HOST_AS = sec('Checks Related to Address-Space Size', '27.2.4');
+const S_G_CR = sec('Checks on Guest Control Registers, Debug Registers, and MSRs', '27.3.1.1');
+const S_G_SEG = sec('Checks on Guest Segment Registers', '27.3.1.2');
+const S_G_DT = sec('Checks on Guest Descriptor-Table Registers', '27.3.1.3');
+const S_G_RIP = sec('Checks on Guest RIP, RFLAGS, and SSP', '27.3.1.4');
+const S_G_NR = sec('Checks on Guest Non-Register State', '27.3.1.5');
+const S_G_PDPTE = sec('Checks on Guest Page-Directory-Pointer-Table Entries', '27.3.1.6');
+const S_MSR = sec('Loading MSRs', '27.4');
 
-function controlOk(c: CheckContext, msrIdx: number, value: number): boolean {
-  return c.caps.controlsValid(msrIdx, value);
-}
-function physOk(c: CheckContext, enc: number, align: number): boolean {
-  return (c.v.getHi(enc) & PHYS_HI_MASK) === 0 && (c.v.getLo(enc) % align) === 0;
-}
-function canonicalField(c: CheckContext, enc: number): boolean {
-  const hi = c.v.getHi(enc) | 0;
-  const lo = c.v.getLo(enc);
-  const s = hi * TWO32 + lo;
-  return s >= -0x8000_0000_0000 && s < 0x8000_0000_0000;
-}
-const ia32e = (c: CheckContext): boolean => (c.entry & ENTRY_CTLS.IA32E_MODE_GUEST) !== 0;
-const unrestricted = (c: CheckContext): boolean => (c.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 && (c.proc2 & PROC_BASED2.UNRESTRICTED_GUEST) !== 0;
-const ar = (c: CheckContext, enc: number): number => c.v.get32(enc);
-const usable = (a: number): boolean => (a & 0x10000) === 0;
+// ---------------------------------------------------------------------------
+// Field access by dense index (no per-read encoding lookup)
+// ---------------------------------------------------------------------------
 
-export const ENTRY_RULES: readonly EntryRule[] = [
-  // ---- VM-execution controls ----
-  { id: 'ctl.pin.reserved', kind: 'control', section: S_CTL, text: 'pin-based controls respect IA32_VMX_(TRUE_)PINBASED_CTLS', ok: (c) => controlOk(c, c.caps.controlMsr('pin'), c.pin) },
-  { id: 'ctl.proc.reserved', kind: 'control', section: S_CTL, text: 'primary processor-based controls respect IA32_VMX_(TRUE_)PROCBASED_CTLS', ok: (c) => controlOk(c, c.caps.controlMsr('proc'), c.proc) },
-  { id: 'ctl.proc2.reserved', kind: 'control', section: S_CTL, text: 'secondary controls respect IA32_VMX_PROCBASED_CTLS2 (when activated)', ok: (c) => !(c.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) || controlOk(c, MSR.IA32_VMX_PROCBASED_CTLS2, c.proc2) },
-  { id: 'ctl.cr3-target-count', kind: 'control', section: S_CTL, text: 'CR3-target count is not greater than IA32_VMX_MISC bits 24:16', ok: (c) => c.v.get32(VMCS.CR3_TARGET_COUNT) <= c.caps.cr3TargetCount },
-  { id: 'ctl.io-bitmap-a', kind: 'control', section: S_CTL, text: 'with "use I/O bitmaps", I/O bitmap A is 4-KByte aligned within the physical-address width', ok: (c) => !(c.proc & PROC_BASED.USE_IO_BITMAPS) || physOk(c, VMCS.IO_BITMAP_A_ADDRESS, 4096) },
-  { id: 'ctl.io-bitmap-b', kind: 'control', section: S_CTL, text: 'with "use I/O bitmaps", I/O bitmap B is 4-KByte aligned within the physical-address width', ok: (c) => !(c.proc & PROC_BASED.USE_IO_BITMAPS) || physOk(c, VMCS.IO_BITMAP_B_ADDRESS, 4096) },
-  { id: 'ctl.msr-bitmap', kind: 'control', section: S_CTL, text: 'with "use MSR bitmaps", the MSR-bitmap address is 4-KByte aligned within the physical-address width', ok: (c) => !(c.proc & PROC_BASED.USE_MSR_BITMAPS) || physOk(c, VMCS.MSR_BITMAPS_ADDRESS, 4096) },
-  { id: 'ctl.virtual-nmis', kind: 'control', section: S_CTL, text: '"virtual NMIs" requires "NMI exiting"', ok: (c) => !(c.pin & PIN_BASED.VIRTUAL_NMIS) || (c.pin & PIN_BASED.NMI_EXITING) !== 0 },
-  { id: 'ctl.nmi-window', kind: 'control', section: S_CTL, text: '"NMI-window exiting" requires "virtual NMIs"', ok: (c) => !(c.proc & PROC_BASED.NMI_WINDOW_EXITING) || (c.pin & PIN_BASED.VIRTUAL_NMIS) !== 0 },
-  { id: 'ctl.eptp.memory-type', kind: 'control', section: S_CTL, text: 'with "enable EPT", EPTP bits 2:0 are a supported memory type (UC 0 or WB 6)', ok: (c) => !eptOn(c) || [0, 6].includes(c.v.getLo(VMCS.EPT_POINTER) & 7) },
-  { id: 'ctl.eptp.walk-length', kind: 'control', section: S_CTL, text: 'with "enable EPT", EPTP bits 5:3 are 3 (4-level walk)', ok: (c) => !eptOn(c) || ((c.v.getLo(VMCS.EPT_POINTER) >> 3) & 7) === 3 },
-  { id: 'ctl.eptp.reserved', kind: 'control', section: S_CTL, text: 'with "enable EPT", EPTP bits 11:7 and 63:MAXPHYADDR are 0', ok: (c) => !eptOn(c) || ((c.v.getLo(VMCS.EPT_POINTER) & 0xf80) === 0 && (c.v.getHi(VMCS.EPT_POINTER) & PHYS_HI_MASK) === 0) },
-  { id: 'ctl.unrestricted-requires-ept', kind: 'control', section: S_CTL, text: '"unrestricted guest" requires "enable EPT"', ok: (c) => !unrestricted(c) || eptOn(c) },
-  { id: 'ctl.vpid-nonzero', kind: 'control', section: S_CTL, text: 'with "enable VPID", the VPID is not 0000H', ok: (c) => !((c.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) && (c.proc2 & PROC_BASED2.ENABLE_VPID)) || c.v.get32(VMCS.VPID) !== 0 },
-  // ---- VM-exit controls ----
-  { id: 'ctl.exit.reserved', kind: 'control', section: S_EXIT, text: 'VM-exit controls respect IA32_VMX_(TRUE_)EXIT_CTLS', ok: (c) => controlOk(c, c.caps.controlMsr('exit'), c.exit) },
-  { id: 'ctl.exit.save-preemption', kind: 'control', section: S_EXIT, text: '"save VMX-preemption timer value" requires "activate VMX-preemption timer"', ok: (c) => !(c.exit & EXIT_CTLS.SAVE_VMX_PREEMPTION_TIMER_VALUE) || (c.pin & PIN_BASED.ACTIVATE_VMX_PREEMPTION_TIMER) !== 0 },
-  { id: 'ctl.exit.msr-store-address', kind: 'control', section: S_EXIT, text: 'a non-zero VM-exit MSR-store count needs a 16-byte-aligned address', ok: (c) => c.v.get32(VMCS.VM_EXIT_MSR_STORE_COUNT) === 0 || physOk(c, VMCS.VM_EXIT_MSR_STORE_ADDRESS, 16) },
-  { id: 'ctl.exit.msr-load-address', kind: 'control', section: S_EXIT, text: 'a non-zero VM-exit MSR-load count needs a 16-byte-aligned address', ok: (c) => c.v.get32(VMCS.VM_EXIT_MSR_LOAD_COUNT) === 0 || physOk(c, VMCS.VM_EXIT_MSR_LOAD_ADDRESS, 16) },
-  // ---- VM-entry controls ----
-  { id: 'ctl.entry.reserved', kind: 'control', section: S_ENTRY, text: 'VM-entry controls respect IA32_VMX_(TRUE_)ENTRY_CTLS', ok: (c) => controlOk(c, c.caps.controlMsr('entry'), c.entry) },
-  { id: 'ctl.entry.intr-type', kind: 'control', section: S_ENTRY, text: 'a valid VM-entry interruption type is not 1 (reserved), nor 7 (other event) without MTF support', ok: (c) => !injValid(c) || ![1, 7].includes((inj(c) >> 8) & 7) },
-  { id: 'ctl.entry.intr-vector', kind: 'control', section: S_ENTRY, text: 'injected NMI uses vector 2; a hardware exception uses vector 0-31', ok: (c) => !injValid(c) || (injType(c) !== 2 || (inj(c) & 0xff) === 2) && (injType(c) !== 3 || (inj(c) & 0xff) <= 31) },
-  { id: 'ctl.entry.intr-error-code', kind: 'control', section: S_ENTRY, text: '"deliver error code" is 1 exactly for hardware exceptions 8, 10-14, 17, 21 (with CR0.PE = 1 under "unrestricted guest")', ok: (c) => {
+function ix(enc: number): number {
+  const i = fieldIndex(enc);
+  if (i < 0) throw new Error(`internal: no VMCS field 0x${enc.toString(16)}`);
+  return i;
+}
+const lo = (c: CheckContext, i: number): number => c.v.lo[i]!;
+const hi = (c: CheckContext, i: number): number => c.v.hi[i]!;
+
+const F = {
+  VPID: ix(VMCS.VPID), PINV: ix(VMCS.POSTED_INTERRUPT_NOTIFICATION_VECTOR),
+  IO_A: ix(VMCS.IO_BITMAP_A_ADDRESS), IO_B: ix(VMCS.IO_BITMAP_B_ADDRESS), MSR_BITMAP: ix(VMCS.MSR_BITMAPS_ADDRESS),
+  EXIT_MSR_STORE: ix(VMCS.VM_EXIT_MSR_STORE_ADDRESS), EXIT_MSR_LOAD: ix(VMCS.VM_EXIT_MSR_LOAD_ADDRESS),
+  ENTRY_MSR_LOAD: ix(VMCS.VM_ENTRY_MSR_LOAD_ADDRESS), PML: ix(VMCS.PML_ADDRESS), VAPIC: ix(VMCS.VIRTUAL_APIC_ADDRESS),
+  APIC_ACCESS: ix(VMCS.APIC_ACCESS_ADDRESS), PID: ix(VMCS.POSTED_INTERRUPT_DESCRIPTOR_ADDRESS),
+  VMFUNC: ix(VMCS.VM_FUNCTION_CONTROLS), EPTP: ix(VMCS.EPT_POINTER), EPTP_LIST: ix(VMCS.EPTP_LIST_ADDRESS),
+  VMREAD_BITMAP: ix(VMCS.VMREAD_BITMAP_ADDRESS), VMWRITE_BITMAP: ix(VMCS.VMWRITE_BITMAP_ADDRESS),
+  VE_INFO: ix(VMCS.VIRTUALIZATION_EXCEPTION_INFORMATION_ADDRESS),
+  LINK: ix(VMCS.VMCS_LINK_POINTER), G_DEBUGCTL: ix(VMCS.GUEST_IA32_DEBUGCTL), G_PAT: ix(VMCS.GUEST_IA32_PAT),
+  G_EFER: ix(VMCS.GUEST_IA32_EFER), G_PERF: ix(VMCS.GUEST_IA32_PERF_GLOBAL_CTRL),
+  G_PDPTE: [ix(VMCS.GUEST_PDPTE0), ix(VMCS.GUEST_PDPTE1), ix(VMCS.GUEST_PDPTE2), ix(VMCS.GUEST_PDPTE3)] as const,
+  H_PAT: ix(VMCS.HOST_IA32_PAT), H_EFER: ix(VMCS.HOST_IA32_EFER), H_PERF: ix(VMCS.HOST_IA32_PERF_GLOBAL_CTRL),
+  CR3_COUNT: ix(VMCS.CR3_TARGET_COUNT), EXIT_MSR_STORE_COUNT: ix(VMCS.VM_EXIT_MSR_STORE_COUNT),
+  EXIT_MSR_LOAD_COUNT: ix(VMCS.VM_EXIT_MSR_LOAD_COUNT), ENTRY_MSR_LOAD_COUNT: ix(VMCS.VM_ENTRY_MSR_LOAD_COUNT),
+  INJ: ix(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION), INJ_ERR: ix(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE),
+  INJ_LEN: ix(VMCS.VM_ENTRY_INSTRUCTION_LENGTH), TPR_THRESHOLD: ix(VMCS.TPR_THRESHOLD),
+  G_GDTR_LIMIT: ix(VMCS.GUEST_GDTR_LIMIT), G_IDTR_LIMIT: ix(VMCS.GUEST_IDTR_LIMIT),
+  G_INTR: ix(VMCS.GUEST_INTERRUPTIBILITY_STATE), G_ACTIVITY: ix(VMCS.GUEST_ACTIVITY_STATE),
+  G_CR0: ix(VMCS.GUEST_CR0), G_CR3: ix(VMCS.GUEST_CR3), G_CR4: ix(VMCS.GUEST_CR4), G_DR7: ix(VMCS.GUEST_DR7),
+  G_GDTR_BASE: ix(VMCS.GUEST_GDTR_BASE), G_IDTR_BASE: ix(VMCS.GUEST_IDTR_BASE), G_RIP: ix(VMCS.GUEST_RIP),
+  G_RFLAGS: ix(VMCS.GUEST_RFLAGS), G_PENDING_DBG: ix(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS),
+  G_SYSENTER_ESP: ix(VMCS.GUEST_IA32_SYSENTER_ESP), G_SYSENTER_EIP: ix(VMCS.GUEST_IA32_SYSENTER_EIP),
+  H_CR0: ix(VMCS.HOST_CR0), H_CR3: ix(VMCS.HOST_CR3), H_CR4: ix(VMCS.HOST_CR4), H_FS_BASE: ix(VMCS.HOST_FS_BASE),
+  H_GS_BASE: ix(VMCS.HOST_GS_BASE), H_TR_BASE: ix(VMCS.HOST_TR_BASE), H_GDTR_BASE: ix(VMCS.HOST_GDTR_BASE),
+  H_IDTR_BASE: ix(VMCS.HOST_IDTR_BASE), H_SYSENTER_ESP: ix(VMCS.HOST_IA32_SYSENTER_ESP),
+  H_SYSENTER_EIP: ix(VMCS.HOST_IA32_SYSENTER_EIP), H_RIP: ix(VMCS.HOST_RIP),
+  H_CS_SEL: ix(VMCS.HOST_CS_SELECTOR), H_SS_SEL: ix(VMCS.HOST_SS_SELECTOR), H_TR_SEL: ix(VMCS.HOST_TR_SELECTOR),
+} as const;
+
+/** A guest segment register's four fields. */
+interface Seg { readonly name: string; readonly sel: number; readonly base: number; readonly limit: number; readonly ar: number }
+function seg(name: string, sel: number, base: number, limit: number, ar: number): Seg {
+  return { name, sel: ix(sel), base: ix(base), limit: ix(limit), ar: ix(ar) };
+}
+const CS = seg('CS', VMCS.GUEST_CS_SELECTOR, VMCS.GUEST_CS_BASE, VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_ACCESS_RIGHTS);
+const SS = seg('SS', VMCS.GUEST_SS_SELECTOR, VMCS.GUEST_SS_BASE, VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_ACCESS_RIGHTS);
+const DS = seg('DS', VMCS.GUEST_DS_SELECTOR, VMCS.GUEST_DS_BASE, VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_ACCESS_RIGHTS);
+const ES = seg('ES', VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_ACCESS_RIGHTS);
+const FS = seg('FS', VMCS.GUEST_FS_SELECTOR, VMCS.GUEST_FS_BASE, VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_ACCESS_RIGHTS);
+const GS = seg('GS', VMCS.GUEST_GS_SELECTOR, VMCS.GUEST_GS_BASE, VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_ACCESS_RIGHTS);
+const TR = seg('TR', VMCS.GUEST_TR_SELECTOR, VMCS.GUEST_TR_BASE, VMCS.GUEST_TR_LIMIT, VMCS.GUEST_TR_ACCESS_RIGHTS);
+const LDTR = seg('LDTR', VMCS.GUEST_LDTR_SELECTOR, VMCS.GUEST_LDTR_BASE, VMCS.GUEST_LDTR_LIMIT, VMCS.GUEST_LDTR_ACCESS_RIGHTS);
+/** CS, SS, DS, ES, FS, GS: the order in which 27.3.1.2 lists them. */
+const CODE_DATA: readonly Seg[] = [CS, SS, DS, ES, FS, GS];
+const DATA4: readonly Seg[] = [DS, ES, FS, GS];
+
+// ---------------------------------------------------------------------------
+// Processor facts the rules depend on
+// ---------------------------------------------------------------------------
+
+const CPUID_EXT8 = siliconCpuid(0x80000008, 0).eax;
+/** Linear-address width (CPUID.80000008H:EAX[15:8]); canonical = bits 63:N-1 all equal. */
+export const LINEAR_ADDRESS_WIDTH = (CPUID_EXT8 >>> 8) & 0xff;
+const CANON_SHIFT = LINEAR_ADDRESS_WIDTH - 1 - 32;
+/**
+ * IA32_PERF_GLOBAL_CTRL bits that exist (Vol. 3B "Architectural Performance
+ * Monitoring"): one enable per general-purpose counter (CPUID.0AH:EAX[15:8])
+ * and per fixed counter (EDX[4:0], at bits 32+). This silicon reports no
+ * architectural PMU, so every bit is reserved.
+ */
+const PMU = siliconCpuid(0x0a, 0);
+const PERF_GP = (PMU.eax >>> 8) & 0xff, PERF_FIXED = PMU.edx & 0x1f;
+const PERF_VALID_LO = PERF_GP >= 32 ? 0xffff_ffff : (2 ** PERF_GP - 1) >>> 0;
+const PERF_VALID_HI = (2 ** PERF_FIXED - 1) >>> 0;
+/** IA32_EFER bits this processor implements (SCE, LME, LMA, NXE; Vol. 3A 2.2.1); the others are reserved. */
+export const EFER_VALID = 0xd01;
+/** IA32_DEBUGCTL bits this processor implements (LBR, BTF: what core/cpu/msr.ts WRMSR accepts). */
+export const DEBUGCTL_VALID = 0x3;
+/** Whether the silicon has RTM (CPUID.(EAX=07H,ECX=0):EBX[11]) and SGX (EBX[2]). */
+const CPUID7_EBX = siliconCpuid(7, 0).ebx;
+const HAS_RTM = ((CPUID7_EBX >>> 11) & 1) === 1, HAS_SGX = ((CPUID7_EBX >>> 2) & 1) === 1;
+
+// ---------------------------------------------------------------------------
+// Predicates shared by many rules
+// ---------------------------------------------------------------------------
+
+const W = (c: CheckContext): number => c.caps.physicalAddressWidth;
+/** Bits 63:N of a 64-bit field are 0 (N = physical-address width). */
+function inWidth(c: CheckContext, i: number): boolean { return widthOk(hi(c, i), W(c)); }
+function widthOk(h: number, width: number): boolean { return width >= 64 || (h >>> 0) < 2 ** (width - 32); }
+function aligned(c: CheckContext, i: number, mask: number): boolean { return (lo(c, i) & mask) === 0; }
+/** Bits 63:N-1 of a 64-bit value (given its high half) are all equal (N = linear-address width). */
+function canonicalHi(h: number): boolean {
+  const s = (h | 0) >> CANON_SHIFT;
+  return s === 0 || s === -1;
+}
+function canonical(c: CheckContext, i: number): boolean { return canonicalHi(hi(c, i)); }
+/** Address of the last byte of an n-entry MSR area (16 bytes each) stays within the physical-address width. */
+function msrAreaEndOk(c: CheckContext, addr: number, count: number): boolean {
+  const start = hi(c, addr) * 2 ** 32 + lo(c, addr);
+  return start + (lo(c, count) >>> 0) * 16 - 1 < 2 ** W(c);
+}
+function patOk(l: number, h: number): boolean {
+  for (let k = 0; k < 4; k++) {
+    const a = (l >>> (8 * k)) & 0xff, b = (h >>> (8 * k)) & 0xff;
+    if (a === 2 || a === 3 || a > 7 || b === 2 || b === 3 || b > 7) return false;
+  }
+  return true;
+}
+/** Fixed-bit check against IA32_VMX_CRx_FIXED0/1 (Vol. 3D A.7, A.8) over all 64 bits; `exempt` bits (low half) are not checked. */
+function fixed0Ok(c: CheckContext, msr: number, i: number, exempt = 0): boolean {
+  const f = c.caps.read(msr);
+  const mLo = ((f?.lo ?? 0) & ~exempt) >>> 0, mHi = (f?.hi ?? 0) >>> 0;
+  return ((lo(c, i) & mLo) >>> 0) === mLo && ((hi(c, i) & mHi) >>> 0) === mHi;
+}
+function fixed1Ok(c: CheckContext, msr: number, i: number, exempt = 0): boolean {
+  const f = c.caps.read(msr);
+  const okLo = ((f?.lo ?? 0xffff_ffff) | exempt) >>> 0, okHi = (f?.hi ?? 0xffff_ffff) >>> 0;
+  return (lo(c, i) & ~okLo) === 0 && (hi(c, i) & ~okHi) === 0;
+}
+
+const sec2 = (c: CheckContext, m: number): boolean => (c.proc2 & m) !== 0;
+const ept = (c: CheckContext): boolean => sec2(c, PROC2.ENABLE_EPT);
+const unrestricted = (c: CheckContext): boolean => sec2(c, PROC2.UNRESTRICTED_GUEST);
+const tprShadow = (c: CheckContext): boolean => (c.proc & PROC.USE_TPR_SHADOW) !== 0;
+const ia32e = (c: CheckContext): boolean => (c.entry & ENTRY.IA32E_MODE_GUEST) !== 0;
+const cr0 = (c: CheckContext): number => lo(c, F.G_CR0);
+const cr4 = (c: CheckContext): number => lo(c, F.G_CR4);
+const rflags = (c: CheckContext): number => lo(c, F.G_RFLAGS);
+const v86 = (c: CheckContext): boolean => (rflags(c) & 0x20000) !== 0;
+const intr = (c: CheckContext): number => lo(c, F.G_INTR);
+const activity = (c: CheckContext): number => lo(c, F.G_ACTIVITY);
+
+const inj = (c: CheckContext): number => lo(c, F.INJ);
+const injValid = (c: CheckContext): boolean => (inj(c) & 0x8000_0000) !== 0;
+const injType = (c: CheckContext): number => (inj(c) >>> 8) & 7;
+const injVector = (c: CheckContext): number => inj(c) & 0xff;
+/** A valid event of interruption type t is being injected. */
+const injecting = (c: CheckContext, t: number): boolean => injValid(c) && injType(c) === t;
+const T_EXTINT = 0, T_NMI = 2, T_HWEXC = 3, T_SWINT = 4, T_PRIVSW = 5, T_SWEXC = 6, T_OTHER = 7;
+
+const ar = (c: CheckContext, s: Seg): number => lo(c, s.ar);
+const usable = (c: CheckContext, s: Seg): boolean => (ar(c, s) & 0x10000) === 0;
+/** CS is checked whether usable or not; the others only when usable (27.3.1.2). */
+const checked = (c: CheckContext, s: Seg): boolean => s === CS || usable(c, s);
+const type = (c: CheckContext, s: Seg): number => ar(c, s) & 0xf;
+const dpl = (c: CheckContext, s: Seg): number => (ar(c, s) >>> 5) & 3;
+const rpl = (c: CheckContext, s: Seg): number => lo(c, s.sel) & 3;
+const csL = (c: CheckContext): boolean => (ar(c, CS) & 0x2000) !== 0;
+
+// ---------------------------------------------------------------------------
+// The table
+// ---------------------------------------------------------------------------
+
+const RULES: EntryRule[] = [];
+let curKind: RuleKind = 'control';
+let curSection = '';
+function section(kind: RuleKind, s: string): void { curKind = kind; curSection = s; }
+function rule(id: string, text: string, ok: (c: CheckContext) => boolean, qual?: number): void {
+  RULES.push(Object.freeze(qual === undefined ? { id, kind: curKind, section: curSection, text, ok } : { id, kind: curKind, section: curSection, text, ok, qual }));
+}
+/** "bits 11:0 are 0" and "no bit beyond the physical-address width" for an address used when `on`. */
+function addressRules(id: string, what: string, when: string, i: number, on: (c: CheckContext) => boolean, alignMask = 0xfff): void {
+  const bits = alignMask === 0xfff ? '11:0' : alignMask === 0xf ? '3:0' : '5:0';
+  rule(`${id}.align`, `${when}, bits ${bits} of the ${what} are 0`, (c) => !on(c) || aligned(c, i, alignMask));
+  rule(`${id}.width`, `${when}, the ${what} sets no bit beyond the physical-address width`, (c) => !on(c) || inWidth(c, i));
+}
+
+// ===== 27.2.1.1 Checks on VM-Execution Control Fields (VMfailValid 7) =====
+section('control', S_EXEC);
+rule('ctl.pin.reserved', 'reserved bits of the pin-based controls are set as IA32_VMX_(TRUE_)PINBASED_CTLS requires',
+  (c) => c.caps.controlsValid(c.caps.controlMsr('pin'), c.pin));
+rule('ctl.proc.reserved', 'reserved bits of the primary processor-based controls are set as IA32_VMX_(TRUE_)PROCBASED_CTLS requires',
+  (c) => c.caps.controlsValid(c.caps.controlMsr('proc'), c.proc));
+rule('ctl.proc2.reserved', 'with "activate secondary controls", reserved secondary controls are 0 (IA32_VMX_PROCBASED_CTLS2)',
+  (c) => (c.proc & PROC.ACTIVATE_SECONDARY_CONTROLS) === 0 || (c.caps.read(MSR.IA32_VMX_PROCBASED_CTLS2) !== undefined && c.caps.controlsValid(MSR.IA32_VMX_PROCBASED_CTLS2, c.proc2)));
+rule('ctl.cr3-target-count', 'the CR3-target count is not greater than IA32_VMX_MISC bits 24:16',
+  (c) => (lo(c, F.CR3_COUNT) >>> 0) <= c.caps.cr3TargetCount);
+const ioBitmaps = (c: CheckContext): boolean => (c.proc & PROC.USE_IO_BITMAPS) !== 0;
+addressRules('ctl.io-bitmap-a', 'I/O-bitmap A address', 'with "use I/O bitmaps"', F.IO_A, ioBitmaps);
+addressRules('ctl.io-bitmap-b', 'I/O-bitmap B address', 'with "use I/O bitmaps"', F.IO_B, ioBitmaps);
+addressRules('ctl.msr-bitmap', 'MSR-bitmap address', 'with "use MSR bitmaps"', F.MSR_BITMAP, (c) => (c.proc & PROC.USE_MSR_BITMAPS) !== 0);
+addressRules('ctl.virtual-apic', 'virtual-APIC address', 'with "use TPR shadow"', F.VAPIC, tprShadow);
+rule('ctl.tpr-threshold.reserved', 'with "use TPR shadow" and without "virtual-interrupt delivery", bits 31:4 of the TPR threshold are 0',
+  (c) => !tprShadow(c) || sec2(c, PROC2.VIRTUAL_INTERRUPT_DELIVERY) || (lo(c, F.TPR_THRESHOLD) >>> 4) === 0);
+rule('ctl.tpr-threshold.vtpr', 'with "use TPR shadow", without "virtualize APIC accesses" and "virtual-interrupt delivery", TPR threshold bits 3:0 are not above VTPR bits 7:4 (byte 80H of the virtual-APIC page)',
+  (c) => {
+    if (!tprShadow(c) || sec2(c, PROC2.VIRTUALIZE_APIC_ACCESSES) || sec2(c, PROC2.VIRTUAL_INTERRUPT_DELIVERY)) return true;
+    const page = hi(c, F.VAPIC) * 2 ** 32 + lo(c, F.VAPIC);
+    const vtpr = c.mem ? readRegion32(c.mem, page + 0x80) & 0xff : 0xff;
+    return (lo(c, F.TPR_THRESHOLD) & 0xf) <= (vtpr >>> 4);
+  });
+rule('ctl.x2apic-requires-tpr-shadow', 'without "use TPR shadow", "virtualize x2APIC mode" is 0', (c) => tprShadow(c) || !sec2(c, PROC2.VIRTUALIZE_X2APIC_MODE));
+rule('ctl.apic-register-virtualization-requires-tpr-shadow', 'without "use TPR shadow", "APIC-register virtualization" is 0', (c) => tprShadow(c) || !sec2(c, PROC2.APIC_REGISTER_VIRTUALIZATION));
+rule('ctl.virtual-interrupt-delivery-requires-tpr-shadow', 'without "use TPR shadow", "virtual-interrupt delivery" is 0', (c) => tprShadow(c) || !sec2(c, PROC2.VIRTUAL_INTERRUPT_DELIVERY));
+rule('ctl.virtual-nmis-requires-nmi-exiting', 'without "NMI exiting", "virtual NMIs" is 0', (c) => (c.pin & PIN.VIRTUAL_NMIS) === 0 || (c.pin & PIN.NMI_EXITING) !== 0);
+rule('ctl.nmi-window-requires-virtual-nmis', 'without "virtual NMIs", "NMI-window exiting" is 0', (c) => (c.proc & PROC.NMI_WINDOW_EXITING) === 0 || (c.pin & PIN.VIRTUAL_NMIS) !== 0);
+addressRules('ctl.apic-access', 'APIC-access address', 'with "virtualize APIC accesses"', F.APIC_ACCESS, (c) => sec2(c, PROC2.VIRTUALIZE_APIC_ACCESSES));
+rule('ctl.x2apic-excludes-apic-access', 'with "virtualize x2APIC mode", "virtualize APIC accesses" is 0', (c) => !sec2(c, PROC2.VIRTUALIZE_X2APIC_MODE) || !sec2(c, PROC2.VIRTUALIZE_APIC_ACCESSES));
+rule('ctl.virtual-interrupt-delivery-requires-extint-exiting', 'with "virtual-interrupt delivery", "external-interrupt exiting" is 1', (c) => !sec2(c, PROC2.VIRTUAL_INTERRUPT_DELIVERY) || (c.pin & PIN.EXTERNAL_INTERRUPT_EXITING) !== 0);
+const posted = (c: CheckContext): boolean => (c.pin & PIN.PROCESS_POSTED_INTERRUPTS) !== 0;
+rule('ctl.posted-interrupts.requires-virtual-interrupt-delivery', 'with "process posted interrupts", "virtual-interrupt delivery" is 1', (c) => !posted(c) || sec2(c, PROC2.VIRTUAL_INTERRUPT_DELIVERY));
+rule('ctl.posted-interrupts.requires-acknowledge', 'with "process posted interrupts", the "acknowledge interrupt on exit" VM-exit control is 1', (c) => !posted(c) || (c.exit & EXIT.ACKNOWLEDGE_INTERRUPT_ON_EXIT) !== 0);
+rule('ctl.posted-interrupts.vector', 'with "process posted interrupts", bits 15:8 of the posted-interrupt notification vector are 0', (c) => !posted(c) || (lo(c, F.PINV) & 0xff00) === 0);
+addressRules('ctl.posted-interrupts.descriptor', 'posted-interrupt descriptor address', 'with "process posted interrupts"', F.PID, posted, 0x3f);
+rule('ctl.vpid-nonzero', 'with "enable VPID", the VPID is not 0000H', (c) => !sec2(c, PROC2.ENABLE_VPID) || (lo(c, F.VPID) & 0xffff) !== 0);
+const eptCap = (c: CheckContext, bit: number): boolean => c.caps.bit(MSR.IA32_VMX_EPT_VPID_CAP, bit);
+rule('ctl.eptp.memory-type', 'with "enable EPT", EPTP bits 2:0 are a memory type IA32_VMX_EPT_VPID_CAP supports (0 UC via bit 8, 6 WB via bit 14)',
+  (c) => { if (!ept(c)) return true; const t = lo(c, F.EPTP) & 7; return (t === 0 && eptCap(c, EPT_VPID_CAP_BIT.MEMORY_TYPE_UC)) || (t === 6 && eptCap(c, EPT_VPID_CAP_BIT.MEMORY_TYPE_WB)); });
+rule('ctl.eptp.walk-length', 'with "enable EPT", EPTP bits 5:3 are 3 (4-level walk), or 4 if a 5-level walk is supported',
+  (c) => { if (!ept(c)) return true; const n = (lo(c, F.EPTP) >>> 3) & 7; return (n === 3 && eptCap(c, EPT_VPID_CAP_BIT.PAGE_WALK_LENGTH_4)) || (n === 4 && eptCap(c, EPT_VPID_CAP_BIT.PAGE_WALK_LENGTH_5)); });
+rule('ctl.eptp.accessed-dirty', 'with "enable EPT", EPTP bit 6 (accessed and dirty flags) is 0 unless IA32_VMX_EPT_VPID_CAP bit 21 is 1',
+  (c) => !ept(c) || (lo(c, F.EPTP) & 0x40) === 0 || eptCap(c, EPT_VPID_CAP_BIT.ACCESSED_DIRTY_FLAGS));
+rule('ctl.eptp.reserved', 'with "enable EPT", EPTP bits 11:7 are 0 (bit 7 only with supervisor shadow-stack control)',
+  (c) => !ept(c) || (lo(c, F.EPTP) & (eptCap(c, EPT_VPID_CAP_BIT.SUPERVISOR_SHADOW_STACK) ? 0xf00 : 0xf80)) === 0);
+rule('ctl.eptp.width', 'with "enable EPT", EPTP bits 63:N are 0 (N = physical-address width)', (c) => !ept(c) || inWidth(c, F.EPTP));
+const pml = (c: CheckContext): boolean => sec2(c, PROC2.ENABLE_PML);
+rule('ctl.pml.requires-ept', 'with "enable PML", "enable EPT" is 1', (c) => !pml(c) || ept(c));
+addressRules('ctl.pml', 'PML address', 'with "enable PML"', F.PML, pml);
+rule('ctl.unrestricted-guest-requires-ept', 'with "unrestricted guest", "enable EPT" is 1', (c) => !unrestricted(c) || ept(c));
+const vmfunc = (c: CheckContext): boolean => sec2(c, PROC2.ENABLE_VM_FUNCTIONS);
+rule('ctl.vmfunc.reserved', 'with "enable VM functions", VM-function controls set only bits IA32_VMX_VMFUNC allows',
+  (c) => { if (!vmfunc(c)) return true; const m = c.caps.read(MSR.IA32_VMX_VMFUNC); return (lo(c, F.VMFUNC) & ~(m?.lo ?? 0)) === 0 && (hi(c, F.VMFUNC) & ~(m?.hi ?? 0)) === 0; });
+const eptpSwitching = (c: CheckContext): boolean => vmfunc(c) && (lo(c, F.VMFUNC) & 1) !== 0;
+rule('ctl.vmfunc.eptp-switching-requires-ept', 'with the "EPTP switching" VM function, "enable EPT" is 1', (c) => !eptpSwitching(c) || ept(c));
+addressRules('ctl.vmfunc.eptp-list', 'EPTP-list address', 'with the "EPTP switching" VM function', F.EPTP_LIST, eptpSwitching);
+const shadowing = (c: CheckContext): boolean => sec2(c, PROC2.VMCS_SHADOWING);
+addressRules('ctl.vmread-bitmap', 'VMREAD-bitmap address', 'with "VMCS shadowing"', F.VMREAD_BITMAP, shadowing);
+addressRules('ctl.vmwrite-bitmap', 'VMWRITE-bitmap address', 'with "VMCS shadowing"', F.VMWRITE_BITMAP, shadowing);
+addressRules('ctl.ve-info', 'virtualization-exception information address', 'with "EPT-violation #VE"', F.VE_INFO, (c) => sec2(c, PROC2.EPT_VIOLATION_VE));
+
+// ===== 27.2.1.2 Checks on VM-Exit Control Fields (VMfailValid 7) =====
+section('control', S_EXIT);
+rule('ctl.exit.reserved', 'reserved bits of the VM-exit controls are set as IA32_VMX_(TRUE_)EXIT_CTLS requires',
+  (c) => c.caps.controlsValid(c.caps.controlMsr('exit'), c.exit));
+rule('ctl.exit.save-preemption-timer', 'without "activate VMX-preemption timer", "save VMX-preemption timer value" is 0',
+  (c) => (c.exit & EXIT.SAVE_VMX_PREEMPTION_TIMER_VALUE) === 0 || (c.pin & PIN.ACTIVATE_VMX_PREEMPTION_TIMER) !== 0);
+const exitStore = (c: CheckContext): boolean => lo(c, F.EXIT_MSR_STORE_COUNT) !== 0;
+addressRules('ctl.exit.msr-store', 'VM-exit MSR-store address', 'with a non-zero VM-exit MSR-store count', F.EXIT_MSR_STORE, exitStore, 0xf);
+rule('ctl.exit.msr-store.end', 'with a non-zero VM-exit MSR-store count, the last byte of the area (address + count * 16 - 1) is within the physical-address width',
+  (c) => !exitStore(c) || msrAreaEndOk(c, F.EXIT_MSR_STORE, F.EXIT_MSR_STORE_COUNT));
+const exitLoad = (c: CheckContext): boolean => lo(c, F.EXIT_MSR_LOAD_COUNT) !== 0;
+addressRules('ctl.exit.msr-load', 'VM-exit MSR-load address', 'with a non-zero VM-exit MSR-load count', F.EXIT_MSR_LOAD, exitLoad, 0xf);
+rule('ctl.exit.msr-load.end', 'with a non-zero VM-exit MSR-load count, the last byte of the area is within the physical-address width',
+  (c) => !exitLoad(c) || msrAreaEndOk(c, F.EXIT_MSR_LOAD, F.EXIT_MSR_LOAD_COUNT));
+
+// ===== 27.2.1.3 Checks on VM-Entry Control Fields (VMfailValid 7) =====
+section('control', S_ENTRY);
+rule('ctl.entry.reserved', 'reserved bits of the VM-entry controls are set as IA32_VMX_(TRUE_)ENTRY_CTLS requires',
+  (c) => c.caps.controlsValid(c.caps.controlMsr('entry'), c.entry));
+const mtfSupported = (c: CheckContext): boolean => c.caps.canSet('proc', PROC.MONITOR_TRAP_FLAG);
+rule('ctl.entry.event.type-reserved', 'a valid VM-entry interruption-information field does not use interruption type 1 (reserved)',
+  (c) => !injValid(c) || injType(c) !== 1);
+rule('ctl.entry.event.type-other', 'interruption type 7 (other event) is injected only if "monitor trap flag" is supported',
+  (c) => !injecting(c, T_OTHER) || mtfSupported(c));
+rule('ctl.entry.event.nmi-vector', 'an injected NMI (type 2) has vector 2', (c) => !injecting(c, T_NMI) || injVector(c) === 2);
+rule('ctl.entry.event.exception-vector', 'an injected hardware exception (type 3) has a vector of at most 31', (c) => !injecting(c, T_HWEXC) || injVector(c) <= 31);
+rule('ctl.entry.event.other-vector', 'an injected "other event" (type 7, pending MTF VM exit) has vector 0', (c) => !injecting(c, T_OTHER) || injVector(c) === 0);
+/** Exceptions that deliver an error code (Vol. 3A Table 6-1): #DF, #TS, #NP, #SS, #GP, #PF, #AC. #CP (21) only exists with CET, which this processor lacks. */
+const ERROR_CODE_VECTORS = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17);
+/** IA32_VMX_BASIC[56]: hardware exceptions may be injected with or without error code regardless of vector. */
+const anyErrorCode = (c: CheckContext): boolean => c.caps.bit(MSR.IA32_VMX_BASIC, BASIC_BIT.ANY_EXCEPTION_ERROR_CODE);
+const deliverErrorCode = (c: CheckContext): boolean => (inj(c) & 0x800) !== 0;
+const pmodeForErrorCode = (c: CheckContext): boolean => !unrestricted(c) || (cr0(c) & 1) === 1;
+rule('ctl.entry.event.error-code-required', 'deliver-error-code is 1 for a hardware exception that delivers one (8, 10-14, 17) unless "unrestricted guest" with CR0.PE = 0 (not checked if IA32_VMX_BASIC[56] = 1)',
+  (c) => !injecting(c, T_HWEXC) || anyErrorCode(c) || !pmodeForErrorCode(c) || injVector(c) > 31 || ((ERROR_CODE_VECTORS >>> injVector(c)) & 1) === 0 || deliverErrorCode(c));
+rule('ctl.entry.event.error-code-forbidden', 'deliver-error-code is 0 for other interruption types, other vectors, and under "unrestricted guest" with CR0.PE = 0',
+  (c) => {
+    if (!injValid(c) || !deliverErrorCode(c)) return true;
+    if (injType(c) !== T_HWEXC || !pmodeForErrorCode(c)) return false;
+    return anyErrorCode(c) || (injVector(c) <= 31 && ((ERROR_CODE_VECTORS >>> injVector(c)) & 1) === 1);
+  });
+rule('ctl.entry.event.reserved', 'bits 30:12 of a valid VM-entry interruption-information field are 0', (c) => !injValid(c) || (inj(c) & 0x7fff_f000) === 0);
+rule('ctl.entry.event.error-code-reserved', 'with deliver-error-code, bits 31:16 of the VM-entry exception error code are 0 (31:15 in pre-2016 editions)',
+  (c) => !injValid(c) || !deliverErrorCode(c) || (lo(c, F.INJ_ERR) >>> 16) === 0);
+rule('ctl.entry.event.instruction-length', 'an injected software interrupt or (privileged) software exception has an instruction length of 1-15 (0 allowed if IA32_VMX_MISC[30] = 1)',
+  (c) => {
     if (!injValid(c)) return true;
-    const should = injType(c) === 3 && [8, 10, 11, 12, 13, 14, 17, 21].includes(inj(c) & 0xff) && (!unrestricted(c) || (c.v.getLo(VMCS.GUEST_CR0) & 1) === 1);
-    return ((inj(c) & 0x800) !== 0) === should;
-  } },
-  { id: 'ctl.entry.intr-reserved', kind: 'control', section: S_ENTRY, text: 'bits 30:12 of a valid VM-entry interruption-information field are 0', ok: (c) => !injValid(c) || (inj(c) & 0x7ffff000) === 0 },
-  { id: 'ctl.entry.intr-error-code-reserved', kind: 'control', section: S_ENTRY, text: 'bits 31:16 of the VM-entry exception error code are 0 when an error code is delivered', ok: (c) => !injValid(c) || !(inj(c) & 0x800) || (c.v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff0000) === 0 },
-  { id: 'ctl.entry.intr-length', kind: 'control', section: S_ENTRY, text: 'software interrupts/exceptions are injected with an instruction length of 1-15', ok: (c) => !injValid(c) || ![4, 5, 6].includes(injType(c)) || ((l) => l >= 1 && l <= 15)(c.v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH)) },
-  { id: 'ctl.entry.msr-load-address', kind: 'control', section: S_ENTRY, text: 'a non-zero VM-entry MSR-load count needs a 16-byte-aligned address', ok: (c) => c.v.get32(VMCS.VM_ENTRY_MSR_LOAD_COUNT) === 0 || physOk(c, VMCS.VM_ENTRY_MSR_LOAD_ADDRESS, 16) },
-  // ---- host state ----
-  { id: 'host.cr0-fixed', kind: 'host', section: S_HOST_CR, text: 'host CR0 respects IA32_VMX_CR0_FIXED0/1', ok: (c) => fixedOk(c.v.getLo(VMCS.HOST_CR0), c.caps, MSR.IA32_VMX_CR0_FIXED0, MSR.IA32_VMX_CR0_FIXED1) },
-  { id: 'host.cr4-fixed', kind: 'host', section: S_HOST_CR, text: 'host CR4 respects IA32_VMX_CR4_FIXED0/1', ok: (c) => fixedOk(c.v.getLo(VMCS.HOST_CR4), c.caps, MSR.IA32_VMX_CR4_FIXED0, MSR.IA32_VMX_CR4_FIXED1) },
-  { id: 'host.cr3-width', kind: 'host', section: S_HOST_CR, text: 'host CR3 bits 63:MAXPHYADDR are 0', ok: (c) => (c.v.getHi(VMCS.HOST_CR3) & PHYS_HI_MASK) === 0 },
-  { id: 'host.selector-rpl-ti', kind: 'host', section: S_HOST_SEG, text: 'host ES/CS/SS/DS/FS/GS/TR selectors have RPL 0 and TI 0', ok: (c) => [VMCS.HOST_ES_SELECTOR, VMCS.HOST_CS_SELECTOR, VMCS.HOST_SS_SELECTOR, VMCS.HOST_DS_SELECTOR, VMCS.HOST_FS_SELECTOR, VMCS.HOST_GS_SELECTOR, VMCS.HOST_TR_SELECTOR].every((e) => (c.v.get32(e) & 7) === 0) },
-  { id: 'host.cs-nonnull', kind: 'host', section: S_HOST_SEG, text: 'host CS selector is not 0000H', ok: (c) => c.v.get32(VMCS.HOST_CS_SELECTOR) !== 0 },
-  { id: 'host.tr-nonnull', kind: 'host', section: S_HOST_SEG, text: 'host TR selector is not 0000H', ok: (c) => c.v.get32(VMCS.HOST_TR_SELECTOR) !== 0 },
-  { id: 'host.bases-canonical', kind: 'host', section: S_HOST_SEG, text: 'host FS, GS, TR, GDTR and IDTR bases are canonical', ok: (c) => [VMCS.HOST_FS_BASE, VMCS.HOST_GS_BASE, VMCS.HOST_TR_BASE, VMCS.HOST_GDTR_BASE, VMCS.HOST_IDTR_BASE].every((e) => canonicalField(c, e)) },
-  { id: 'host.address-space-size', kind: 'host', section: S_HOST_AS, text: 'the host is in IA-32e mode, so "host address-space size" must be 1', ok: (c) => (c.exit & EXIT_CTLS.HOST_ADDRESS_SPACE_SIZE) !== 0 },
-  { id: 'host.rip-canonical', kind: 'host', section: S_HOST_AS, text: 'host RIP is canonical', ok: (c) => canonicalField(c, VMCS.HOST_RIP) },
-  // ---- guest state ----
-  { id: 'guest.cr0-fixed', kind: 'guest', section: S_G_CR, text: 'guest CR0 respects IA32_VMX_CR0_FIXED0/1 (PE and PG exempt with "unrestricted guest")', ok: (c) => fixedOk(c.v.getLo(VMCS.GUEST_CR0), c.caps, MSR.IA32_VMX_CR0_FIXED0, MSR.IA32_VMX_CR0_FIXED1, unrestricted(c) ? 0x80000001 : 0) },
-  { id: 'guest.cr0-pg-pe', kind: 'guest', section: S_G_CR, text: 'guest CR0.PG = 1 requires CR0.PE = 1', ok: (c) => { const v = c.v.getLo(VMCS.GUEST_CR0); return !(v & 0x80000000) || (v & 1) === 1; } },
-  { id: 'guest.cr4-fixed', kind: 'guest', section: S_G_CR, text: 'guest CR4 respects IA32_VMX_CR4_FIXED0/1', ok: (c) => fixedOk(c.v.getLo(VMCS.GUEST_CR4), c.caps, MSR.IA32_VMX_CR4_FIXED0, MSR.IA32_VMX_CR4_FIXED1) },
-  { id: 'guest.ia32e-pg', kind: 'guest', section: S_G_CR, text: 'with "IA-32e mode guest", CR0.PG and CR4.PAE are 1', ok: (c) => !ia32e(c) || ((c.v.getLo(VMCS.GUEST_CR0) & 0x80000000) !== 0 && (c.v.getLo(VMCS.GUEST_CR4) & 0x20) !== 0) },
-  { id: 'guest.cr4-pcide', kind: 'guest', section: S_G_CR, text: 'without "IA-32e mode guest", CR4.PCIDE is 0', ok: (c) => ia32e(c) || (c.v.getLo(VMCS.GUEST_CR4) & (1 << 17)) === 0 },
-  { id: 'guest.cr3-width', kind: 'guest', section: S_G_CR, text: 'guest CR3 bits 63:MAXPHYADDR are 0', ok: (c) => (c.v.getHi(VMCS.GUEST_CR3) & PHYS_HI_MASK) === 0 },
-  { id: 'guest.efer-lma', kind: 'guest', section: S_G_CR, text: 'with "load IA32_EFER", EFER.LMA equals "IA-32e mode guest" and, if CR0.PG = 1, EFER.LME too', ok: (c) => {
-    if (!(c.entry & ENTRY_CTLS.LOAD_IA32_EFER)) return true;
-    const e = c.v.getLo(VMCS.GUEST_IA32_EFER);
-    const lma = (e & 0x400) !== 0, lme = (e & 0x100) !== 0;
-    return lma === ia32e(c) && (!(c.v.getLo(VMCS.GUEST_CR0) & 0x80000000) || lma === lme);
-  } },
-  { id: 'guest.efer-reserved', kind: 'guest', section: S_G_CR, text: 'with "load IA32_EFER", reserved bits of IA32_EFER are 0', ok: (c) => !(c.entry & ENTRY_CTLS.LOAD_IA32_EFER) || (c.v.getHi(VMCS.GUEST_IA32_EFER) === 0 && (c.v.getLo(VMCS.GUEST_IA32_EFER) & ~0xd01) === 0) },
-  { id: 'guest.tr-type', kind: 'guest', section: S_G_SEG, text: 'TR is a busy TSS: type 11 (or 3 outside IA-32e mode), S = 0, present, usable', ok: (c) => { const a = ar(c, VMCS.GUEST_TR_ACCESS_RIGHTS); const t = a & 0xf; return (t === 11 || (!ia32e(c) && t === 3)) && !(a & 0x10) && (a & 0x80) !== 0 && usable(a); } },
-  { id: 'guest.tr-ti', kind: 'guest', section: S_G_SEG, text: 'TR selector TI flag is 0', ok: (c) => (c.v.get32(VMCS.GUEST_TR_SELECTOR) & 4) === 0 },
-  { id: 'guest.ldtr-type', kind: 'guest', section: S_G_SEG, text: 'a usable LDTR has type 2, S = 0, P = 1 and TI = 0', ok: (c) => { const a = ar(c, VMCS.GUEST_LDTR_ACCESS_RIGHTS); return !usable(a) || ((a & 0x1f) === 2 && (a & 0x80) !== 0 && (c.v.get32(VMCS.GUEST_LDTR_SELECTOR) & 4) === 0); } },
-  { id: 'guest.cs-type', kind: 'guest', section: S_G_SEG, text: 'CS is an accessed code segment (type 9, 11, 13, 15; or 3 with "unrestricted guest"), S = 1, present', ok: (c) => { const a = ar(c, VMCS.GUEST_CS_ACCESS_RIGHTS); const t = a & 0xf; return ([9, 11, 13, 15].includes(t) || (unrestricted(c) && t === 3)) && (a & 0x10) !== 0 && (a & 0x80) !== 0; } },
-  { id: 'guest.cs-l-db', kind: 'guest', section: S_G_SEG, text: 'in IA-32e mode with CS.L = 1, CS.D/B is 0', ok: (c) => { const a = ar(c, VMCS.GUEST_CS_ACCESS_RIGHTS); return !(ia32e(c) && (a & 0x2000)) || (a & 0x4000) === 0; } },
-  { id: 'guest.ss-dpl', kind: 'guest', section: S_G_SEG, text: 'SS.DPL equals CS.DPL for a non-conforming CS (and is 0 when CR0.PE = 0)', ok: (c) => { const cs = ar(c, VMCS.GUEST_CS_ACCESS_RIGHTS), ss = ar(c, VMCS.GUEST_SS_ACCESS_RIGHTS); if (!(c.v.getLo(VMCS.GUEST_CR0) & 1)) return ((ss >> 5) & 3) === 0; return (cs & 0xf) === 3 || (cs & 4) !== 0 || ((cs >> 5) & 3) === ((ss >> 5) & 3); } },
-  { id: 'guest.ss-type', kind: 'guest', section: S_G_SEG, text: 'a usable SS is a writable data segment (type 3 or 7), S = 1, present', ok: (c) => { const a = ar(c, VMCS.GUEST_SS_ACCESS_RIGHTS); return !usable(a) || ((a & 0xf) === 3 || (a & 0xf) === 7) && (a & 0x90) === 0x90; } },
-  { id: 'guest.ar-reserved', kind: 'guest', section: S_G_SEG, text: 'bits 11:8 and 31:17 of usable segment access rights are 0', ok: (c) => [VMCS.GUEST_ES_ACCESS_RIGHTS, VMCS.GUEST_CS_ACCESS_RIGHTS, VMCS.GUEST_SS_ACCESS_RIGHTS, VMCS.GUEST_DS_ACCESS_RIGHTS, VMCS.GUEST_FS_ACCESS_RIGHTS, VMCS.GUEST_GS_ACCESS_RIGHTS, VMCS.GUEST_TR_ACCESS_RIGHTS, VMCS.GUEST_LDTR_ACCESS_RIGHTS].every((e) => { const a = ar(c, e); return !usable(a) || (a & 0xfffe0f00) === 0; }) },
-  { id: 'guest.seg-granularity', kind: 'guest', section: S_G_SEG, text: 'limit and G agree for usable segments: G = 0 if any of limit bits 31:20 is 1... (limit bits 11:0 all 1 when G = 1)', ok: (c) => [[VMCS.GUEST_CS_LIMIT, VMCS.GUEST_CS_ACCESS_RIGHTS], [VMCS.GUEST_SS_LIMIT, VMCS.GUEST_SS_ACCESS_RIGHTS], [VMCS.GUEST_DS_LIMIT, VMCS.GUEST_DS_ACCESS_RIGHTS], [VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_ACCESS_RIGHTS], [VMCS.GUEST_FS_LIMIT, VMCS.GUEST_FS_ACCESS_RIGHTS], [VMCS.GUEST_GS_LIMIT, VMCS.GUEST_GS_ACCESS_RIGHTS], [VMCS.GUEST_TR_LIMIT, VMCS.GUEST_TR_ACCESS_RIGHTS]].every(([l, a]) => { const arv = ar(c, a!); if (!usable(arv)) return true; const lim = c.v.get32(l!); const g = (arv & 0x8000) !== 0; return (((lim & 0xfff) === 0xfff) || !g) && (((lim >>> 20) === 0) || g); }) },
-  { id: 'guest.gdtr-idtr-limit', kind: 'guest', section: S_G_DT, text: 'bits 31:16 of the GDTR and IDTR limits are 0', ok: (c) => (c.v.get32(VMCS.GUEST_GDTR_LIMIT) >>> 16) === 0 && (c.v.get32(VMCS.GUEST_IDTR_LIMIT) >>> 16) === 0 },
-  { id: 'guest.gdtr-idtr-canonical', kind: 'guest', section: S_G_DT, text: 'GDTR and IDTR bases are canonical', ok: (c) => canonicalField(c, VMCS.GUEST_GDTR_BASE) && canonicalField(c, VMCS.GUEST_IDTR_BASE) },
-  { id: 'guest.rip-width', kind: 'guest', section: S_G_RIP, text: 'bits 63:32 of RIP are 0 unless in IA-32e mode with CS.L = 1', ok: (c) => (ia32e(c) && (ar(c, VMCS.GUEST_CS_ACCESS_RIGHTS) & 0x2000) !== 0) || c.v.getHi(VMCS.GUEST_RIP) === 0 },
-  { id: 'guest.rflags-reserved', kind: 'guest', section: S_G_RIP, text: 'RFLAGS bits 63:22, 15, 5, 3 are 0 and bit 1 is 1', ok: (c) => { const f = c.v.getLo(VMCS.GUEST_RFLAGS); return c.v.getHi(VMCS.GUEST_RFLAGS) === 0 && (f & 0xffc08028) === 0 && (f & 2) === 2; } },
-  { id: 'guest.rflags-vm', kind: 'guest', section: S_G_RIP, text: 'RFLAGS.VM is 0 in IA-32e mode or when CR0.PE = 0', ok: (c) => !(c.v.getLo(VMCS.GUEST_RFLAGS) & 0x20000) || (!ia32e(c) && (c.v.getLo(VMCS.GUEST_CR0) & 1) === 1) },
-  { id: 'guest.rflags-if-extint', kind: 'guest', section: S_G_RIP, text: 'RFLAGS.IF is 1 when injecting an external interrupt', ok: (c) => !injValid(c) || injType(c) !== 0 || (c.v.getLo(VMCS.GUEST_RFLAGS) & 0x200) !== 0 },
-  { id: 'guest.activity-state', kind: 'guest', section: S_G_NR, text: 'activity state is 0 (active) or a state IA32_VMX_MISC supports (1 = HLT)', ok: (c) => { const s = c.v.get32(VMCS.GUEST_ACTIVITY_STATE); return s === 0 || c.caps.activityStateSupported(s); } },
-  { id: 'guest.activity-hlt-ss-dpl', kind: 'guest', section: S_G_NR, text: 'HLT activity state requires SS.DPL = 0', ok: (c) => c.v.get32(VMCS.GUEST_ACTIVITY_STATE) !== 1 || ((ar(c, VMCS.GUEST_SS_ACCESS_RIGHTS) >> 5) & 3) === 0 },
-  { id: 'guest.interruptibility-reserved', kind: 'guest', section: S_G_NR, text: 'bits 31:5 of the interruptibility state are 0', ok: (c) => (c.v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE) >>> 5) === 0 },
-  { id: 'guest.sti-movss', kind: 'guest', section: S_G_NR, text: 'blocking by STI and blocking by MOV SS are not both set', ok: (c) => (c.v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3) !== 3 },
-  { id: 'guest.sti-if', kind: 'guest', section: S_G_NR, text: 'blocking by STI requires RFLAGS.IF = 1', ok: (c) => !(c.v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 1) || (c.v.getLo(VMCS.GUEST_RFLAGS) & 0x200) !== 0 },
-  { id: 'guest.extint-blocking', kind: 'guest', section: S_G_NR, text: 'no external interrupt is injected while blocking by STI or MOV SS is in effect', ok: (c) => !injValid(c) || injType(c) !== 0 || (c.v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3) === 0 },
-  { id: 'guest.nmi-movss', kind: 'guest', section: S_G_NR, text: 'no NMI is injected while blocking by MOV SS is in effect', ok: (c) => !injValid(c) || injType(c) !== 2 || (c.v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 2) === 0, qual: 3 },
-  { id: 'guest.pending-debug-reserved', kind: 'guest', section: S_G_NR, text: 'reserved bits of the pending debug exceptions field are 0', ok: (c) => c.v.getHi(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS) === 0 && (c.v.getLo(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS) & ~0x1500f) === 0 },
-  { id: 'guest.vmcs-link-pointer', kind: 'guest', section: S_G_NR, text: 'the VMCS link pointer is FFFFFFFF_FFFFFFFFH (VMCS shadowing is not supported)', ok: (c) => c.v.getLo(VMCS.VMCS_LINK_POINTER) === 0xffffffff && c.v.getHi(VMCS.VMCS_LINK_POINTER) === 0xffffffff, qual: 4 },
-];
+    const t = injType(c);
+    if (t !== T_SWINT && t !== T_PRIVSW && t !== T_SWEXC) return true;
+    const n = lo(c, F.INJ_LEN) >>> 0;
+    return (n >= 1 && n <= 15) || (n === 0 && c.caps.bit(MSR.IA32_VMX_MISC, MISC_BIT.ZERO_LENGTH_INJECTION));
+  });
+const entryLoad = (c: CheckContext): boolean => lo(c, F.ENTRY_MSR_LOAD_COUNT) !== 0;
+addressRules('ctl.entry.msr-load', 'VM-entry MSR-load address', 'with a non-zero VM-entry MSR-load count', F.ENTRY_MSR_LOAD, entryLoad, 0xf);
+rule('ctl.entry.msr-load.end', 'with a non-zero VM-entry MSR-load count, the last byte of the area is within the physical-address width',
+  (c) => !entryLoad(c) || msrAreaEndOk(c, F.ENTRY_MSR_LOAD, F.ENTRY_MSR_LOAD_COUNT));
+rule('ctl.entry.smm-outside-smm', 'outside SMM (always, here), "entry to SMM" is 0', (c) => (c.entry & ENTRY.ENTRY_TO_SMM) === 0);
+rule('ctl.entry.dual-monitor-outside-smm', 'outside SMM (always, here), "deactivate dual-monitor treatment" is 0', (c) => (c.entry & ENTRY.DEACTIVATE_DUAL_MONITOR_TREATMENT) === 0);
 
-function eptOn(c: CheckContext): boolean { return (c.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 && (c.proc2 & PROC_BASED2.ENABLE_EPT) !== 0; }
-function inj(c: CheckContext): number { return c.v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION); }
-function injValid(c: CheckContext): boolean { return (inj(c) & 0x80000000) !== 0; }
-function injType(c: CheckContext): number { return (inj(c) >> 8) & 7; }
-function fixedOk(v: number, caps: VmxCapabilities, f0: number, f1: number, exempt = 0): boolean {
-  const must1 = (caps.read(f0)?.lo ?? 0) & ~exempt;
-  const may1 = caps.read(f1)?.lo ?? 0xffffffff;
-  return ((v & must1) >>> 0) === (must1 >>> 0) && ((v & ~may1) >>> 0) === 0;
+// ===== 27.2.2 Checks on Host Control Registers, MSRs, and SSP (VMfailValid 8) =====
+section('host', S_HOST_CR);
+rule('host.cr0.fixed0', 'host CR0 sets every bit IA32_VMX_CR0_FIXED0 requires', (c) => fixed0Ok(c, MSR.IA32_VMX_CR0_FIXED0, F.H_CR0));
+rule('host.cr0.fixed1', 'host CR0 sets no bit IA32_VMX_CR0_FIXED1 leaves 0 (bits 63:32 included)', (c) => fixed1Ok(c, MSR.IA32_VMX_CR0_FIXED1, F.H_CR0));
+rule('host.cr4.fixed0', 'host CR4 sets every bit IA32_VMX_CR4_FIXED0 requires (VMXE)', (c) => fixed0Ok(c, MSR.IA32_VMX_CR4_FIXED0, F.H_CR4));
+rule('host.cr4.fixed1', 'host CR4 sets no bit IA32_VMX_CR4_FIXED1 leaves 0 (bits 63:32 included)', (c) => fixed1Ok(c, MSR.IA32_VMX_CR4_FIXED1, F.H_CR4));
+rule('host.cr3.width', 'host CR3 bits 63:N are 0 (N = physical-address width)', (c) => inWidth(c, F.H_CR3));
+rule('host.sysenter-esp.canonical', 'the host IA32_SYSENTER_ESP field is canonical', (c) => canonical(c, F.H_SYSENTER_ESP));
+rule('host.sysenter-eip.canonical', 'the host IA32_SYSENTER_EIP field is canonical', (c) => canonical(c, F.H_SYSENTER_EIP));
+rule('host.perf-global-ctrl.reserved', 'with the "load IA32_PERF_GLOBAL_CTRL" VM-exit control, reserved bits of the host field are 0',
+  (c) => (c.exit & EXIT.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || ((lo(c, F.H_PERF) & ~PERF_VALID_LO) === 0 && (hi(c, F.H_PERF) & ~PERF_VALID_HI) === 0));
+rule('host.pat', 'with the "load IA32_PAT" VM-exit control, every byte of the host IA32_PAT field is 0, 1, 4, 5, 6 or 7',
+  (c) => (c.exit & EXIT.LOAD_IA32_PAT) === 0 || patOk(lo(c, F.H_PAT), hi(c, F.H_PAT)));
+const loadHostEfer = (c: CheckContext): boolean => (c.exit & EXIT.LOAD_IA32_EFER) !== 0;
+const hostAs = (c: CheckContext): boolean => (c.exit & EXIT.HOST_ADDRESS_SPACE_SIZE) !== 0;
+rule('host.efer.reserved', 'with the "load IA32_EFER" VM-exit control, reserved bits of the host IA32_EFER field are 0',
+  (c) => !loadHostEfer(c) || (hi(c, F.H_EFER) === 0 && (lo(c, F.H_EFER) & ~EFER_VALID) === 0));
+rule('host.efer.lma', 'with the "load IA32_EFER" VM-exit control, host IA32_EFER.LMA equals "host address-space size"',
+  (c) => !loadHostEfer(c) || ((lo(c, F.H_EFER) & 0x400) !== 0) === hostAs(c));
+rule('host.efer.lme', 'with the "load IA32_EFER" VM-exit control, host IA32_EFER.LME equals "host address-space size"',
+  (c) => !loadHostEfer(c) || ((lo(c, F.H_EFER) & 0x100) !== 0) === hostAs(c));
+
+// ===== 27.2.3 Checks on Host Segment and Descriptor-Table Registers (VMfailValid 8) =====
+section('host', S_HOST_SEG);
+for (const [name, enc] of [['es', VMCS.HOST_ES_SELECTOR], ['cs', VMCS.HOST_CS_SELECTOR], ['ss', VMCS.HOST_SS_SELECTOR], ['ds', VMCS.HOST_DS_SELECTOR],
+  ['fs', VMCS.HOST_FS_SELECTOR], ['gs', VMCS.HOST_GS_SELECTOR], ['tr', VMCS.HOST_TR_SELECTOR]] as const) {
+  const i = ix(enc);
+  rule(`host.${name}.selector-rpl-ti`, `the host ${name.toUpperCase()} selector has RPL 0 and TI 0`, (c) => (lo(c, i) & 7) === 0);
+}
+rule('host.cs.selector-nonnull', 'the host CS selector is not 0000H', (c) => (lo(c, F.H_CS_SEL) & 0xffff) !== 0);
+rule('host.tr.selector-nonnull', 'the host TR selector is not 0000H', (c) => (lo(c, F.H_TR_SEL) & 0xffff) !== 0);
+rule('host.ss.selector-nonnull', 'with "host address-space size" 0, the host SS selector is not 0000H', (c) => hostAs(c) || (lo(c, F.H_SS_SEL) & 0xffff) !== 0);
+rule('host.fs-base.canonical', 'the host FS base is canonical', (c) => canonical(c, F.H_FS_BASE));
+rule('host.gs-base.canonical', 'the host GS base is canonical', (c) => canonical(c, F.H_GS_BASE));
+rule('host.gdtr-base.canonical', 'the host GDTR base is canonical', (c) => canonical(c, F.H_GDTR_BASE));
+rule('host.idtr-base.canonical', 'the host IDTR base is canonical', (c) => canonical(c, F.H_IDTR_BASE));
+rule('host.tr-base.canonical', 'the host TR base is canonical', (c) => canonical(c, F.H_TR_BASE));
+
+// ===== 27.2.4 Checks Related to Address-Space Size (VMfailValid 8) =====
+section('host', S_HOST_AS);
+rule('host.address-space-size', 'the logical processor is in IA-32e mode at VM entry (the host here always is), so "host address-space size" is 1', hostAs);
+rule('host.cr4.pae', 'with "host address-space size" 1, host CR4.PAE is 1', (c) => !hostAs(c) || (lo(c, F.H_CR4) & 0x20) !== 0);
+rule('host.rip.canonical', 'with "host address-space size" 1, host RIP is canonical', (c) => !hostAs(c) || canonical(c, F.H_RIP));
+
+// ===== 27.3.1.1 Checks on Guest Control Registers, Debug Registers, and MSRs (exit 33) =====
+section('guest', S_G_CR);
+/** CR0.PE and PG are exempt with "unrestricted guest"; NW (29) and CD (30) are never checked. */
+const cr0Exempt = (c: CheckContext): number => (unrestricted(c) ? 0x8000_0001 : 0) | 0x6000_0000;
+rule('guest.cr0.fixed0', 'guest CR0 sets every bit IA32_VMX_CR0_FIXED0 requires (PE and PG exempt with "unrestricted guest"; NW, CD never checked)',
+  (c) => fixed0Ok(c, MSR.IA32_VMX_CR0_FIXED0, F.G_CR0, cr0Exempt(c)));
+rule('guest.cr0.fixed1', 'guest CR0 sets no bit IA32_VMX_CR0_FIXED1 leaves 0 (bits 63:32 included; NW, CD never checked)',
+  (c) => fixed1Ok(c, MSR.IA32_VMX_CR0_FIXED1, F.G_CR0, cr0Exempt(c)));
+rule('guest.cr0.pg-requires-pe', 'guest CR0.PG = 1 requires CR0.PE = 1', (c) => (cr0(c) & 0x8000_0000) === 0 || (cr0(c) & 1) === 1);
+rule('guest.cr4.fixed0', 'guest CR4 sets every bit IA32_VMX_CR4_FIXED0 requires (VMXE)', (c) => fixed0Ok(c, MSR.IA32_VMX_CR4_FIXED0, F.G_CR4));
+rule('guest.cr4.fixed1', 'guest CR4 sets no bit IA32_VMX_CR4_FIXED1 leaves 0 (bits 63:32 included)', (c) => fixed1Ok(c, MSR.IA32_VMX_CR4_FIXED1, F.G_CR4));
+const loadDebug = (c: CheckContext): boolean => (c.entry & ENTRY.LOAD_DEBUG_CONTROLS) !== 0;
+rule('guest.debugctl.reserved', 'with "load debug controls", reserved bits of the IA32_DEBUGCTL field are 0 (this processor implements LBR and BTF)',
+  (c) => !loadDebug(c) || (hi(c, F.G_DEBUGCTL) === 0 && (lo(c, F.G_DEBUGCTL) & ~DEBUGCTL_VALID) === 0));
+rule('guest.cr0.pg-ia32e', 'with "IA-32e mode guest", guest CR0.PG is 1', (c) => !ia32e(c) || (cr0(c) & 0x8000_0000) !== 0);
+rule('guest.cr4.pae-ia32e', 'with "IA-32e mode guest", guest CR4.PAE is 1', (c) => !ia32e(c) || (cr4(c) & 0x20) !== 0);
+rule('guest.cr4.pcide', 'without "IA-32e mode guest", guest CR4.PCIDE is 0', (c) => ia32e(c) || (cr4(c) & 0x20000) === 0);
+rule('guest.cr3.width', 'guest CR3 bits 63:N are 0 (N = physical-address width)', (c) => inWidth(c, F.G_CR3));
+rule('guest.dr7.high', 'with "load debug controls", bits 63:32 of the DR7 field are 0', (c) => !loadDebug(c) || hi(c, F.G_DR7) === 0);
+rule('guest.sysenter-esp.canonical', 'the guest IA32_SYSENTER_ESP field is canonical', (c) => canonical(c, F.G_SYSENTER_ESP));
+rule('guest.sysenter-eip.canonical', 'the guest IA32_SYSENTER_EIP field is canonical', (c) => canonical(c, F.G_SYSENTER_EIP));
+rule('guest.perf-global-ctrl.reserved', 'with the "load IA32_PERF_GLOBAL_CTRL" VM-entry control, reserved bits of the guest field are 0',
+  (c) => (c.entry & ENTRY.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || ((lo(c, F.G_PERF) & ~PERF_VALID_LO) === 0 && (hi(c, F.G_PERF) & ~PERF_VALID_HI) === 0));
+rule('guest.pat', 'with the "load IA32_PAT" VM-entry control, every byte of the guest IA32_PAT field is 0, 1, 4, 5, 6 or 7',
+  (c) => (c.entry & ENTRY.LOAD_IA32_PAT) === 0 || patOk(lo(c, F.G_PAT), hi(c, F.G_PAT)));
+const loadGuestEfer = (c: CheckContext): boolean => (c.entry & ENTRY.LOAD_IA32_EFER) !== 0;
+rule('guest.efer.reserved', 'with the "load IA32_EFER" VM-entry control, reserved bits of the guest IA32_EFER field are 0',
+  (c) => !loadGuestEfer(c) || (hi(c, F.G_EFER) === 0 && (lo(c, F.G_EFER) & ~EFER_VALID) === 0));
+rule('guest.efer.lma', 'with the "load IA32_EFER" VM-entry control, guest IA32_EFER.LMA equals "IA-32e mode guest"',
+  (c) => !loadGuestEfer(c) || ((lo(c, F.G_EFER) & 0x400) !== 0) === ia32e(c));
+rule('guest.efer.lme', 'with the "load IA32_EFER" VM-entry control and guest CR0.PG = 1, guest IA32_EFER.LME equals LMA',
+  (c) => !loadGuestEfer(c) || (cr0(c) & 0x8000_0000) === 0 || ((lo(c, F.G_EFER) & 0x100) !== 0) === ((lo(c, F.G_EFER) & 0x400) !== 0));
+
+// ===== 27.3.1.2 Checks on Guest Segment Registers (exit 33) =====
+section('guest', S_G_SEG);
+// Selector fields.
+rule('guest.tr.selector-ti', 'the TR selector has TI = 0', (c) => (lo(c, TR.sel) & 4) === 0);
+rule('guest.ldtr.selector-ti', 'a usable LDTR has a selector with TI = 0', (c) => !usable(c, LDTR) || (lo(c, LDTR.sel) & 4) === 0);
+rule('guest.ss.selector-rpl', 'outside virtual-8086 mode and without "unrestricted guest", SS.RPL equals CS.RPL',
+  (c) => v86(c) || unrestricted(c) || rpl(c, SS) === rpl(c, CS));
+// Base-address fields.
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.base-v86`, `in virtual-8086 mode, the ${s.name} base is the selector shifted left 4 bits`,
+    (c) => !v86(c) || (hi(c, s.base) === 0 && lo(c, s.base) === ((lo(c, s.sel) & 0xffff) << 4)));
+}
+rule('guest.tr.base-canonical', 'the TR base is canonical', (c) => canonical(c, TR.base));
+rule('guest.fs.base-canonical', 'the FS base is canonical', (c) => canonical(c, FS.base));
+rule('guest.gs.base-canonical', 'the GS base is canonical', (c) => canonical(c, GS.base));
+rule('guest.ldtr.base-canonical', 'a usable LDTR has a canonical base', (c) => !usable(c, LDTR) || canonical(c, LDTR.base));
+rule('guest.cs.base-high', 'bits 63:32 of the CS base are 0', (c) => hi(c, CS.base) === 0);
+for (const s of [SS, DS, ES]) {
+  rule(`guest.${s.name.toLowerCase()}.base-high`, `bits 63:32 of a usable ${s.name} base are 0`, (c) => !usable(c, s) || hi(c, s.base) === 0);
+}
+// Limit fields.
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.limit-v86`, `in virtual-8086 mode, the ${s.name} limit is 0000FFFFH`, (c) => !v86(c) || lo(c, s.limit) === 0xffff);
+}
+// Access-rights fields of CS, SS, DS, ES, FS, GS.
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.ar-v86`, `in virtual-8086 mode, the ${s.name} access rights are 000000F3H`, (c) => !v86(c) || lo(c, s.ar) === 0xf3);
+}
+const nv = (c: CheckContext): boolean => !v86(c);
+rule('guest.cs.type', 'CS type is 9, 11, 13 or 15 (accessed code), or 3 with "unrestricted guest"',
+  (c) => { if (!nv(c)) return true; const t = type(c, CS); return t === 9 || t === 11 || t === 13 || t === 15 || (t === 3 && unrestricted(c)); });
+rule('guest.ss.type', 'a usable SS has type 3 or 7 (read/write accessed data)', (c) => !nv(c) || !usable(c, SS) || type(c, SS) === 3 || type(c, SS) === 7);
+for (const s of DATA4) {
+  const n = s.name.toLowerCase();
+  rule(`guest.${n}.type-accessed`, `a usable ${s.name} has the accessed bit (type bit 0) set`, (c) => !nv(c) || !usable(c, s) || (type(c, s) & 1) === 1);
+  rule(`guest.${n}.type-readable`, `a usable ${s.name} holding a code segment (type bit 3) is readable (type bit 1)`, (c) => !nv(c) || !usable(c, s) || (type(c, s) & 8) === 0 || (type(c, s) & 2) !== 0);
+}
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.s`, `${s === CS ? 'CS' : `a usable ${s.name}`} has S = 1 (code or data)`, (c) => !nv(c) || !checked(c, s) || (ar(c, s) & 0x10) !== 0);
+}
+rule('guest.cs.dpl-type3', 'a CS of type 3 (unrestricted guest) has DPL 0', (c) => !nv(c) || type(c, CS) !== 3 || dpl(c, CS) === 0);
+rule('guest.cs.dpl-nonconforming', 'a non-conforming CS (type 9 or 11) has DPL equal to SS.DPL', (c) => !nv(c) || (type(c, CS) !== 9 && type(c, CS) !== 11) || dpl(c, CS) === dpl(c, SS));
+rule('guest.cs.dpl-conforming', 'a conforming CS (type 13 or 15) has DPL not greater than SS.DPL', (c) => !nv(c) || (type(c, CS) !== 13 && type(c, CS) !== 15) || dpl(c, CS) <= dpl(c, SS));
+rule('guest.ss.dpl-rpl', 'without "unrestricted guest", SS.DPL equals the RPL of the SS selector', (c) => !nv(c) || unrestricted(c) || dpl(c, SS) === rpl(c, SS));
+rule('guest.ss.dpl-real', 'SS.DPL is 0 if CS has type 3 or guest CR0.PE = 0', (c) => !nv(c) || (type(c, CS) !== 3 && (cr0(c) & 1) === 1) || dpl(c, SS) === 0);
+for (const s of DATA4) {
+  rule(`guest.${s.name.toLowerCase()}.dpl-rpl`, `without "unrestricted guest", a usable ${s.name} of type 0-11 has DPL not less than its selector's RPL`,
+    (c) => !nv(c) || unrestricted(c) || !usable(c, s) || type(c, s) > 11 || dpl(c, s) >= rpl(c, s));
+}
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.present`, `${s === CS ? 'CS' : `a usable ${s.name}`} is present (P = 1)`, (c) => !nv(c) || !checked(c, s) || (ar(c, s) & 0x80) !== 0);
+}
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.ar-reserved-11-8`, `bits 11:8 of the ${s === CS ? 'CS' : `usable ${s.name}`} access rights are 0`, (c) => !nv(c) || !checked(c, s) || (ar(c, s) & 0xf00) === 0);
+}
+rule('guest.cs.db-long', 'with "IA-32e mode guest" and CS.L = 1, CS.D/B is 0', (c) => !nv(c) || !ia32e(c) || !csL(c) || (ar(c, CS) & 0x4000) === 0);
+function granularityRules(s: Seg, guard: (c: CheckContext) => boolean, who: string): void {
+  const n = s.name.toLowerCase();
+  rule(`guest.${n}.g-limit-low`, `${who}: if any of limit bits 11:0 is 0, G is 0`, (c) => !guard(c) || (lo(c, s.limit) & 0xfff) === 0xfff || (ar(c, s) & 0x8000) === 0);
+  rule(`guest.${n}.g-limit-high`, `${who}: if any of limit bits 31:20 is 1, G is 1`, (c) => !guard(c) || (lo(c, s.limit) >>> 20) === 0 || (ar(c, s) & 0x8000) !== 0);
+}
+for (const s of CODE_DATA) granularityRules(s, (c) => nv(c) && checked(c, s), s === CS ? 'CS' : `a usable ${s.name}`);
+for (const s of CODE_DATA) {
+  rule(`guest.${s.name.toLowerCase()}.ar-reserved-31-17`, `bits 31:17 of the ${s === CS ? 'CS' : `usable ${s.name}`} access rights are 0`, (c) => !nv(c) || !checked(c, s) || (ar(c, s) >>> 17) === 0);
+}
+// TR.
+rule('guest.tr.type', 'TR type is 11 (busy 64-bit TSS) with "IA-32e mode guest", else 3 or 11 (busy 16/32-bit TSS)',
+  (c) => { const t = type(c, TR); return t === 11 || (t === 3 && !ia32e(c)); });
+rule('guest.tr.s', 'TR has S = 0 (system segment)', (c) => (ar(c, TR) & 0x10) === 0);
+rule('guest.tr.present', 'TR is present (P = 1)', (c) => (ar(c, TR) & 0x80) !== 0);
+rule('guest.tr.ar-reserved-11-8', 'bits 11:8 of the TR access rights are 0', (c) => (ar(c, TR) & 0xf00) === 0);
+granularityRules(TR, () => true, 'TR');
+rule('guest.tr.usable', 'TR is usable (access-rights bit 16 is 0)', (c) => usable(c, TR));
+rule('guest.tr.ar-reserved-31-17', 'bits 31:17 of the TR access rights are 0', (c) => (ar(c, TR) >>> 17) === 0);
+// LDTR.
+rule('guest.ldtr.type', 'a usable LDTR has type 2 (LDT)', (c) => !usable(c, LDTR) || type(c, LDTR) === 2);
+rule('guest.ldtr.s', 'a usable LDTR has S = 0', (c) => !usable(c, LDTR) || (ar(c, LDTR) & 0x10) === 0);
+rule('guest.ldtr.present', 'a usable LDTR is present (P = 1)', (c) => !usable(c, LDTR) || (ar(c, LDTR) & 0x80) !== 0);
+rule('guest.ldtr.ar-reserved-11-8', 'bits 11:8 of the usable LDTR access rights are 0', (c) => !usable(c, LDTR) || (ar(c, LDTR) & 0xf00) === 0);
+granularityRules(LDTR, (c) => usable(c, LDTR), 'a usable LDTR');
+rule('guest.ldtr.ar-reserved-31-17', 'bits 31:17 of the usable LDTR access rights are 0', (c) => !usable(c, LDTR) || (ar(c, LDTR) >>> 17) === 0);
+
+// ===== 27.3.1.3 Checks on Guest Descriptor-Table Registers (exit 33) =====
+section('guest', S_G_DT);
+rule('guest.gdtr.base-canonical', 'the GDTR base is canonical', (c) => canonical(c, F.G_GDTR_BASE));
+rule('guest.idtr.base-canonical', 'the IDTR base is canonical', (c) => canonical(c, F.G_IDTR_BASE));
+rule('guest.gdtr.limit-high', 'bits 31:16 of the GDTR limit are 0', (c) => (lo(c, F.G_GDTR_LIMIT) >>> 16) === 0);
+rule('guest.idtr.limit-high', 'bits 31:16 of the IDTR limit are 0', (c) => (lo(c, F.G_IDTR_LIMIT) >>> 16) === 0);
+
+// ===== 27.3.1.4 Checks on Guest RIP, RFLAGS, and SSP (exit 33) =====
+section('guest', S_G_RIP);
+const longMode = (c: CheckContext): boolean => ia32e(c) && csL(c);
+rule('guest.rip.high', 'bits 63:32 of RIP are 0 unless "IA-32e mode guest" and CS.L = 1', (c) => longMode(c) || hi(c, F.G_RIP) === 0);
+rule('guest.rip.canonical', `with "IA-32e mode guest" and CS.L = 1, RIP is canonical (bits 63:${LINEAR_ADDRESS_WIDTH - 1} equal)`, (c) => !longMode(c) || canonical(c, F.G_RIP));
+rule('guest.rflags.reserved', 'RFLAGS bits 63:22, 15, 5 and 3 are 0', (c) => hi(c, F.G_RFLAGS) === 0 && (rflags(c) & 0xffc0_8028) === 0);
+rule('guest.rflags.bit1', 'RFLAGS bit 1 is 1', (c) => (rflags(c) & 2) !== 0);
+rule('guest.rflags.vm', 'RFLAGS.VM is 0 with "IA-32e mode guest" or guest CR0.PE = 0', (c) => !v86(c) || (!ia32e(c) && (cr0(c) & 1) === 1));
+rule('guest.rflags.if-extint', 'RFLAGS.IF is 1 when an external interrupt is injected', (c) => !injecting(c, T_EXTINT) || (rflags(c) & 0x200) !== 0);
+
+// ===== 27.3.1.5 Checks on Guest Non-Register State (exit 33) =====
+section('guest', S_G_NR);
+const ACT_ACTIVE = 0, ACT_HLT = 1, ACT_SHUTDOWN = 2, ACT_SIPI = 3;
+rule('guest.activity.supported', 'the activity state is 0-3 and one IA32_VMX_MISC bits 8:6 advertise (0 = active always)',
+  (c) => c.caps.activityStateSupported(activity(c) >>> 0));
+rule('guest.activity.hlt-ss-dpl', 'the activity state is not HLT if SS.DPL is not 0', (c) => activity(c) !== ACT_HLT || dpl(c, SS) === 0);
+rule('guest.activity.blocking', 'the activity state is active if blocking by STI or by MOV SS is in effect', (c) => (intr(c) & 3) === 0 || activity(c) === ACT_ACTIVE);
+rule('guest.activity.hlt-event', 'in the HLT state only external interrupts, NMIs, #DB, #MC and pending MTF exits may be injected',
+  (c) => {
+    if (activity(c) !== ACT_HLT || !injValid(c)) return true;
+    const t = injType(c), v = injVector(c);
+    return t === T_EXTINT || t === T_NMI || (t === T_HWEXC && (v === 1 || v === 18)) || (t === T_OTHER && v === 0);
+  });
+rule('guest.activity.shutdown-event', 'in the shutdown state only NMIs and machine checks may be injected',
+  (c) => activity(c) !== ACT_SHUTDOWN || !injValid(c) || injType(c) === T_NMI || (injType(c) === T_HWEXC && injVector(c) === 18));
+rule('guest.activity.sipi-event', 'in the wait-for-SIPI state no event may be injected', (c) => activity(c) !== ACT_SIPI || !injValid(c));
+rule('guest.interruptibility.reserved', 'bits 31:5 of the interruptibility state are 0', (c) => (intr(c) >>> 5) === 0);
+rule('guest.interruptibility.sti-and-movss', 'blocking by STI and blocking by MOV SS are not both set', (c) => (intr(c) & 3) !== 3);
+rule('guest.interruptibility.sti-if', 'blocking by STI requires RFLAGS.IF = 1', (c) => (intr(c) & 1) === 0 || (rflags(c) & 0x200) !== 0);
+rule('guest.interruptibility.extint', 'no blocking by STI or MOV SS when an external interrupt is injected', (c) => !injecting(c, T_EXTINT) || (intr(c) & 3) === 0);
+rule('guest.interruptibility.nmi-movss', 'no blocking by MOV SS when an NMI is injected', (c) => !injecting(c, T_NMI) || (intr(c) & 2) === 0);
+rule('guest.interruptibility.smi', 'blocking by SMI is 0 (the processor is not in SMM)', (c) => (intr(c) & 4) === 0);
+rule('guest.interruptibility.nmi-sti', 'no blocking by STI when an NMI is injected (the optional check of 27.3.1.5 this processor makes)',
+  (c) => !injecting(c, T_NMI) || (intr(c) & 1) === 0, 3);
+rule('guest.interruptibility.virtual-nmi', 'with "virtual NMIs", blocking by NMI is 0 when an NMI is injected', (c) => (c.pin & PIN.VIRTUAL_NMIS) === 0 || !injecting(c, T_NMI) || (intr(c) & 8) === 0);
+rule('guest.interruptibility.enclave', 'enclave interruption (bit 4) requires SGX support and no blocking by MOV SS', (c) => (intr(c) & 0x10) === 0 || (HAS_SGX && (intr(c) & 2) === 0));
+const pdbg = (c: CheckContext): number => lo(c, F.G_PENDING_DBG);
+rule('guest.pending-debug.reserved', 'bits 11:4, 13, 15 and 63:17 of the pending debug exceptions are 0', (c) => hi(c, F.G_PENDING_DBG) === 0 && (pdbg(c) & 0xfffe_aff0) === 0);
+const bsChecked = (c: CheckContext): boolean => (intr(c) & 3) !== 0 || activity(c) === ACT_HLT;
+const tfNoBtf = (c: CheckContext): boolean => (rflags(c) & 0x100) !== 0 && (lo(c, F.G_DEBUGCTL) & 2) === 0;
+rule('guest.pending-debug.bs-set', 'with blocking by STI/MOV SS or HLT, BS (bit 14) is 1 if RFLAGS.TF = 1 and IA32_DEBUGCTL.BTF = 0',
+  (c) => !bsChecked(c) || !tfNoBtf(c) || (pdbg(c) & 0x4000) !== 0);
+rule('guest.pending-debug.bs-clear', 'with blocking by STI/MOV SS or HLT, BS (bit 14) is 0 if RFLAGS.TF = 0 or IA32_DEBUGCTL.BTF = 1',
+  (c) => !bsChecked(c) || tfNoBtf(c) || (pdbg(c) & 0x4000) === 0);
+rule('guest.pending-debug.rtm', 'RTM (bit 16) requires RTM support, bits 11:0 and 15:13 clear, and no blocking by MOV SS',
+  (c) => (pdbg(c) & 0x10000) === 0 || (HAS_RTM && (pdbg(c) & 0xefff) === 0 && (intr(c) & 2) === 0));
+const linkSet = (c: CheckContext): boolean => !(lo(c, F.LINK) === 0xffff_ffff && hi(c, F.LINK) === 0xffff_ffff);
+const linkAddr = (c: CheckContext): number => hi(c, F.LINK) * 2 ** 32 + lo(c, F.LINK);
+const linkWord = (c: CheckContext): number => (c.mem ? readRegion32(c.mem, linkAddr(c)) : 0xffff_ffff) >>> 0;
+rule('guest.vmcs-link.align', 'a VMCS link pointer other than FFFFFFFF_FFFFFFFFH has bits 11:0 clear', (c) => !linkSet(c) || (lo(c, F.LINK) & 0xfff) === 0, 4);
+rule('guest.vmcs-link.width', 'a VMCS link pointer other than FFFFFFFF_FFFFFFFFH sets no bit beyond the physical-address width', (c) => !linkSet(c) || inWidth(c, F.LINK), 4);
+rule('guest.vmcs-link.revision', 'the VMCS the link pointer references starts with this processor\'s VMCS revision identifier (bits 30:0)',
+  (c) => !linkSet(c) || (linkWord(c) & 0x7fff_ffff) === c.caps.vmcsRevisionId, 4);
+rule('guest.vmcs-link.shadow-indicator', 'bit 31 of the referenced VMCS (shadow-VMCS indicator) equals the "VMCS shadowing" control',
+  (c) => !linkSet(c) || ((linkWord(c) >>> 31) === 1) === shadowing(c), 4);
+rule('guest.vmcs-link.not-current', 'outside SMM, the VMCS link pointer is not the current-VMCS pointer',
+  (c) => !linkSet(c) || linkAddr(c) !== c.v.regionAddress, 4);
+
+// ===== 27.3.1.6 Checks on Guest Page-Directory-Pointer-Table Entries (exit 33, qualification 2) =====
+section('guest', S_G_PDPTE);
+const paePaging = (c: CheckContext): boolean => (cr0(c) & 0x8000_0000) !== 0 && (cr4(c) & 0x20) !== 0 && !ia32e(c);
+/** A present PDPTE's reserved bits: 2:1, 8:5 and 63:N (Vol. 3A 4.4.1, Table 4-8). */
+function pdpteOk(l: number, h: number, width: number): boolean {
+  return (l & 1) === 0 || ((l & 0x1e6) === 0 && widthOk(h, width));
+}
+for (let k = 0; k < 4; k++) {
+  rule(`guest.pdpte${k}.reserved`, `with PAE paging, a present PDPTE${k} (the guest-state field with "enable EPT", else the entry at CR3[31:5] + ${8 * k}) has reserved bits 2:1, 8:5, 63:N clear`,
+    (c) => {
+      if (!paePaging(c)) return true;
+      if (ept(c)) return pdpteOk(lo(c, F.G_PDPTE[k]!), hi(c, F.G_PDPTE[k]!), W(c));
+      const pa = (lo(c, F.G_CR3) & 0xffff_ffe0) + 8 * k;
+      const l = c.mem ? readRegion32(c.mem, pa) : 0xffff_ffff, h = c.mem ? readRegion32(c.mem, pa + 4) : 0xffff_ffff;
+      return pdpteOk(l, h, W(c));
+    }, 2);
 }
 
-/** The first failing rule of a kind, or null. */
-export function firstFailure(c: CheckContext, kind: RuleKind): EntryRule | null {
-  for (const r of ENTRY_RULES) if (r.kind === kind && !r.ok(c)) return r;
+// ===== 27.4 Loading MSRs (exit 34, qualification = entry number) =====
+section('msr', S_MSR);
+const mi = (c: CheckContext): number => (c.msrIndex ?? 0) >>> 0;
+rule('msr.fs-gs-base', 'a VM-entry MSR-load entry does not load IA32_FS_BASE (C0000100H) or IA32_GS_BASE (C0000101H)', (c) => mi(c) !== 0xc000_0100 && mi(c) !== 0xc000_0101);
+rule('msr.x2apic', 'a VM-entry MSR-load entry does not load an x2APIC MSR (bits 31:8 = 000008H)', (c) => (mi(c) >>> 8) !== 0x8);
+rule('msr.smm-only', 'a VM-entry MSR-load entry does not load IA32_SMM_MONITOR_CTL (9BH), writable only in SMM', (c) => mi(c) !== 0x9b);
+rule('msr.model-specific', 'a VM-entry MSR-load entry does not load IA32_BIOS_UPDT_TRIG (79H) or IA32_BIOS_SIGN_ID (8BH), which VM entry cannot load on this processor',
+  (c) => mi(c) !== 0x79 && mi(c) !== 0x8b);
+rule('msr.reserved', 'bits 63:32 of a VM-entry MSR-load entry are 0', (c) => ((c.msrReserved ?? 0) >>> 0) === 0);
+rule('msr.wrmsr', 'the entry\'s data can be written by WRMSR at CPL 0 without #GP (the MSR is loaded by this rule)',
+  (c) => !c.wrmsr || c.wrmsr(mi(c), (c.msrLo ?? 0) >>> 0, (c.msrHi ?? 0) >>> 0));
+
+/** Every rule, in evaluation order: controls, host state, guest state, MSR loading. */
+export const ENTRY_RULES: readonly EntryRule[] = Object.freeze(RULES.slice());
+
+const BY_KIND: Readonly<Record<RuleKind, readonly EntryRule[]>> = {
+  control: ENTRY_RULES.filter((r) => r.kind === 'control'),
+  host: ENTRY_RULES.filter((r) => r.kind === 'host'),
+  guest: ENTRY_RULES.filter((r) => r.kind === 'guest'),
+  msr: ENTRY_RULES.filter((r) => r.kind === 'msr'),
+};
+const BY_ID: ReadonlyMap<string, EntryRule> = new Map(ENTRY_RULES.map((r) => [r.id, r]));
+if (BY_ID.size !== ENTRY_RULES.length) throw new Error('internal: duplicate VM-entry rule id');
+
+/** The rule with this id, or undefined. */
+export function entryRule(id: string): EntryRule | undefined { return BY_ID.get(id); }
+
+/** The rules of one kind, in evaluation order. */
+export function rulesOfKind(kind: RuleKind): readonly EntryRule[] { return BY_KIND[kind]; }
+
+/** The first failing rule of a kind (evaluation order), or null. */
+export function firstFailure(c: CheckContext, kind: RuleKind, rules: readonly EntryRule[] = BY_KIND[kind]): EntryRule | null {
+  for (let k = 0; k < rules.length; k++) {
+    const r = rules[k]!;
+    if (r.kind === kind && !r.ok(c)) return r;
+  }
   return null;
+}
+
+/** Outcome of the checks that precede loading MSRs, in the order VM entry performs them. */
+export type CheckOutcome =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'failValid'; readonly error: 7 | 8; readonly rule: EntryRule }
+  | { readonly kind: 'guest'; readonly rule: EntryRule; readonly qual: number };
+
+/**
+ * Run the control (VMfailValid 7), host-state (VMfailValid 8) and guest-state
+ * (exit 33) checks. `rules` replaces the table (for tests of the checker).
+ */
+export function checkEntry(c: CheckContext, rules: readonly EntryRule[] = ENTRY_RULES): CheckOutcome {
+  const same = rules === ENTRY_RULES;
+  let bad = firstFailure(c, 'control', same ? BY_KIND.control : rules);
+  if (bad) return { kind: 'failValid', error: 7, rule: bad };
+  bad = firstFailure(c, 'host', same ? BY_KIND.host : rules);
+  if (bad) return { kind: 'failValid', error: 8, rule: bad };
+  bad = firstFailure(c, 'guest', same ? BY_KIND.guest : rules);
+  if (bad) return { kind: 'guest', rule: bad, qual: bad.qual ?? 0 };
+  return { kind: 'ok' };
+}
+
+/** Build a CheckContext for a VMCS the way VM entry reads its controls (secondary controls count as 0 unless activated). */
+export function checkContext(v: Vmcs, caps: VmxCapabilities, mem: PhysMem | null = null): CheckContext {
+  const proc = v.get32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+  return {
+    v, caps, mem,
+    pin: v.get32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS),
+    proc,
+    proc2: proc & PROC.ACTIVATE_SECONDARY_CONTROLS ? v.get32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS) : 0,
+    exit: v.get32(VMCS.VM_EXIT_CONTROLS),
+    entry: v.get32(VMCS.VM_ENTRY_CONTROLS),
+  };
 }
