@@ -5,7 +5,7 @@
  * immediates follow, the operand-size rules and the handler.
  */
 import { Insn, type Handler, IF_D64, IF_F64, IF_I64, IF_O64, IF_BYTE, IF_LOCKABLE } from './insn.js';
-import { OPCODES, type OpDef } from './opcodes.js';
+import { OPCODES, PFX_F3, PFX_NP, type OpDef } from './opcodes.js';
 import { ES, CS, SS, DS, FS, GS, RBP, RSP } from './regs.js';
 import { EA_NONE, eaFor } from './ea.js';
 
@@ -19,9 +19,14 @@ interface Slot {
   def: OpDef;
   modrm: boolean;
   imm: number;
+  /** The ModRM r/m operand is always a register, whatever mod says (MOV CR/DR). */
+  regOnly: boolean;
 }
-/** Either one slot, or a group selected by ModRM.reg (and mod==3 or not). */
-interface GroupSlot { group: true; mem: (Slot | undefined)[]; reg: (Slot | undefined)[]; modrm: true }
+/**
+ * Either one slot, or a group selected by ModRM.reg (and mod==3 or not);
+ * for mod == 3, a member may be further selected by ModRM.rm.
+ */
+interface GroupSlot { group: true; mem: (Slot | undefined)[]; reg: (Slot | undefined)[]; rm: ((Slot | undefined)[] | undefined)[]; modrm: true }
 type Entry = Slot | GroupSlot;
 
 function immKind(ops: string): number {
@@ -44,6 +49,9 @@ function immKind(ops: string): number {
 function hasModrm(ops: string): boolean {
   return ops.split(',').some((x) => /^[EGMSCDRVWPQN][a-z]/.test(x));
 }
+function regOnly(ops: string): boolean {
+  return ops.split(',').some((x) => /^[CDR][a-z]/.test(x));
+}
 
 /**
  * The decode table: 0x000-0x0ff one-byte map, 0x100-0x1ff the 0F map.
@@ -58,15 +66,23 @@ function buildTable(): (Entry | undefined)[] {
   const TABLE: (Entry | undefined)[] = new Array(512);
   for (const def of OPCODES) {
     const idx = def.op >= 0x0f00 ? 0x100 + (def.op & 0xff) : def.op;
-    const slot: Slot = { def, modrm: def.reg !== undefined || hasModrm(def.ops), imm: immKind(def.ops) };
+    const slot: Slot = { def, modrm: def.reg !== undefined || hasModrm(def.ops), imm: immKind(def.ops), regOnly: regOnly(def.ops) };
     if (def.reg === undefined) {
       if (TABLE[idx]) throw new Error(`opcode table: duplicate entry for ${idx.toString(16)}`);
       TABLE[idx] = slot;
       continue;
     }
     let g = TABLE[idx];
-    if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), modrm: true }; TABLE[idx] = g; }
+    if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), rm: new Array(8), modrm: true }; TABLE[idx] = g; }
     if (!('group' in g)) throw new Error(`opcode table: ${idx.toString(16)} mixes group and plain entries`);
+    if (def.rm !== undefined) {
+      if (def.mem !== false || g.reg[def.reg]) throw new Error(`opcode table: ${idx.toString(16)} /${def.reg} rm ${def.rm} must be a register form of its own`);
+      const sub = (g.rm[def.reg] ??= new Array(8));
+      if (sub[def.rm]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg} rm ${def.rm}`);
+      sub[def.rm] = slot;
+      continue;
+    }
+    if (def.mem !== true && g.rm[def.reg]) throw new Error(`opcode table: ${idx.toString(16)} /${def.reg} has both rm-selected and plain register forms`);
     if (def.mem !== false) { if (g.mem[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg}`); g.mem[def.reg] = slot; }
     if (def.mem !== true) { if (g.reg[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg} reg`); g.reg[def.reg] = slot; }
   }
@@ -143,10 +159,16 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
     const m = buf[p++]!;
     mod = m >> 6; reg = ((m >> 3) & 7) | ((rex & 4) << 1); rm = (m & 7) | ((rex & 1) << 3);
     if ('group' in entry) {
-      slot = (mod === 3 ? entry.reg : entry.mem)[(m >> 3) & 7];
-      // A group member that exists only with a memory operand: mod = 3 is #UD.
-      if (!slot && mod === 3 && entry.mem[(m >> 3) & 7]?.def.mem === true) { st.code = DEC_UD; st.len = p; return null; }
-    } else slot = entry;
+      const r3 = (m >> 3) & 7;
+      slot = mod === 3 ? entry.reg[r3] ?? entry.rm[r3]?.[m & 7] : entry.mem[r3];
+      // A group member that exists only with a memory operand: mod = 3 is #UD (0F C7 /1,
+      // FF /3, ...), except on the x87 escapes D8-DF, whose register forms are other
+      // instructions (not implemented here).
+      if (!slot && mod === 3 && entry.mem[r3]?.def.mem === true && (idx < 0xd8 || idx > 0xdf)) { st.code = DEC_UD; st.len = p; return null; }
+    } else {
+      slot = entry;
+      if (entry.regOnly) mod = 3;
+    }
     if (mod !== 3) {
       if (asz === 2) {
         // 16-bit addressing (Vol. 2A, Table 2-1).
@@ -187,11 +209,14 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
   const def = slot.def;
   const fl = def.flags ?? 0;
   // Mandatory prefixes (Vol. 2A, 2.1.2): F3 is part of the opcode (POPCNT), not a REP;
-  // NP entries (fences, MOVNTI, CLFLUSH) are other instructions, #UD here, with 66/F2/F3.
-  if (def.prefix !== undefined) {
-    if (def.prefix === 0 ? rep !== 0 || opsz66 : rep !== 1) { st.code = DEC_UD; st.len = p; return null; }
-    rep = 0;
+  // with NP entries (fences, MOVNTI, VMREAD, ...) 66/F2/F3 select other instructions (#UD here).
+  const pfx = def.prefix;
+  if (pfx !== undefined) {
+    const ok = pfx === PFX_F3 ? rep === 1 : pfx === PFX_NP ? rep === 0 && !opsz66 : rep === 0;
+    if (!ok) { st.code = DEC_UD; st.len = p; return null; }
+    if (pfx === PFX_F3) rep = 0;
   }
+  if (def.regMask !== undefined && !((def.regMask >> reg) & 1)) { st.code = DEC_UD; st.len = p; return null; }
   if (mode === 8 && (fl & IF_I64)) { st.code = DEC_UD; st.len = p; return null; }
   if (mode !== 8 && (fl & IF_O64)) { st.code = DEC_UD; st.len = p; return null; }
   if (def.mem === true && mod === 3 && def.reg === undefined) { st.code = DEC_UD; st.len = p; return null; }

@@ -37,11 +37,19 @@ export interface OpDef {
   undef?: number;
   /**
    * Mandatory-prefix column of the opcode map (Vol. 2A, 2.1.2; Vol. 2D A.3):
-   * 0xf3 = the entry exists only with F3, which is then part of the opcode
-   * rather than a REP; 0 = "NP", the encoding is #UD with 66, F2 or F3.
+   * PFX_F3 = the entry exists only with F3, which is then part of the opcode
+   * rather than a REP; PFX_NP = #UD with 66, F2 or F3 (those select other
+   * instructions); PFX_NOREP = #UD with F2 or F3 (66 is allowed).
    */
   prefix?: number;
+  /** For mod = 3 group members selected by ModRM.rm as well (0F 01 C1, DB E3, ...). */
+  rm?: number;
+  /** Allowed ModRM.reg values (bit n = reg n, REX.R included): others are #UD. */
+  regMask?: number;
 }
+
+export const PFX_NP = 0, PFX_NOREP = 1, PFX_F3 = 0xf3;
+const NP = PFX_NP;
 
 const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'] as const;
 const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'] as const;
@@ -116,9 +124,9 @@ function build(): OpDef[] {
   add({ op: 0x89, mn: 'mov', ops: 'Ev,Gv', fn: mov.movEG });
   add({ op: 0x8a, mn: 'mov', ops: 'Gb,Eb', fn: mov.movGE, flags: B });
   add({ op: 0x8b, mn: 'mov', ops: 'Gv,Ev', fn: mov.movGE });
-  add({ op: 0x8c, mn: 'mov', ops: 'Ev,Sw', fn: mov.movESreg });
+  add({ op: 0x8c, mn: 'mov', ops: 'Ev,Sw', fn: mov.movESreg, regMask: 0x3f3f }); // ES..GS (REX.R ignored)
   add({ op: 0x8d, mn: 'lea', ops: 'Gv,M', fn: mov.lea, mem: true });
-  add({ op: 0x8e, mn: 'mov', ops: 'Sw,Ew', fn: mov.movSregE, flags: END });
+  add({ op: 0x8e, mn: 'mov', ops: 'Sw,Ew', fn: mov.movSregE, flags: END, regMask: 0x3d3d }); // not CS
   add({ op: 0x8f, reg: 0, mn: 'pop', ops: 'Ev', fn: mov.popE, flags: D64 });
 
   // ---- 90-9F ----
@@ -188,9 +196,9 @@ function build(): OpDef[] {
   // ---- x87 control instructions (D9 /5, /7; DB E3; DD /7; DF E0) ----
   add({ op: 0xd9, reg: 5, mem: true, mn: 'fldcw', ops: 'Mw', fn: sys.fldcw });
   add({ op: 0xd9, reg: 7, mem: true, mn: 'fnstcw', ops: 'Mw', fn: sys.fnstcw });
-  add({ op: 0xdb, reg: 4, mem: false, mn: 'fninit', ops: '', fn: fninitOnly });
+  add({ op: 0xdb, reg: 4, mem: false, rm: 3, mn: 'fninit', ops: '', fn: fninit }); // DB E3
   add({ op: 0xdd, reg: 7, mem: true, mn: 'fnstsw', ops: 'Mw', fn: sys.fnstsw });
-  add({ op: 0xdf, reg: 4, mem: false, mn: 'fnstsw', ops: 'AX', fn: fnstswAx });
+  add({ op: 0xdf, reg: 4, mem: false, rm: 0, mn: 'fnstsw', ops: 'AX', fn: sys.fnstsw }); // DF E0
 
   // ---- E0-EF ----
   add({ op: 0xe0, mn: 'loopne', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
@@ -253,9 +261,15 @@ function build(): OpDef[] {
   add({ op: 0x0f01, reg: 6, mn: 'lmsw', ops: 'Ew', fn: sys.lmsw, flags: END });
   add({ op: 0x0f01, reg: 7, mem: true, mn: 'invlpg', ops: 'Mb', fn: sys.invlpg, flags: END });
   // 0F 01 with mod = 3: the r/m field selects the instruction (Vol. 2D, Table A-6).
-  add({ op: 0x0f01, reg: 0, mem: false, mn: 'vmx0', ops: '', fn: grp7reg0 });
-  add({ op: 0x0f01, reg: 2, mem: false, mn: 'xgetbv/xsetbv', ops: '', fn: grp7reg2 });
-  add({ op: 0x0f01, reg: 7, mem: false, mn: 'swapgs/rdtscp', ops: '', fn: grp7reg7, flags: END });
+  // VMX instructions in the guest exit unconditionally (Vol. 3C, 26.1.2).
+  add({ op: 0x0f01, reg: 0, mem: false, rm: 1, mn: 'vmcall', ops: '', fn: vmcall, prefix: NP, flags: END });
+  add({ op: 0x0f01, reg: 0, mem: false, rm: 2, mn: 'vmlaunch', ops: '', fn: vmlaunch, prefix: NP, flags: END });
+  add({ op: 0x0f01, reg: 0, mem: false, rm: 3, mn: 'vmresume', ops: '', fn: vmresume, prefix: NP, flags: END });
+  add({ op: 0x0f01, reg: 0, mem: false, rm: 4, mn: 'vmxoff', ops: '', fn: vmxoff, prefix: NP, flags: END });
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: ctl.ud, prefix: NP }); // XSAVE is not advertised: #UD
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: sys.xsetbv, prefix: NP, flags: END });
+  add({ op: 0x0f01, reg: 7, mem: false, rm: 0, mn: 'swapgs', ops: '', fn: swapgs, flags: O64 | END });
+  add({ op: 0x0f01, reg: 7, mem: false, rm: 1, mn: 'rdtscp', ops: '', fn: sys.rdtscp });
   add({ op: 0x0f05, mn: 'syscall', ops: '', fn: sys.syscall, flags: O64 | END });
   add({ op: 0x0f06, mn: 'clts', ops: '', fn: sys.clts });
   add({ op: 0x0f07, mn: 'sysret', ops: '', fn: sys.sysret, flags: O64 | END });
@@ -264,10 +278,11 @@ function build(): OpDef[] {
   add({ op: 0x0f0b, mn: 'ud2', ops: '', fn: ctl.ud, flags: END });
   add({ op: 0x0f0d, mn: 'prefetch', ops: 'Mb', fn: mov.nop, mem: true }); // PREFETCH/PREFETCHW m8: mod = 3 is #UD
   for (let k = 0x18; k <= 0x1f; k++) add({ op: 0x0f00 + k, mn: k === 0x1f ? 'nop' : 'hint-nop', ops: 'Ev', fn: mov.nop });
-  add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr });
-  add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr });
-  add({ op: 0x0f22, mn: 'mov', ops: 'Cd,Rd', fn: sys.movToCr, flags: END });
-  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr });
+  // MOV to/from CRn/DRn: ModRM.mod is ignored, the operand is always a register (Vol. 2B MOV CR).
+  add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr, regMask: 0x11d }); // CR0, CR2, CR3, CR4, CR8
+  add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr, regMask: 0xff });
+  add({ op: 0x0f22, mn: 'mov', ops: 'Cd,Rd', fn: sys.movToCr, flags: END, regMask: 0x11d });
+  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff });
   add({ op: 0x0f30, mn: 'wrmsr', ops: '', fn: sys.wrmsrInsn, flags: END });
   add({ op: 0x0f31, mn: 'rdtsc', ops: '', fn: sys.rdtsc });
   add({ op: 0x0f32, mn: 'rdmsr', ops: '', fn: sys.rdmsrInsn });
@@ -282,17 +297,17 @@ function build(): OpDef[] {
   add({ op: 0x0fad, mn: 'shrd', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
   // 0F AE group 15: fences (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH); the
   // x87/SSE state members (/0-/4 memory) are not part of this table yet.
-  add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: 0 });
-  add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: 0 });
-  add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: 0 });
-  add({ op: 0x0fae, reg: 7, mem: true, mn: 'clflush', ops: 'Mb', fn: mov.clflush }); // 66: CLFLUSHOPT, same effect here
+  add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
+  add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: NP });
+  add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: NP });
+  add({ op: 0x0fae, reg: 7, mem: true, mn: 'clflush', ops: 'Mb', fn: mov.clflush, prefix: PFX_NOREP }); // 66: CLFLUSHOPT, same effect here
   add({ op: 0x0fb0, mn: 'cmpxchg', ops: 'Eb,Gb', fn: alu.cmpxchg, flags: B | LK });
   add({ op: 0x0fb1, mn: 'cmpxchg', ops: 'Ev,Gv', fn: alu.cmpxchg, flags: LK });
   add({ op: 0x0fb3, mn: 'btr', ops: 'Ev,Gv', fn: alu.btOp, arg: 2, flags: LK, undef: OF | SF | AF | PF });
-  add({ op: 0x0fb8, mn: 'popcnt', ops: 'Gv,Ev', fn: alu.popcnt, prefix: 0xf3 }); // CPUID.01H:ECX.POPCNT
+  add({ op: 0x0fb8, mn: 'popcnt', ops: 'Gv,Ev', fn: alu.popcnt, prefix: PFX_F3 }); // CPUID.01H:ECX.POPCNT
   add({ op: 0x0fb9, mn: 'ud1', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
   add({ op: 0x0fff, mn: 'ud0', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
-  add({ op: 0x0fc3, mn: 'movnti', ops: 'My,Gy', fn: mov.movnti, mem: true, prefix: 0 }); // CPUID.01H:EDX.SSE2
+  add({ op: 0x0fc3, mn: 'movnti', ops: 'My,Gy', fn: mov.movnti, mem: true, prefix: NP }); // CPUID.01H:EDX.SSE2
   add({ op: 0x0fc7, reg: 1, mem: true, mn: 'cmpxchg8b', ops: 'Mq', fn: alu.cmpxchg8b, flags: LK }); // 16B with REX.W (CX8, CX16)
   add({ op: 0x0fb6, mn: 'movzx', ops: 'Gv,Eb', fn: mov.movzx });
   add({ op: 0x0fb7, mn: 'movzx', ops: 'Gv,Ew', fn: mov.movzx });
@@ -308,8 +323,8 @@ function build(): OpDef[] {
   add({ op: 0x0fc1, mn: 'xadd', ops: 'Ev,Gv', fn: alu.xadd, flags: LK });
   for (let r = 0; r < 8; r++) add({ op: 0x0fc8 + r, mn: 'bswap', ops: 'Zv', fn: alu.bswap });
   // VMX instructions in the guest exit unconditionally (Vol. 3C, 26.1.2).
-  add({ op: 0x0f78, mn: 'vmread', ops: 'Ey,Gy', fn: sys.vmxInsn, arg: EXIT_REASON.VMREAD });
-  add({ op: 0x0f79, mn: 'vmwrite', ops: 'Gy,Ey', fn: sys.vmxInsn, arg: EXIT_REASON.VMWRITE });
+  add({ op: 0x0f78, mn: 'vmread', ops: 'Ey,Gy', fn: sys.vmxInsn, arg: EXIT_REASON.VMREAD, prefix: NP }); // 66/F2: EXTRQ/INSERTQ
+  add({ op: 0x0f79, mn: 'vmwrite', ops: 'Gy,Ey', fn: sys.vmxInsn, arg: EXIT_REASON.VMWRITE, prefix: NP });
   return t;
 }
 
@@ -322,30 +337,12 @@ function nopOrPause(cpu: Cpu, i: Insn): void {
   if (i.rex & 1) { mov.xchgAR(cpu, i); return; }
   if (i.rep === 1) sys.pause(cpu, i);
 }
-/** 0F 01 /0 mod=3: VMCALL (C1), VMLAUNCH (C2), VMRESUME (C3), VMXOFF (C4). */
-function grp7reg0(cpu: Cpu, i: Insn): void {
-  const r = [0, EXIT_REASON.VMCALL, EXIT_REASON.VMLAUNCH, EXIT_REASON.VMRESUME, EXIT_REASON.VMXOFF][i.rm & 7];
-  if (!r) { cpu.fault(6); return; }
-  cpu.vmexit(r, 0, i.len);
-}
-/** 0F 01 /2 mod=3: XGETBV (D0), XSETBV (D1). */
-function grp7reg2(cpu: Cpu, i: Insn): void {
-  if ((i.rm & 7) === 1) { sys.xsetbv(cpu, i); return; }
-  cpu.fault(6); // XSAVE is not advertised: XGETBV is #UD
-}
-/** 0F 01 /7 mod=3: SWAPGS (F8), RDTSCP (F9). */
-function grp7reg7(cpu: Cpu, i: Insn): void {
-  if ((i.rm & 7) === 0) { sys.swapgs(cpu); return; }
-  if ((i.rm & 7) === 1) { sys.rdtscp(cpu, i); return; }
-  cpu.fault(6);
-}
-function fninitOnly(cpu: Cpu, i: Insn): void {
-  if ((i.rm & 7) === 3) { sys.fninit(cpu); return; } // DB E3
-  cpu.unimplemented(i, 'x87 instruction');
-}
-function fnstswAx(cpu: Cpu, i: Insn): void {
-  if ((i.rm & 7) === 0) { sys.fnstsw(cpu, i); return; } // DF E0
-  cpu.unimplemented(i, 'x87 instruction');
-}
+/** 0F 01 C1-C4: VMCALL, VMLAUNCH, VMRESUME, VMXOFF exit unconditionally (Vol. 3C, 26.1.2). */
+function vmcall(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMCALL, 0, i.len); }
+function vmlaunch(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMLAUNCH, 0, i.len); }
+function vmresume(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMRESUME, 0, i.len); }
+function vmxoff(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMXOFF, 0, i.len); }
+function swapgs(cpu: Cpu): void { sys.swapgs(cpu); }
+function fninit(cpu: Cpu): void { sys.fninit(cpu); }
 
 export const OPCODES: readonly OpDef[] = build();
