@@ -77,6 +77,20 @@ function build(): OpDef[] {
   const logicUndef = AF;
   for (const d of t) if (d.arg === 4 || d.arg === 1 || d.arg === 6) d.undef = logicUndef;
 
+  // ---- legacy instructions invalid in 64-bit mode (#UD, Vol. 2D Table A-2 "i64") ----
+  add({ op: 0x27, mn: 'daa', ops: '', fn: alu.daaDas, flags: I64, undef: OF });
+  add({ op: 0x2f, mn: 'das', ops: '', fn: alu.daaDas, flags: I64, undef: OF });
+  add({ op: 0x37, mn: 'aaa', ops: '', fn: alu.aaaAas, flags: I64, undef: OF | SF | ZF | PF });
+  add({ op: 0x3f, mn: 'aas', ops: '', fn: alu.aaaAas, flags: I64, undef: OF | SF | ZF | PF });
+  add({ op: 0x60, mn: 'pusha', ops: '', fn: mov.pusha, flags: I64 });
+  add({ op: 0x61, mn: 'popa', ops: '', fn: mov.popa, flags: I64 });
+  // 62 is EVEX, C4/C5 VEX in 64-bit mode: AVX/AVX-512 are not advertised, so #UD.
+  add({ op: 0x62, mn: 'bound', ops: 'Gv,Ma', fn: mov.legacyUnimplemented, flags: I64, mem: true });
+  add({ op: 0xc4, mn: 'les', ops: 'Gz,Mp', fn: mov.legacyUnimplemented, flags: I64, mem: true });
+  add({ op: 0xc5, mn: 'lds', ops: 'Gz,Mp', fn: mov.legacyUnimplemented, flags: I64, mem: true });
+  add({ op: 0xd4, mn: 'aam', ops: 'Ib', fn: alu.aam, flags: I64, undef: OF | AF | CF });
+  add({ op: 0xd5, mn: 'aad', ops: 'Ib', fn: alu.aad, flags: I64, undef: OF | AF | CF });
+
   // ---- segment push/pop (06/07, 0E, 16/17, 1E/1F; 0F A0/A1, A8/A9) ----
   add({ op: 0x06, mn: 'push', ops: 'ES', fn: mov.pushSeg, arg: ES, flags: I64 });
   add({ op: 0x07, mn: 'pop', ops: 'ES', fn: mov.popSeg, arg: ES, flags: I64 });

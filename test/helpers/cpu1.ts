@@ -64,7 +64,24 @@ export type Cpu1Result = NativeResult & {
 export interface Cpu1Options {
   /** Run at CPL 3 (CS/SS DPL 3, user-accessible pages): default false (CPL 0). */
   user?: boolean;
+  /**
+   * Deliver exceptions whose bit is clear in `excBitmap` through a real IDT
+   * (64-bit interrupt gates to CODE_BASE + vector, i.e. onto an INT3 fill
+   * byte, whose #BP then exits) with a GDT, both in a page mapped at
+   * SYS_ADDR. Default: every exception exits (no IDT).
+   */
+  idt?: boolean;
+  /** Exception bitmap (default all ones). */
+  excBitmap?: number;
+  /** Adjusts the CPU after its reset, before each run (CR0.WP, EFER.NXE, FS base...). */
+  setup?: (cpu: Cpu) => void;
 }
+
+/** Linear address of the GDT/IDT page (option idt). */
+export const SYS_ADDR = CODE_BASE + 0x3000;
+const PA_SYS = 0x9000;
+/** First physical page handed out by mapPage for extra paging structures and pages. */
+const PA_ALLOC = 0xa000;
 
 /** Linux's signal for an exception vector (arch/x86/kernel/traps.c). */
 export function signalOfVector(v: number): NativeSignal {
@@ -87,10 +104,47 @@ export class Cpu1 {
   readonly mem = new PhysMem(MEM_SIZE);
   readonly cpu = new Cpu(this.mem);
   readonly user: boolean;
+  readonly opts: Cpu1Options;
+  private nextPa = PA_ALLOC;
 
   constructor(opts: Cpu1Options = {}) {
+    this.opts = opts;
     this.user = opts.user === true;
     this.resetPaging();
+  }
+
+  /** A zeroed physical page of the small memory (for tests that map their own pages). */
+  allocPage(): number {
+    if (this.nextPa >= MEM_SIZE) throw new Error('Cpu1: out of physical pages');
+    const pa = this.nextPa;
+    this.nextPa += 0x1000;
+    this.mem.fill(pa, 0x1000);
+    return pa;
+  }
+
+  /**
+   * Maps the 4-KiB linear page `lin` (canonical, as a double) to physical `pa`
+   * with PTE bits `lo` (P, W, U, ...) and `hi` (XD...), creating the paging
+   * structures on the way (present, writable, user).
+   */
+  mapPage(lin: number, pa: number, lo: number, hi = 0): void {
+    const u = BigInt.asUintN(64, BigInt(lin));
+    const idx = [Number((u >> 39n) & 0x1ffn), Number((u >> 30n) & 0x1ffn), Number((u >> 21n) & 0x1ffn), Number((u >> 12n) & 0x1ffn)];
+    let table = PA_PML4;
+    for (let level = 0; level < 3; level++) {
+      const ea = table + idx[level]! * 8;
+      let e = this.mem.dv.getUint32(ea, true);
+      if (!(e & PTE_P)) {
+        e = this.allocPage() | PTE_P | PTE_W | PTE_U;
+        this.mem.dv.setUint32(ea, e, true);
+        this.mem.dv.setUint32(ea + 4, 0, true);
+      }
+      table = e & ~0xfff;
+    }
+    const ea = table + idx[3]! * 8;
+    this.mem.dv.setInt32(ea, (pa & ~0xfff) | lo, true);
+    this.mem.dv.setInt32(ea + 4, hi, true);
+    this.cpu.flushTlb();
   }
 
   /** Writes the page tables (all entries present, A/D clear). */
@@ -105,7 +159,27 @@ export class Cpu1 {
     m.write64(PA_PD + pdIndex(CODE_BASE) * 8, PA_PT_CODE | dir);
     this.setPte(NATIVE_SCRATCH_BASE, PA_SCRATCH | PTE_P | PTE_W | u, PTE_XD_HI);
     for (let k = 0; k < 3; k++) this.setPte(CODE_BASE + k * 0x1000, (PA_CODE + k * 0x1000) | PTE_P | PTE_W | u, 0);
+    this.nextPa = PA_ALLOC;
+    if (this.opts.idt === true) {
+      this.setPte(SYS_ADDR, PA_SYS | PTE_P | PTE_W, 0);
+      this.writeSystemTables();
+    }
     this.cpu.flushTlb();
+  }
+
+  /** GDT at SYS_ADDR (null, 64-bit code 0x08, data 0x10), IDT at SYS_ADDR + 0x800 (Vol. 3A, 6.14.1). */
+  private writeSystemTables(): void {
+    const dv = this.mem.dv;
+    this.mem.fill(PA_SYS, 0x1000);
+    dv.setUint32(PA_SYS + 8, 0x0000ffff, true); dv.setUint32(PA_SYS + 12, 0x00af9b00, true);
+    dv.setUint32(PA_SYS + 16, 0x0000ffff, true); dv.setUint32(PA_SYS + 20, 0x00cf9300, true);
+    for (let v = 0; v < 128; v++) {
+      const g = PA_SYS + 0x800 + v * 16;
+      const target = CODE_BASE + v;
+      dv.setUint32(g, (0x08 << 16) | (target & 0xffff), true);
+      dv.setUint32(g + 4, (target & 0xffff0000) | 0x8e00, true); // P, DPL 0, 64-bit interrupt gate
+      dv.setUint32(g + 8, 0, true);
+    }
   }
 
   /** Physical address of the PTE mapping `lin` (scratch or code pages only). */
@@ -143,16 +217,18 @@ export class Cpu1 {
     c.segSel[TR] = 0x18; c.segAr[TR] = 0x8b; c.segLimit[TR] = 0x67;
     c.updateMode();
     c.eptOn = false;
-    c.excBitmap = 0xffff_ffff;
+    c.excBitmap = this.opts.excBitmap ?? 0xffff_ffff;
+    if (this.opts.idt === true) { c.gdtrBase = SYS_ADDR; c.gdtrLimit = 0x17; c.idtrBase = SYS_ADDR + 0x800; c.idtrLimit = 0x7ff; }
     c.pfecMask = 0; c.pfecMatch = 0;
     c.ctlPin = 0; c.ctlProc = 0; c.ctlProc2 = 0;
-    c.idtrLimit = 0; // never used: every exception exits
+    if (this.opts.idt !== true) c.idtrLimit = 0; // never used: every exception exits
     c.halted = false; c.shadowAt = -1; c.shadowKind = 0;
     c.vecInfo = 0; c.vecErr = 0; c.codeDirty = false;
+    this.opts.setup?.(c);
   }
 
   /** Loads the code pages exactly like harness.c's run_case. */
-  private loadCode(code: Uint8Array): void {
+  loadCode(code: Uint8Array): void {
     const u8 = this.mem.u8;
     u8.fill(0xcc, PA_CODE, PA_CODE + CODE_SIZE);
     const at = PA_CODE + 0x1000;
@@ -177,17 +253,28 @@ export class Cpu1 {
 
   /** Runs `c` (one instruction) and reports like the native harness. */
   run(k: NativeCase): Cpu1Result {
+    this.loadCode(k.code);
+    return this.exec(NATIVE_CODE_ADDR, k.state, true);
+  }
+
+  /**
+   * Runs one instruction at linear `rip` (code already in memory) from
+   * `state`; ripOffset in the result is relative to NATIVE_CODE_ADDR.
+   * `followBranch`: if the next RIP is outside the harness's code pages,
+   * run one more step so that the fetch at the target faults.
+   */
+  exec(rip: number, state: NativeState, followBranch = false): Cpu1Result {
     const c = this.cpu;
     this.resetCpu();
-    this.loadCode(k.code);
-    this.mem.u8.set(k.state.mem, PA_SCRATCH);
-    for (let r = 0; r < 16; r++) { c.lo[r] = k.state.gpr[2 * r]! | 0; c.hi[r] = k.state.gpr[2 * r + 1]! | 0; }
-    c.setFlags((k.state.rflags & NATIVE_RFLAGS_INPUT_MASK) | IF | 2);
-    c.rip = NATIVE_CODE_ADDR;
+    c.flushCode();
+    this.mem.u8.set(state.mem, PA_SCRATCH);
+    for (let r = 0; r < 16; r++) { c.lo[r] = state.gpr[2 * r]! | 0; c.hi[r] = state.gpr[2 * r + 1]! | 0; }
+    c.setFlags((state.rflags & NATIVE_RFLAGS_INPUT_MASK) | IF | 2);
+    c.rip = rip;
     try {
       c.run(c.icount + 1);
       const off = c.rip - CODE_BASE;
-      if (!(off >= 0 && off < CODE_SIZE)) c.run(c.icount + 1); // fetch at the target faults
+      if (followBranch && !(off >= 0 && off < CODE_SIZE)) c.run(c.icount + 1); // fetch at the target faults
       return { ok: true, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR, cr2: c.cr2 };
     } catch (e) {
       if (e instanceof UnimplementedError) {

@@ -768,3 +768,50 @@ export function popcnt(cpu: Cpu, i: Insn): void {
   setArith(cpu, n === 0 ? ZF : 0);
   writeG(cpu, i, sz, n, 0);
 }
+
+// ---- decimal adjust (Vol. 2A DAA, DAS, AAA, AAS, AAM, AAD; invalid in 64-bit mode) ----
+
+/** DAA (27) / DAS (2F): OF undefined (0 here). */
+export function daaDas(cpu: Cpu, i: Insn): void {
+  const sub = i.op === 0x2f;
+  const f = getArith(cpu);
+  const oldAl = cpu.lo[RAX]! & 0xff, oldCf = (f & CF) !== 0;
+  let al = oldAl, cf = false, af = false;
+  if ((al & 0x0f) > 9 || (f & AF)) {
+    const t = sub ? al - 6 : al + 6;
+    cf = oldCf || (sub ? t < 0 : t > 0xff);
+    al = t & 0xff;
+    af = true;
+  }
+  if (oldAl > 0x99 || oldCf) { al = (sub ? al - 0x60 : al + 0x60) & 0xff; cf = true; }
+  else if (!sub) cf = false;
+  cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xff) | al;
+  setArith(cpu, szpOf(1, al, 0) | (cf ? CF : 0) | (af ? AF : 0));
+}
+/** AAA (37) / AAS (3F): OF, SF, ZF, PF undefined (computed from AL here). */
+export function aaaAas(cpu: Cpu, i: Insn): void {
+  const sub = i.op === 0x3f;
+  const f = getArith(cpu);
+  let ax = cpu.lo[RAX]! & 0xffff;
+  const adj = (ax & 0x0f) > 9 || (f & AF) !== 0;
+  if (adj) ax = sub ? ((ax - 6) & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8) : (ax + 0x106) & 0xffff;
+  ax &= 0xff0f;
+  cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xffff) | ax;
+  setArith(cpu, szpOf(1, ax & 0xff, 0) | (adj ? CF | AF : 0));
+}
+/** AAM imm8 (D4): #DE when imm8 = 0; OF, AF, CF undefined (0 here). */
+export function aam(cpu: Cpu, i: Insn): void {
+  const base = i.imm & 0xff;
+  if (base === 0) cpu.fault(DE);
+  const al = cpu.lo[RAX]! & 0xff;
+  const r = al % base;
+  cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xffff) | (((al / base) | 0) << 8) | r;
+  setArith(cpu, szpOf(1, r, 0));
+}
+/** AAD imm8 (D5): OF, AF, CF undefined (0 here). */
+export function aad(cpu: Cpu, i: Insn): void {
+  const ax = cpu.lo[RAX]!;
+  const al = ((ax & 0xff) + ((ax >> 8) & 0xff) * (i.imm & 0xff)) & 0xff;
+  cpu.lo[RAX] = (ax & ~0xffff) | al;
+  setArith(cpu, szpOf(1, al, 0));
+}

@@ -250,5 +250,31 @@ export function clflush(cpu: Cpu, i: Insn): void {
   cpu.read8(i.ea(cpu, i));
 }
 
+/**
+ * PUSHA/PUSHAD (60) and POPA/POPAD (61), invalid in 64-bit mode (Vol. 2B
+ * PUSHA, POPA): the pushed SP is its value before the first push; POPA
+ * skips the stored SP. A fault leaves SP unchanged.
+ */
+export function pusha(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const sp = cpu.lo[RSP]!;
+  try {
+    for (let r = 0; r < 8; r++) cpu.push(sz, r === RSP ? sp : cpu.lo[r]!, 0);
+  } catch (e) { cpu.lo[RSP] = sp; throw e; }
+}
+export function popa(cpu: Cpu, i: Insn): void {
+  const sz = i.osz;
+  const sp = cpu.lo[RSP]!;
+  const v = new Int32Array(8);
+  try {
+    for (let r = 7; r >= 0; r--) v[r] = cpu.pop(sz);
+  } catch (e) { cpu.lo[RSP] = sp; throw e; }
+  for (let r = 0; r < 8; r++) if (r !== RSP) setReg(cpu, r, sz, v[r]!, 0, 1);
+}
+/** BOUND (62), LES (C4), LDS (C5) outside 64-bit mode: not implemented by this machine. */
+export function legacyUnimplemented(cpu: Cpu, i: Insn): void {
+  cpu.unimplemented(i, 'legacy instruction');
+}
+
 /** NOP forms (90, 0F 1F /0, PAUSE handled in system). */
 export function nop(): void { /* nothing */ }

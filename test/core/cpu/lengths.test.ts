@@ -63,6 +63,7 @@ const ALIASES: Record<string, string[]> = {
   cmpxchg8b: ['cmpxchg8b', 'cmpxchg16b'],
   sldt: ['sldt'], str: ['str'],
   clflush: ['clflush', 'clflushopt'],
+  pusha: ['pusha', 'pushad'], popa: ['popa', 'popad'],
   fwait: ['wait'], xlat: ['xlatb'], sysret: ['sysret', 'sysretq'],
   // F3 0F 09 is WBNOINVD where supported, WBINVD (F3 ignored) elsewhere (Vol. 2B WBNOINVD).
   wbinvd: ['wbinvd', 'wbnoinvd'],
