@@ -239,6 +239,10 @@ export interface CaseMeta {
   /** Shift count of SHLD/SHRD (masked), -1 otherwise. */
   shiftCount: number;
   rex: number;
+  /** A sequence (several instructions up to the end of the code). */
+  seq?: boolean;
+  /** The sequence ends with LAHF: AH bit 4 is the producer's AF (maybe undefined). */
+  lahf?: boolean;
 }
 
 export interface Built { c: NativeCase; meta: CaseMeta }
@@ -480,6 +484,74 @@ export function buildCase(r: Recipe): Built {
 }
 
 // ---------------------------------------------------------------------------
+// Sequences: a flag producer, an optional middle instruction, a flag consumer.
+// The single-instruction property only ever starts from materialized flags;
+// sequences make the consumer read the lazy flags the producer left
+// (flags.ts), through the same block, as guest code does.
+
+/** Producers: entries whose defined flags cover everything a condition code reads. */
+export const PRODUCERS: number[] = ENTRIES.flatMap((e, k) =>
+  ((e.def.undef ?? 0) & ~AF) === 0 && !(e.hints & (K_BRANCH | K_TARGET | K_RETADDR | K_INVALID)) ? [k] : []);
+
+export interface SeqRecipe { first: Recipe; mid: number; cons: number; cc: number; r1: number; r2: number; w: number }
+
+export function seqArb(): fc.Arbitrary<SeqRecipe> {
+  return fc.record({
+    first: recipeArb().map((r) => ({ ...r, entry: PRODUCERS[r.entry % PRODUCERS.length]! })),
+    mid: fc.nat({ max: 11 }),
+    cons: fc.nat({ max: 9 }),
+    cc: fc.nat({ max: 15 }),
+    r1: fc.nat({ max: 7 }),
+    r2: fc.nat({ max: 7 }),
+    w: fc.nat({ max: 3 }),
+  });
+}
+
+/** Middle instructions: flag-preserving or partial flag writers (INC/DEC keep CF). */
+function midBytes(s: SeqRecipe): number[] {
+  const r = s.r1, q = s.r2;
+  switch (s.mid) {
+    case 0: return [0xff, 0xc0 | r];                 // inc r32 (CF kept)
+    case 1: return [0x48, 0xff, 0xc8 | r];           // dec r64 (CF kept)
+    case 2: return [0xfe, 0xc0 | r];                 // inc r8
+    case 3: return [0x66, 0xff, 0xc8 | r];           // dec r16
+    case 4: return [0xf8];                           // clc
+    case 5: return [0xf9];                           // stc
+    case 6: return [0xf5];                           // cmc
+    case 7: return [0x89, 0xc0 | (q << 3) | r];      // mov (no flags)
+    case 8: return [0x8d, 0x40 | (q << 3) | (r === 4 ? 0 : r), 0x01]; // lea (no flags; no SIB)
+    default: return [];
+  }
+}
+/** Consumers: instructions whose result depends on the flags. */
+function consBytes(s: SeqRecipe): number[] {
+  const rex = s.w === 0 ? [0x48] : [];
+  const rr = 0xc0 | (s.r1 << 3) | s.r2;
+  switch (s.cons) {
+    case 0: return [0x0f, 0x90 | s.cc, 0xc0 | s.r2];               // setcc r8
+    case 1: return [...rex, 0x0f, 0x40 | s.cc, rr];                // cmovcc
+    case 2: return [0x70 | s.cc, 0x02, 0xff, 0xc1];                // jcc over "inc ecx"
+    case 3: return [...rex, 0x11, rr];                             // adc
+    case 4: return [...rex, 0x19, rr];                             // sbb
+    case 5: return [...rex, 0xd1, 0xd0 | s.r2];                    // rcl r, 1
+    case 6: return [...rex, 0xd1, 0xd8 | s.r2];                    // rcr r, 1
+    case 7: return [0x0f, 0x80 | s.cc, 0x02, 0, 0, 0, 0xff, 0xc1]; // jcc rel32 over "inc ecx"
+    case 8: return [0x9f];                                         // lahf (AF masked below)
+    default: return [0x0f, 0x90 | s.cc, 0xc0 | s.r2, 0x0f, 0x90 | (s.cc ^ 1), 0xc4 | (s.r1 & 3)]; // setcc; setncc
+  }
+}
+
+/** Builds a sequence case; null when it does not fit in 15 bytes. */
+export function buildSeq(s: SeqRecipe): Built | null {
+  const b = buildCase(s.first);
+  const tail = [...midBytes(s), ...consBytes(s)];
+  if (b.c.code.length + tail.length > 15) return null;
+  const code = Uint8Array.from([...b.c.code, ...tail]);
+  const meta: CaseMeta = { ...b.meta, key: `seq:${b.meta.key}`, len: code.length, seq: true, lahf: s.cons === 8 };
+  return { c: { code, state: b.c.state }, meta };
+}
+
+// ---------------------------------------------------------------------------
 // Comparison
 
 export type Verdict = { kind: 'match' } | { kind: 'skip'; why: string } | { kind: 'mismatch'; diff: string };
@@ -543,7 +615,8 @@ export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResu
   if ((meta.hints & K_SHIFTD) && meta.shiftCount !== 0) undef |= AF; // AF undefined for non-zero counts
   for (let r = 0; r < 16; r++) {
     if (r === skipReg) continue;
-    const a = gpr64(os.gpr, r), b = gpr64(ns.gpr, r);
+    let a = gpr64(os.gpr, r), b = gpr64(ns.gpr, r);
+    if (r === 0 && meta.lahf && (undef & AF)) { a &= ~0x1000n; b &= ~0x1000n; }
     if (a !== b) diffs.push(`${GPR_NAMES[r]}: ours ${hex(a)}, native ${hex(b)}`);
   }
   const mask = FLAGS_COMPARED & ~undef;
@@ -684,12 +757,39 @@ export function survey(runs: number, seed: number, only?: readonly string[]): Su
   return res;
 }
 
+/** Survey of sequences (see buildSeq). */
+export function surveySeq(runs: number, seed: number): SurveyResult {
+  const t0 = performance.now();
+  const cpu = new Cpu1();
+  const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
+  const built = fc.sample(seqArb(), { numRuns: runs, seed }).map(buildSeq).filter((b): b is Built => b !== null);
+  for (let start = 0; start < built.length; start += 4096) {
+    const chunk = built.slice(start, start + 4096);
+    const nat = runNativeBatch(chunk.map((b) => b.c));
+    chunk.forEach((b, k) => {
+      res.cases++;
+      const v = compareResults(b.meta, cpu.run(b.c, 4), nat[k]!);
+      if (v.kind === 'match') res.matched++;
+      else if (v.kind === 'skip') res.skipped++;
+      else {
+        const m = res.mismatches.get(b.meta.key);
+        if (m) m.count++;
+        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
+      }
+    });
+  }
+  res.ms = performance.now() - t0;
+  return res;
+}
+
 export interface PropertyOptions {
   runs: number;
   seed?: number;
   only?: readonly string[];
   /** Save the shrunk counterexample as a regression file (default true). */
   save?: boolean;
+  /** Run instruction sequences (producer, middle, flag consumer) instead of single instructions. */
+  seq?: boolean;
 }
 
 export interface PropertyOutcome {
@@ -711,17 +811,18 @@ export async function checkCpuNative(opts: PropertyOptions): Promise<PropertyOut
   const stats = { cases: 0, matched: 0, skipped: 0, ms: 0 };
   let last: { b: Built; nat: NativeResult; diff: string } | undefined;
   try {
-    const prop = fc.asyncProperty(recipeArb(opts.only), async (r) => {
-      const b = buildCase(r);
+    const arb: fc.Arbitrary<Built | null> = opts.seq === true ? seqArb().map(buildSeq) : recipeArb(opts.only).map(buildCase);
+    const prop = fc.asyncProperty(arb, async (b) => {
+      if (b === null) return true;
       const nat = await harness.runOne(b.c);
-      const v = compareResults(b.meta, cpu.run(b.c), nat);
+      const v = compareResults(b.meta, cpu.run(b.c, b.meta.seq === true ? 4 : 1), nat);
       stats.cases++;
       if (v.kind === 'skip') { stats.skipped++; return true; }
       if (v.kind === 'match') { stats.matched++; return true; }
       last = { b, nat, diff: v.diff };
       return false;
     });
-    const params: fc.Parameters<[Recipe]> = { numRuns: opts.runs, endOnFailure: false };
+    const params: fc.Parameters<[Built | null]> = { numRuns: opts.runs, endOnFailure: false };
     if (opts.seed !== undefined) params.seed = opts.seed;
     const details = await fc.check(prop, params);
     stats.ms = performance.now() - t0;
@@ -729,10 +830,10 @@ export async function checkCpuNative(opts: PropertyOptions): Promise<PropertyOut
     const ce = details.counterexample?.[0];
     let message = `cpu-native property failed (seed ${details.seed}, path "${details.counterexamplePath ?? ''}")`;
     let file: string | undefined;
-    if (ce !== undefined) {
-      const b = buildCase(ce);
+    if (ce !== undefined && ce !== null) {
+      const b = ce;
       const nat = (await harness.run([b.c]))[0]!;
-      const v = compareResults(b.meta, cpu.run(b.c), nat);
+      const v = compareResults(b.meta, cpu.run(b.c, b.meta.seq === true ? 4 : 1), nat);
       message += `\n${describeCase(b)}\n${v.kind === 'mismatch' ? v.diff : v.kind}`;
       if (opts.save !== false && v.kind === 'mismatch') file = saveRegression(toRegression(b, nat));
     } else if (last !== undefined) message += `\n${describeCase(last.b)}\n${last.diff}`;

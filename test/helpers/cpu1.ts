@@ -251,10 +251,14 @@ export class Cpu1 {
     return { gpr, rflags: c.getFlags() >>> 0, mem };
   }
 
-  /** Runs `c` (one instruction) and reports like the native harness. */
-  run(k: NativeCase): Cpu1Result {
+  /**
+   * Runs `c` and reports like the native harness: one instruction, or, with
+   * `steps` > 1, instructions until RIP reaches the end of `c.code` (the
+   * harness's exit stub) or `steps` have run.
+   */
+  run(k: NativeCase, steps = 1): Cpu1Result {
     this.loadCode(k.code);
-    return this.exec(NATIVE_CODE_ADDR, k.state, true);
+    return this.exec(NATIVE_CODE_ADDR, k.state, true, steps, NATIVE_CODE_ADDR + k.code.length);
   }
 
   /**
@@ -263,7 +267,7 @@ export class Cpu1 {
    * `followBranch`: if the next RIP is outside the harness's code pages,
    * run one more step so that the fetch at the target faults.
    */
-  exec(rip: number, state: NativeState, followBranch = false): Cpu1Result {
+  exec(rip: number, state: NativeState, followBranch = false, steps = 1, end = -1): Cpu1Result {
     const c = this.cpu;
     this.resetCpu();
     c.flushCode();
@@ -273,6 +277,8 @@ export class Cpu1 {
     c.rip = rip;
     try {
       c.run(c.icount + 1);
+      // Sequences stop at the end of the code or where a branch left it (the harness reports that target).
+      for (let n = 1; n < steps && c.rip !== end && c.rip >= rip && c.rip < end; n++) c.run(c.icount + 1);
       const off = c.rip - CODE_BASE;
       if (followBranch && !(off >= 0 && off < CODE_SIZE)) c.run(c.icount + 1); // fetch at the target faults
       return { ok: true, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR, cr2: c.cr2 };

@@ -21,6 +21,7 @@ const live = reason === undefined ? test : test.skip;
 
 const RUNS = Number(process.env['HVTRACE_CPU_NATIVE_RUNS'] ?? 10000);
 const SEED = Number(process.env['HVTRACE_CPU_NATIVE_SEED'] ?? 0x5eed);
+const SEQ_RUNS = Math.ceil(RUNS / 2);
 
 test('every opcode-table entry is either run natively or excluded with a reason', () => {
   const keys = new Set([...ENTRIES.map((e) => e.key), ...EXCLUDED.map((e) => e.key)]);
@@ -34,7 +35,7 @@ test('stored counterexamples replay against the recorded host results', () => {
   const failures: string[] = [];
   for (const { file, reg } of loadRegressions()) {
     const { b, nat } = fromRegression(reg);
-    const v = compareResults(b.meta, cpu.run(b.c), nat);
+    const v = compareResults(b.meta, cpu.run(b.c, b.meta.seq === true ? 4 : 1), nat);
     if (v.kind === 'mismatch') failures.push(`${file} (${reg.mn} ${reg.code}):\n${v.diff}`);
   }
   assert.is(failures.join('\n\n'), '');
@@ -44,6 +45,12 @@ live(`property: ${RUNS} generated instructions behave as on the host CPU (seed $
   const out = await checkCpuNative({ runs: RUNS, seed: SEED });
   if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
   assert.ok(out.stats.matched > RUNS * 0.9, `only ${out.stats.matched}/${RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+live(`property: ${SEQ_RUNS} flag producer -> consumer sequences behave as on the host CPU (lazy flags)`, async () => {
+  const out = await checkCpuNative({ runs: SEQ_RUNS, seed: SEED + 1, seq: true });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > SEQ_RUNS * 0.5, `only ${out.stats.matched}/${SEQ_RUNS} compared (${out.stats.skipped} skipped)`);
 });
 
 test.run();
