@@ -7,7 +7,7 @@ import { formatDivergence } from '../replay/index.js';
 import { replayTrace } from './session.js';
 import { CliError } from './common.js';
 
-export const REPLAY_USAGE = `usage: hvtrace replay TRACE.hvt [--kernel PATH] [--initrd PATH]
+export const REPLAY_USAGE = `usage: hvtrace replay TRACE.hvt [--kernel PATH] [--initrd PATH] [--disk PATH]
 
 Re-runs the recorded guest and checks every event against the trace.
 Inputs are found through the paths in the trace header (relative to the
@@ -18,12 +18,12 @@ truncated and only its complete prefix could be verified.`;
 export function replayCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { kernel: { type: 'string' }, initrd: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { kernel: { type: 'string' }, initrd: { type: 'string' }, disk: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(REPLAY_USAGE + '\n'); return 0; }
   if (positionals.length !== 1) throw new CliError(positionals.length ? `unexpected argument '${positionals[1]}'` : 'replay needs a trace file');
   const path = positionals[0]!;
-  const r = replayTrace(path, { ...(values.kernel ? { kernel: values.kernel } : {}), ...(values.initrd ? { initrd: values.initrd } : {}) });
+  const r = replayTrace(path, { ...(values.kernel ? { kernel: values.kernel } : {}), ...(values.initrd ? { initrd: values.initrd } : {}), ...(values.disk ? { disk: values.disk } : {}) });
   switch (r.kind) {
     case 'ok':
       process.stderr.write(`hvtrace: replay OK: ${r.events} events checked bit-exactly, ${r.run.instructions} instructions, ${r.seconds.toFixed(2)} s (${r.run.stop.message})\n`);

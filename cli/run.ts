@@ -8,6 +8,7 @@ import { Machine, type RunResult } from '../core/hv/machine.js';
 import { bootPvh } from '../core/hv/boot.js';
 import { ElfError } from '../core/boot/elf.js';
 import { PvhError } from '../core/boot/pvh.js';
+import { DiskError } from '../core/devices/disk.js';
 import { exitReasonName } from '../core/vmx/exit-reasons.js';
 import type { TraceSink } from '../core/hv/events.js';
 import { CliError, readInput, intOption } from './common.js';
@@ -18,6 +19,8 @@ export const RUN_OPTIONS = {
   'max-instructions': { type: 'string' },
   append: { type: 'string' },
   initrd: { type: 'string' },
+  disk: { type: 'string' },
+  persist: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -29,7 +32,9 @@ console (COM1) on stdout and a summary on stderr.
   --mem MiB               guest RAM (even, default 64)
   --max-instructions N    stop after N guest instructions (default 2e9)
   --append CMDLINE        kernel command line
-  --initrd FILE           initial ramdisk (first PVH module)`;
+  --initrd FILE           initial ramdisk (first PVH module)
+  --disk FILE             disk image for virtio-blk (PCI 00:01.0); writes go to a
+                          copy-on-write overlay in memory unless --persist`;
 
 export interface GuestSpec {
   readonly kernelPath: string;
@@ -37,6 +42,8 @@ export interface GuestSpec {
   readonly maxInstructions: number;
   readonly cmdline?: string;
   readonly initrdPath?: string;
+  readonly diskPath?: string;
+  readonly persist?: boolean;
 }
 
 export function guestSpecFrom(values: Record<string, string | boolean | undefined>, positionals: string[]): GuestSpec {
@@ -50,7 +57,10 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
     maxInstructions: intOption('max-instructions', values['max-instructions'] as string | undefined, 2_000_000_000),
     ...(values.append !== undefined ? { cmdline: values.append as string } : {}),
     ...(values.initrd !== undefined ? { initrdPath: values.initrd as string } : {}),
+    ...(values.disk !== undefined ? { diskPath: values.disk as string } : {}),
+    ...(values.persist ? { persist: true } : {}),
   };
+  if (spec.persist && !spec.diskPath) throw new CliError('--persist needs --disk');
   return spec;
 }
 
@@ -60,9 +70,12 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
   const initrd = spec.initrdPath ? readInput(spec.initrdPath, 'initrd') : undefined;
   let m: Machine;
   try {
-    m = new Machine({ memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}), ...(digestEvery ? { digestEvery } : {}) });
+    m = new Machine({
+      memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}), ...(digestEvery ? { digestEvery } : {}),
+      ...(spec.diskPath ? { disk: spec.diskPath } : {}), ...(spec.persist ? { persist: true } : {}),
+    });
   } catch (e) {
-    if (e instanceof RangeError) throw new CliError(e.message);
+    if (e instanceof RangeError || e instanceof DiskError) throw new CliError(e.message);
     throw e;
   }
   try {
@@ -92,7 +105,7 @@ export function summarize(r: RunResult, seconds: number): string {
 /** Process exit status for a stop: 0 for a clean halt, the guest's code for a debug exit, 1 otherwise. */
 export function stopStatus(r: RunResult): number {
   switch (r.stop.kind) {
-    case 'halted': return 0;
+    case 'halted': case 'reset': return 0;
     case 'exit-code': return r.stop.code;
     default: return 1;
   }

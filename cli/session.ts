@@ -44,6 +44,7 @@ export type ReplayOutcome =
 export interface ReplayOptions {
   readonly kernel?: string;
   readonly initrd?: string;
+  readonly disk?: string;
   /** Hook to alter the machine before it runs (tests use it to change a device). */
   readonly customize?: (m: Machine) => void;
 }
@@ -56,7 +57,7 @@ export function replayTrace(path: string, opts: ReplayOptions = {}): ReplayOutco
   }
   try {
     const { spec, digestEvery } = specFromHeader(reader.header, path, {
-      ...(opts.kernel ? { kernel: opts.kernel } : {}), ...(opts.initrd ? { initrd: opts.initrd } : {}),
+      ...(opts.kernel ? { kernel: opts.kernel } : {}), ...(opts.initrd ? { initrd: opts.initrd } : {}), ...(opts.disk ? { disk: opts.disk } : {}),
     });
     const sink = new VerifySink(reader);
     const m = buildMachine(spec, () => undefined, sink, digestEvery);

@@ -18,6 +18,8 @@ function relPath(tracePath: string, file: string): string {
 export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: number): TraceHeader {
   const kernelRel = relPath(tracePath, spec.kernelPath);
   const initrdRel = spec.initrdPath ? relPath(tracePath, spec.initrdPath) : null;
+  const diskRel = spec.diskPath ? relPath(tracePath, spec.diskPath) : null;
+  if (spec.persist) throw new CliError('--persist cannot be recorded: the disk image would no longer match the trace');
   const machine: JsonObject = {
     guest: 'pvh',
     memMiB: spec.memMiB,
@@ -25,10 +27,12 @@ export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: numbe
     digestEvery,
     kernel: kernelRel,
     initrd: initrdRel,
+    disk: diskRel,
     cmdline: spec.cmdline ?? null,
   };
   const inputs: TraceInput[] = [describeInput('kernel', spec.kernelPath, kernelRel)];
   if (spec.initrdPath && initrdRel) inputs.push(describeInput('initrd', spec.initrdPath, initrdRel));
+  if (spec.diskPath && diskRel) inputs.push(describeInput('disk', spec.diskPath, diskRel));
   if (spec.cmdline !== undefined) inputs.push(describeBytes('cmdline', 'cmdline', spec.cmdline));
   return { producer: { name: 'hvtrace', version: PRODUCER_VERSION }, machine, inputs };
 }
@@ -36,7 +40,7 @@ export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: numbe
 export interface ReplaySetup { readonly spec: GuestSpec; readonly digestEvery: number }
 
 /** Rebuild the guest spec from a header, checking every input (overrides: role -> path). */
-export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { kernel?: string; initrd?: string }): ReplaySetup {
+export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { kernel?: string; initrd?: string; disk?: string }): ReplaySetup {
   const m = h.machine;
   const bad = (what: string): never => { throw new CliError(`${tracePath}: trace header has an invalid machine field '${what}'`); };
   if (h.producer.name !== 'hvtrace') throw new CliError(`${tracePath}: trace was produced by '${h.producer.name}', not hvtrace`);
@@ -46,8 +50,9 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
   if (typeof m.kernel !== 'string') bad('kernel');
   if (m.initrd !== null && typeof m.initrd !== 'string') bad('initrd');
   if (m.cmdline !== null && typeof m.cmdline !== 'string') bad('cmdline');
+  if (m.disk !== undefined && m.disk !== null && typeof m.disk !== 'string') bad('disk');
   const base = dirname(resolve(tracePath));
-  const locate = (role: 'kernel' | 'initrd', rel: string, override: string | undefined): string => {
+  const locate = (role: 'kernel' | 'initrd' | 'disk', rel: string, override: string | undefined): string => {
     const p = override ?? resolve(base, rel);
     const rec = h.inputs.find((x) => x.role === role);
     if (!rec) throw new CliError(`${tracePath}: trace header lists no ${role} input`);
@@ -58,6 +63,7 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
   };
   const kernelPath = locate('kernel', m.kernel as string, overrides.kernel);
   const initrdPath = typeof m.initrd === 'string' ? locate('initrd', m.initrd, overrides.initrd) : undefined;
+  const diskPath = typeof m.disk === 'string' ? locate('disk', m.disk, overrides.disk) : undefined;
   if (typeof m.cmdline === 'string') {
     const rec = h.inputs.find((x) => x.role === 'cmdline');
     const want = describeBytes('cmdline', 'cmdline', m.cmdline);
@@ -66,6 +72,7 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
   const spec: GuestSpec = {
     kernelPath, memMiB, maxInstructions,
     ...(initrdPath ? { initrdPath } : {}),
+    ...(diskPath ? { diskPath } : {}),
     ...(typeof m.cmdline === 'string' ? { cmdline: m.cmdline } : {}),
   };
   return { spec, digestEvery };

@@ -55,6 +55,7 @@ export function bootPvh(m: Machine, o: PvhBootOptions): PvhBootInfo {
     modules,
     ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
   });
+  m.pc.writeFirmwareTables();
   configurePvhGuest(m.vmx, { rip: entry, rbx: si.startInfoPaddr });
   m.cpu.lo[RBX] = si.startInfoPaddr;
   return { entry, startInfo: si.startInfoPaddr, initrdAddr };

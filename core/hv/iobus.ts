@@ -22,6 +22,12 @@ export class IoBus {
       this.byPort[p] = c;
     }
   }
+  /** Remove a claim made by register() (a PCI BAR moved or was disabled). */
+  unregister(base: number, len: number, dev: PortDevice): void {
+    for (let p = base; p < base + len; p++) {
+      if (this.byPort[p]?.dev === dev) this.byPort[p] = undefined;
+    }
+  }
   deviceAt(port: number): PortDevice | undefined { return this.byPort[port & 0xffff]?.dev; }
 
   read(port: number, size: number): number {

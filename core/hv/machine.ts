@@ -22,6 +22,8 @@ import { StateDigest } from './digest.js';
 import { EXIT_HANDLERS } from './exits/index.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { uartPorts } from './ports.js';
+import { PcPlatform } from './platform.js';
+import { PROC_BASED } from '../vmx/capabilities.js';
 import { passThroughMsrs } from './msrs.js';
 
 export interface MachineOptions {
@@ -35,6 +37,10 @@ export interface MachineOptions {
   readonly caps?: VmxCapabilities;
   /** Emit a state digest after every this many events (default 1000). */
   readonly digestEvery?: number;
+  /** Disk image for virtio-blk (PCI 00:01.0); none when absent. */
+  readonly disk?: string;
+  /** Write guest disk writes through to the image instead of a copy-on-write overlay. */
+  readonly persist?: boolean;
 }
 
 export const DEFAULT_DIGEST_EVERY = 1000;
@@ -46,7 +52,8 @@ export type Stop =
   | { readonly kind: 'triple-fault'; readonly message: string }
   | { readonly kind: 'entry-failure'; readonly message: string; readonly rule: string }
   | { readonly kind: 'error'; readonly message: string }
-  | { readonly kind: 'exit-code'; readonly message: string; readonly code: number };
+  | { readonly kind: 'exit-code'; readonly message: string; readonly code: number }
+  | { readonly kind: 'reset'; readonly message: string };
 
 export interface RunResult {
   readonly stop: Stop;
@@ -64,6 +71,7 @@ export class Machine {
   readonly io = new IoBus();
   readonly clock: VirtualClock;
   readonly uart: Uart16550;
+  readonly pc: PcPlatform;
   readonly sink: TraceSink;
   readonly exitCounts = new Map<number, number>();
   /** Budget end in virtual time. */
@@ -94,8 +102,9 @@ export class Machine {
     this.digestEvery = opts.digestEvery ?? DEFAULT_DIGEST_EVERY;
     if (!Number.isSafeInteger(this.digestEvery) || this.digestEvery < 1) throw new RangeError(`digest interval must be a positive integer, got ${this.digestEvery}`);
     this.clock = new VirtualClock(() => this.cpu.icount);
-    this.uart = new Uart16550({ output: opts.serial ?? (() => undefined) });
+    this.uart = new Uart16550({ output: opts.serial ?? (() => undefined), irq: (l) => this.pc.isaIrq(4, l) });
     this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
+    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}) });
 
     const l = this.layout;
     initRegions(this.mem, l);
@@ -142,6 +151,44 @@ export class Machine {
     if (errorCode >= 0) this.vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
   }
 
+  /**
+   * Event injection before VM entry, as KVM does it:
+   * 1. an event whose delivery a VM exit interrupted (IDT-vectoring
+   *    information valid, SDM Vol. 3C 28.2.4) is injected again;
+   * 2. else, a pending external interrupt is injected when the guest can take
+   *    it (RFLAGS.IF = 1, no blocking by STI or MOV SS; Vol. 3C 27.6.1 checks
+   *    "guest.rflags-if-extint" / "guest.extint-blocking"), waking a halted
+   *    guest; when it cannot, interrupt-window exiting is requested so the
+   *    guest exits as soon as it can (Vol. 3C, 26.7.5).
+   */
+  private prepareEntry(): void {
+    const vmx = this.vmx;
+    let proc = vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    const vec = vmx.vmread32(VMCS.IDT_VECTORING_INFORMATION);
+    let wantWindow = false;
+    if (vec & 0x80000000) {
+      vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vec & ~0x1000);
+      if (vec & 0x800) vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.vmread32(VMCS.IDT_VECTORING_ERROR_CODE));
+      const type = (vec >> 8) & 7;
+      if (type === 4 || type === 5 || type === 6) vmx.vmwrite32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH, vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH));
+      wantWindow = this.pc.pendingInterrupt() !== -1;
+    } else if (!(vmx.vmread32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION) & 0x80000000)) {
+      const p = this.pc.pendingInterrupt();
+      if (p !== -1) {
+        const canTake = (vmx.vmread32(VMCS.GUEST_RFLAGS) & 0x200) !== 0 && (vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3) === 0;
+        if (canTake) {
+          const vector = this.pc.acknowledge(p);
+          vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vector | 0x80000000); // type 0: external interrupt
+          if (vmx.vmread32(VMCS.GUEST_ACTIVITY_STATE) === 1) vmx.vmwrite32(VMCS.GUEST_ACTIVITY_STATE, 0);
+          this.emit({ kind: 'irq', ic: this.cpu.icount, vector, type: 0, rip: vmx.vmreadSigned(VMCS.GUEST_RIP) });
+          wantWindow = this.pc.pendingInterrupt() !== -1;
+        } else wantWindow = true;
+      }
+    } else wantWindow = this.pc.pendingInterrupt() !== -1;
+    const nproc = wantWindow ? proc | PROC_BASED.INTERRUPT_WINDOW_EXITING : proc & ~PROC_BASED.INTERRUPT_WINDOW_EXITING;
+    if (nproc !== proc) { proc = nproc; vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, proc >>> 0); }
+  }
+
   /** Run the guest until it stops. */
   run(): RunResult {
     const vmx = this.vmx;
@@ -152,6 +199,7 @@ export class Machine {
     };
     for (;;) {
       this.engine.kickAt = Math.min(this.budgetEnd, this.clock.next());
+      if (this.launched) this.prepareEntry();
       try {
         if (this.launched) vmx.vmresume(); else vmx.vmlaunch();
       } catch (e) {

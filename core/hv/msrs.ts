@@ -18,7 +18,6 @@ const EFER_WRITABLE = 0x1 | 0x100 | 0x800; // SCE, LME, NXE (LMA is read-only)
 
 /** MSRs with plain storage and their reset values [lo, hi]. */
 const PLAIN: ReadonlyMap<number, readonly [number, number]> = new Map([
-  [MSR_APIC_BASE, [0xfee00900, 0]],      // BSP, xAPIC enabled, base FEE00000H (Vol. 3A, 11.4.4)
   [MSR_MISC_ENABLE, [0x1, 0]],           // fast strings
   [MSR_FEATURE_CONTROL, [0x1, 0]],       // locked, VMX disabled for the guest
   [0x8b, [0, 0]],                        // IA32_BIOS_SIGN_ID (microcode revision)
@@ -29,6 +28,7 @@ const PLAIN: ReadonlyMap<number, readonly [number, number]> = new Map([
 
 export function readEmulatedMsr(m: Machine, idx: number): [number, number] | null {
   switch (idx) {
+    case MSR_APIC_BASE: return m.pc.lapic.getApicBase();
     case MSR_EFER: return [m.vmx.vmread32(VMCS.GUEST_IA32_EFER), 0];
     case MSR_PAT: return [m.vmx.vmread32(VMCS.GUEST_IA32_PAT), m.vmx.vmreadNum(VMCS.GUEST_IA32_PAT) / 4294967296 >>> 0];
     case MSR_TSC: { const t = m.cpu.icount; return [t >>> 0, Math.floor(t / 4294967296)]; }
@@ -41,6 +41,7 @@ export function readEmulatedMsr(m: Machine, idx: number): [number, number] | nul
 
 export function writeEmulatedMsr(m: Machine, idx: number, lo: number, hi: number): boolean {
   switch (idx) {
+    case MSR_APIC_BASE: return m.pc.lapic.setApicBase(lo, hi);
     case MSR_EFER: {
       if (hi !== 0 || (lo & ~(EFER_WRITABLE | 0x400))) return false;
       const cur = m.vmx.vmread32(VMCS.GUEST_IA32_EFER);

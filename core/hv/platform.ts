@@ -1,0 +1,143 @@
+/**
+ * The PC platform around the CPU: legacy devices on the port bus, the
+ * interrupt controllers, PCI with virtio-blk, and the firmware tables a
+ * PVH kernel reads (MP table). Devices are plain objects (core/devices);
+ * this file wires their I/O ranges, IRQ lines and clock deadlines together.
+ *
+ * Interrupt routing (what the MP table tells the guest): ISA IRQ n reaches
+ * 8259 input n and I/O APIC pin n, except IRQ 0 (PIT) which reaches pin 2;
+ * PCI slot 1 INTA# (virtio-blk) is IRQ 11, level-triggered, on both.
+ */
+import type { Machine } from './machine.js';
+import { Pic8259Pair } from '../devices/pic8259.js';
+import { Pit8254 } from '../devices/pit8254.js';
+import { CmosRtc } from '../devices/cmos-rtc.js';
+import { I8042 } from '../devices/i8042.js';
+import { DebugExit } from '../devices/debug-exit.js';
+import { Lapic } from '../devices/lapic.js';
+import { IoApic } from '../devices/ioapic.js';
+import { PciHost } from '../devices/pci.js';
+import { VirtioBlk } from '../devices/virtio-blk.js';
+import { openDisk, type Disk } from '../devices/disk.js';
+import { writeMpTable } from '../boot/mptable.js';
+
+/** Nominal machine speed: 1 retired instruction = 1 ns (PIT, RTC and LAPIC timer derive from it). */
+export const INSTRUCTIONS_PER_SECOND = 1_000_000_000;
+export const IOAPIC_BASE = 0xfec00000;
+export const IOAPIC_ID = 1;
+export const VIRTIO_BLK_IRQ = 11;
+export const VIRTIO_BLK_IO_BASE = 0xc000;
+/** Where the MP floating pointer and table go: the BIOS area Linux scans (0xF0000-0xFFFFF). */
+export const MPTABLE_ADDR = 0xf0000;
+
+export interface PlatformOptions {
+  readonly disk?: string;
+  readonly persist?: boolean;
+  /** RTC wall-clock time at virtual time 0. */
+  readonly rtcStart?: Date;
+}
+
+export class PcPlatform {
+  readonly pic: Pic8259Pair;
+  readonly pit: Pit8254;
+  readonly cmos: CmosRtc;
+  readonly i8042: I8042;
+  readonly debugExit: DebugExit;
+  readonly lapic: Lapic;
+  readonly ioapic: IoApic;
+  readonly pci: PciHost;
+  readonly disk: Disk | null;
+  readonly virtioBlk: VirtioBlk | null;
+
+  constructor(private readonly m: Machine, o: PlatformOptions) {
+    const now = (): number => m.cpu.icount;
+    const io = m.io;
+    this.pic = new Pic8259Pair();
+    this.lapic = new Lapic({ now, virtualWire: true, eoiBroadcast: (v) => this.ioapic.eoi(v) });
+    this.ioapic = new IoApic({
+      id: IOAPIC_ID,
+      deliver: (vector, level, dest, logical, mode) => { this.lapic.deliverMessage(vector, level, dest, logical, mode); },
+    });
+    this.pit = new Pit8254({ now, irq: (l) => this.isaIrq(0, l), instructionsPerSecond: INSTRUCTIONS_PER_SECOND });
+    this.cmos = new CmosRtc({ now, start: o.rtcStart ?? new Date(Date.UTC(2026, 0, 1)), ramBytes: m.ramBytes, irq: (l) => this.isaIrq(8, l), instructionsPerSecond: INSTRUCTIONS_PER_SECOND });
+    this.i8042 = new I8042({
+      irq1: (l) => this.isaIrq(1, l), irq12: (l) => this.isaIrq(12, l),
+      reset: () => { m.pendingStop ??= { kind: 'reset', message: 'guest reset the machine through the i8042 controller' }; },
+    });
+    this.debugExit = new DebugExit({
+      exit: (status, value) => { m.pendingStop ??= { kind: 'exit-code', code: status & 0xff, message: `guest wrote 0x${value.toString(16)} to the debug-exit port (status ${status})` }; },
+    });
+    for (const d of [this.pic, this.pit, this.cmos, this.i8042]) for (const r of d.ports()) io.register(r.base, r.len, r.dev);
+    io.register(this.debugExit.iobase, this.debugExit.iosize, { name: 'debug-exit', read: (o, s) => this.debugExit.read(o, s), write: (o, s, v) => this.debugExit.write(o, s, v) });
+    m.clock.addSource(this.pit);
+    m.clock.addSource(this.cmos);
+    m.clock.addSource(this.lapic.timer);
+
+    this.pci = new PciHost();
+    io.register(0xcf8, 8, this.pci);
+    if (o.disk) {
+      this.disk = openDisk(o.disk, { persist: o.persist ?? false });
+      const blk = new VirtioBlk({
+        mem: m.mem, disk: this.disk, ramBytes: m.ramBytes,
+        irq: (l) => this.setIrqLine(VIRTIO_BLK_IRQ, l),
+        onGuestWrite: (pa, len) => m.cpu.invalidateCode(pa, len),
+        pci: {
+          onBarRemap: (_i, old, now2) => {
+            if (old) io.unregister(old.base, old.size, blk);
+            if (now2) io.register(now2.base, now2.size, blk);
+          },
+        },
+      });
+      this.virtioBlk = blk;
+      this.pci.add(1, blk.pci);
+      // What firmware would do: assign BAR0, enable I/O and bus mastering, set the interrupt line.
+      blk.pci.setBar(0, VIRTIO_BLK_IO_BASE);
+      blk.pci.enable(0x5);
+      blk.pci.configWrite(0x3c, 1, VIRTIO_BLK_IRQ);
+      this.pic.writeElcr(1, 1 << (VIRTIO_BLK_IRQ - 8)); // IRQ 11 level-triggered
+    } else {
+      this.disk = null;
+      this.virtioBlk = null;
+    }
+  }
+
+  /** Write the MP table (processor, buses, I/O APIC, interrupt routing) into guest memory. */
+  writeFirmwareTables(): void {
+    writeMpTable(this.m.mem, MPTABLE_ADDR, {
+      ioapicId: IOAPIC_ID, ioapicAddr: IOAPIC_BASE,
+      pciIrqs: this.virtioBlk ? [{ device: 1, intPin: 0, pin: VIRTIO_BLK_IRQ }] : [],
+    });
+  }
+
+  /** An ISA interrupt line: 8259 input `line`, I/O APIC pin `line` (IRQ 0 on pin 2). */
+  isaIrq(line: number, level: boolean): void {
+    this.pic.setIrq(line, level);
+    this.ioapic.setIrq(line === 0 ? 2 : line, level);
+  }
+  /** A PCI INTx line routed to IRQ `line` (level-triggered on both controllers). */
+  setIrqLine(line: number, level: boolean): void {
+    this.pic.setIrq(line, level);
+    this.ioapic.setIrq(line, level);
+  }
+
+  /**
+   * The external interrupt the CPU would accept now, without acknowledging
+   * it: a local-APIC vector above the processor priority, or the 8259's
+   * request when LINT0 is in ExtINT (virtual-wire) mode or the APIC is off.
+   * Returns -1 for none, -2 for "ask the 8259" (its vector is known only at INTA).
+   */
+  pendingInterrupt(): number {
+    const l = this.lapic;
+    if (l.hwEnabled) {
+      const v = l.highestPending();
+      if (v >= 0) return v;
+      if (!l.picRouted()) return -1;
+    }
+    return this.pic.hasInterrupt() ? -2 : -1;
+  }
+  /** The INTA cycle for what pendingInterrupt() reported. */
+  acknowledge(p: number): number {
+    if (p >= 0) { this.lapic.acknowledge(p); return p; }
+    return this.pic.acknowledge();
+  }
+}
