@@ -458,7 +458,13 @@ export function buildCase(r: Recipe): Built {
   }
   if ((h & K_DIV) && r.bias !== 0) {
     const signed = d.reg === 7;
-    if (osz === 1) regs[RAX] = signed && r.bias === 2 ? (regs[RAX]! | 0xff80n) & ~0x0n : regs[RAX]! & ~0xff00n;
+    const divisor = eReg >= 0 ? regs[eReg]! : memOff >= 0 && memOff <= 0x1000 - 8 ? get64(memOff) : 0n;
+    const bits = BigInt(osz * 8), m = (1n << bits) - 1n;
+    if (r.bias === 3 && osz >= 4 && eReg !== RDX && eReg !== RAX) {
+      // A large dividend whose quotient still fits: 0 <= RDX < divisor (unsigned).
+      const dvs = divisor & m;
+      if (dvs > 1n) regs[RDX] = (regs[RDX]! & ~m) | ((r.imm & m) % dvs);
+    } else if (osz === 1) regs[RAX] = signed && r.bias === 2 ? (regs[RAX]! | 0xff80n) : regs[RAX]! & ~0xff00n;
     else regs[RDX] = signed && (regs[RAX]! >> BigInt(osz * 8 - 1)) & 1n ? M64 : 0n;
   }
   if ((h & K_CMPX) && r.bias !== 0) {

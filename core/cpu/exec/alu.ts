@@ -205,23 +205,18 @@ function mulu32(a: number, b: number): number {
   return ((mid & 0xffff) << 16) | (ll & 0xffff);
 }
 let mulHi = 0;
+/** The double-width product of mulFull, as little-endian 32-bit words. */
+const w = new Int32Array(4);
 
 /** 64x64 -> 128 unsigned multiply: result words in w[0..3] (little-endian 32-bit words). */
-const w = new Int32Array(4);
 function mulu64(al: number, ah: number, bl: number, bh: number): void {
-  w.fill(0);
-  const a = [al >>> 0, ah >>> 0], b = [bl >>> 0, bh >>> 0];
-  for (let x = 0; x < 2; x++) {
-    let carry = 0;
-    for (let y = 0; y < 2; y++) {
-      const lo = mulu32(a[x]!, b[y]!);
-      const t = (w[x + y]! >>> 0) + (lo >>> 0) + carry;
-      w[x + y] = t;
-      carry = (mulHi >>> 0) + Math.floor(t / TWO32);
-    }
-    let k = x + 2;
-    while (carry && k < 4) { const t = (w[k]! >>> 0) + carry; w[k] = t; carry = Math.floor(t / TWO32); k++; }
-  }
+  const l0 = mulu32(al, bl) >>> 0, h0 = mulHi >>> 0;
+  const l1 = mulu32(al, bh) >>> 0, h1 = mulHi >>> 0;
+  const l2 = mulu32(ah, bl) >>> 0, h2 = mulHi >>> 0;
+  const l3 = mulu32(ah, bh) >>> 0, h3 = mulHi >>> 0;
+  const s1 = h0 + l1 + l2; // < 2^34: exact
+  const s2 = h1 + h2 + l3 + Math.floor(s1 / TWO32);
+  w[0] = l0; w[1] = s1; w[2] = s2; w[3] = h3 + Math.floor(s2 / TWO32);
 }
 function neg128(): void {
   let c = 1;
@@ -282,110 +277,115 @@ export function imulGE(cpu: Cpu, i: Insn): void {
   writeG(cpu, i, sz, sz === 2 ? w[0]! & 0xffff : w[0]!, w[1]!);
 }
 
-/** F6/F7 /6 DIV and /7 IDIV; #DE on division by zero or quotient overflow. */
+/**
+ * F6/F7 /6 DIV and /7 IDIV (Vol. 2A DIV, IDIV): #DE on division by zero or
+ * when the quotient does not fit; the quotient truncates toward zero and
+ * the remainder has the dividend's sign. Dividends below 2^53 in magnitude
+ * divide as doubles (exact: the rounding error of n/d is below the distance
+ * 1/|d| from Q to the next integer, so Math.trunc(n/d) is the exact
+ * quotient); larger ones go through a 128-by-64 long division on words.
+ */
 export function divE(cpu: Cpu, i: Insn): void {
   const sz = i.osz;
   const signed = i.arg === 1;
   const dv = readE(cpu, i, sz), dvh = cpu.th;
-  if (sz === 8) { div64(cpu, dv, dvh, signed); return; }
-  const bits = sz * 8;
-  let num: number, den: number;
+  let n: number, d: number;
   if (sz === 1) {
     const ax = cpu.lo[RAX]! & 0xffff;
-    num = signed ? (ax << 16) >> 16 : ax;
-    den = signed ? (dv << 24) >> 24 : dv & 0xff;
+    n = signed ? (ax << 16) >> 16 : ax;
+    d = signed ? (dv << 24) >> 24 : dv & 0xff;
   } else if (sz === 2) {
     const v = ((cpu.lo[RDX]! & 0xffff) << 16) | (cpu.lo[RAX]! & 0xffff);
-    num = signed ? v : v >>> 0;
-    den = signed ? (dv << 16) >> 16 : dv & 0xffff;
-  } else {
-    // 64-bit dividend EDX:EAX as a double may be inexact beyond 2^53: use the 64-bit path.
-    const dh = cpu.lo[RDX]!, dl = cpu.lo[RAX]!;
-    const q = divmod64(dl, dh, signed ? dv : dv, signed ? dv >> 31 : 0, signed);
-    if (q === null) return cpu.fault(DE);
-    const [ql, qh, rl] = q;
-    const fits = signed ? qh === (ql >> 31) : qh === 0;
-    if (!fits) return cpu.fault(DE);
-    setReg(cpu, RAX, 4, ql, 0, 1); setReg(cpu, RDX, 4, rl, 0, 1);
+    n = signed ? v : v >>> 0;
+    d = signed ? (dv << 16) >> 16 : dv & 0xffff;
+  } else if (sz === 4) {
+    const h = cpu.lo[RDX]!, l = cpu.lo[RAX]! >>> 0;
+    d = signed ? dv | 0 : dv >>> 0;
+    if (d === 0) return cpu.fault(DE);
+    if (signed ? h >= -0x200000 && h < 0x200000 : h >>> 0 < 0x200000) n = (signed ? h : h >>> 0) * TWO32 + l;
+    else {
+      // Beyond 2^53: the long division (the quotient cannot fit, but its sign and size decide #DE).
+      if (!divWords(l, h, signed ? h >> 31 : 0, signed ? h >> 31 : 0, d | 0, signed ? d >> 31 : 0, signed)) return cpu.fault(DE);
+      if (signed ? dQ1 !== dQ0 >> 31 : dQ1 !== 0) return cpu.fault(DE);
+      setReg(cpu, RAX, 4, dQ0, 0, 1); setReg(cpu, RDX, 4, dR0, 0, 1);
+      return;
+    }
+  } else { div64(cpu, dv, dvh, signed); return; }
+  if (d === 0) return cpu.fault(DE);
+  const q = Math.trunc(n / d), r = n - q * d;
+  const bits = sz * 8;
+  if (signed ? q < -(2 ** (bits - 1)) || q > 2 ** (bits - 1) - 1 : q > 2 ** bits - 1) return cpu.fault(DE);
+  if (sz === 1) setReg(cpu, RAX, 2, (q & 0xff) | ((r & 0xff) << 8), 0, 1);
+  else if (sz === 2) { setReg(cpu, RAX, 2, q, 0, 1); setReg(cpu, RDX, 2, r, 0, 1); }
+  else { setReg(cpu, RAX, 4, q | 0, 0, 1); setReg(cpu, RDX, 4, r | 0, 0, 1); }
+}
+
+/** 64-bit DIV/IDIV: RDX:RAX by a 64-bit divisor. */
+function div64(cpu: Cpu, dl: number, dh: number, signed: boolean): void {
+  const al = cpu.lo[RAX]!, ah = cpu.hi[RAX]!, dxl = cpu.lo[RDX]!, dxh = cpu.hi[RDX]!;
+  if ((dl | dh) === 0) return cpu.fault(DE);
+  // Fast path: dividend and divisor within +-2^53 (RDX the extension of RAX).
+  const ext = signed ? ah >> 31 : 0;
+  if (dxl === ext && dxh === ext && (signed ? ah >= -0x200000 && ah < 0x200000 : ah >>> 0 < 0x200000) &&
+      (signed ? dh >= -0x200000 && dh < 0x200000 : dh >>> 0 < 0x200000)) {
+    const n = (signed ? ah : ah >>> 0) * TWO32 + (al >>> 0);
+    const d = (signed ? dh : dh >>> 0) * TWO32 + (dl >>> 0);
+    const q = Math.trunc(n / d), r = n - q * d;
+    setReg(cpu, RAX, 8, q | 0, Math.floor(q / TWO32) | 0, 1);
+    setReg(cpu, RDX, 8, r | 0, Math.floor(r / TWO32) | 0, 1);
     return;
   }
-  if (den === 0) return cpu.fault(DE);
-  const q = Math.trunc(num / den), r = num - q * den;
-  const lim = signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
-  if (q < lim[0]! || q > lim[1]!) return cpu.fault(DE);
-  if (sz === 1) setReg(cpu, RAX, 2, (q & 0xff) | ((r & 0xff) << 8), 0, 1);
-  else { setReg(cpu, RAX, 2, q, 0, 1); setReg(cpu, RDX, 2, r, 0, 1); }
+  if (!divWords(al, ah, dxl, dxh, dl, dh, signed)) return cpu.fault(DE);
+  // The quotient must fit in 64 bits (signed: -2^63 .. 2^63-1).
+  if (signed ? dQ2 !== dQ1 >> 31 || dQ3 !== dQ1 >> 31 : (dQ2 | dQ3) !== 0) return cpu.fault(DE);
+  setReg(cpu, RAX, 8, dQ0, dQ1, 1);
+  setReg(cpu, RDX, 8, dR0, dR1, 1);
 }
 
-function div64(cpu: Cpu, dl: number, dh: number, signed: boolean): void {
-  // Dividend RDX:RAX (128 bits), divisor 64 bits.
-  const n = [cpu.lo[RAX]!, cpu.hi[RAX]!, cpu.lo[RDX]!, cpu.hi[RDX]!];
-  const res = divmod128(n, dl, dh, signed);
-  if (res === null) return cpu.fault(DE);
-  setReg(cpu, RAX, 8, res[0], res[1], 1);
-  setReg(cpu, RDX, 8, res[2], res[3], 1);
-}
-
-/** Unsigned/signed 64/64 division helper via 128-bit path. Returns [qlo, qhi, rlo, rhi] or null on #DE. */
-function divmod64(nl: number, nh: number, dl: number, dh: number, signed: boolean): [number, number, number, number] | null {
-  const sx = signed && nh < 0 ? -1 : 0;
-  return divmod128([nl, nh, sx, sx], dl, dh, signed, true);
-}
-
+/** Results of divWords: the 128-bit quotient and the 64-bit remainder, as int32 words. */
+let dQ0 = 0, dQ1 = 0, dQ2 = 0, dQ3 = 0, dR0 = 0, dR1 = 0;
+const dn = new Uint32Array(4);
 /**
- * 128-by-64 division by shift-subtract on 32-bit words (no BigInt). For
- * `narrow` (used by 32-bit IDIV/DIV via divmod64) the caller checks range.
+ * 128-by-64 division by shift-subtract on 32-bit words (no BigInt, no
+ * allocation): (n0..n3) / (d0, d1), signed or unsigned (two's complement).
+ * Returns false for a zero divisor; the caller checks that the quotient fits.
  */
-function divmod128(n: number[], dl: number, dh: number, signed: boolean, narrow = false): [number, number, number, number] | null {
-  if ((dl | dh) === 0) return null;
-  let neg = false, remNeg = false;
-  const nw = n.map((x) => x >>> 0);
-  let d0 = dl >>> 0, d1 = dh >>> 0;
-  if (signed) {
-    if ((n[3]! | 0) < 0) { negWords(nw); neg = true; remNeg = true; }
-    if ((dh | 0) < 0) { const t = [d0, d1]; negWords(t); d0 = t[0]!; d1 = t[1]!; neg = !neg; }
-  }
-  // Unsigned long division, bit by bit over 128 bits.
-  let q = [0, 0, 0, 0];
-  let r0 = 0, r1 = 0, r2 = 0; // remainder up to 65 bits
+function divWords(n0: number, n1: number, n2: number, n3: number, d0: number, d1: number, signed: boolean): boolean {
+  if ((d0 | d1) === 0) return false;
+  let negQ = false, negR = false;
+  dn[0] = n0; dn[1] = n1; dn[2] = n2; dn[3] = n3;
+  if (signed && n3 < 0) { neg4(dn); negQ = true; negR = true; }
+  let e0 = d0 >>> 0, e1 = d1 >>> 0;
+  if (signed && d1 < 0) { e0 = (~d0 + 1) >>> 0; e1 = (~d1 + (e0 === 0 ? 1 : 0)) >>> 0; negQ = !negQ; }
+  let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+  let r0 = 0, r1 = 0, r2 = 0; // remainder, up to 65 bits
   for (let bit = 127; bit >= 0; bit--) {
-    // r = (r << 1) | nbit
     r2 = ((r2 << 1) | (r1 >>> 31)) >>> 0;
     r1 = ((r1 << 1) | (r0 >>> 31)) >>> 0;
-    r0 = ((r0 << 1) | ((nw[bit >> 5]! >>> (bit & 31)) & 1)) >>> 0;
-    if (r2 !== 0 || r1 > d1 || (r1 === d1 && r0 >= d0)) {
-      const t = r0 - d0;
+    r0 = ((r0 << 1) | ((dn[bit >> 5]! >>> (bit & 31)) & 1)) >>> 0;
+    if (r2 !== 0 || r1 > e1 || (r1 === e1 && r0 >= e0)) {
+      const t = r0 - e0;
       r0 = t >>> 0;
-      const t1 = r1 - d1 - (t < 0 ? 1 : 0);
+      const t1 = r1 - e1 - (t < 0 ? 1 : 0);
       r1 = t1 >>> 0;
       r2 = (r2 - (t1 < 0 ? 1 : 0)) >>> 0;
-      q[bit >> 5] = (q[bit >> 5]! | (1 << (bit & 31))) >>> 0;
+      const m = 1 << (bit & 31);
+      switch (bit >> 5) { case 0: q0 |= m; break; case 1: q1 |= m; break; case 2: q2 |= m; break; default: q3 |= m; }
     }
   }
-  if (!narrow) {
-    // quotient must fit in 64 bits (signed: within range)
-    if (signed) {
-      if (q[2] !== 0 || q[3] !== 0) return null;
-      const qh = q[1]! >>> 0;
-      if (neg ? qh > 0x80000000 || (qh === 0x80000000 && q[0] !== 0) : qh >= 0x80000000) return null;
-    } else if (q[2] !== 0 || q[3] !== 0) return null;
+  if (negQ) {
+    q0 = ~q0 + 1; let c = q0 === 0 ? 1 : 0;
+    q1 = ~q1 + c; c = c && q1 === 0 ? 1 : 0;
+    q2 = ~q2 + c; c = c && q2 === 0 ? 1 : 0;
+    q3 = ~q3 + c;
   }
-  if (neg) { negWords(q); }
-  const rem = [r0, r1];
-  if (remNeg) negWords(rem);
-  if (narrow) {
-    // 32-bit division result checks done by caller with quotient low 64 bits
-    if (!signed && (q[2] !== 0 || q[3] !== 0)) q = [0, 1, 0, 0]; // force overflow
-    if (signed) {
-      const hiSig = (q[1]! | 0) >> 31;
-      if ((q[2]! | 0) !== hiSig || (q[3]! | 0) !== hiSig) q = [0, 1, 0, 0];
-    }
-  }
-  return [q[0]! | 0, q[1]! | 0, rem[0]! | 0, rem[1]! | 0];
+  if (negR) { r0 = (~r0 + 1) >>> 0; r1 = ~r1 + (r0 === 0 ? 1 : 0); }
+  dQ0 = q0 | 0; dQ1 = q1 | 0; dQ2 = q2 | 0; dQ3 = q3 | 0; dR0 = r0 | 0; dR1 = r1 | 0;
+  return true;
 }
-function negWords(a: number[]): void {
+function neg4(a: Uint32Array): void {
   let c = 1;
-  for (let k = 0; k < a.length; k++) { const t = ((~a[k]!) >>> 0) + c; a[k] = t >>> 0; c = t >= TWO32 ? 1 : 0; }
+  for (let k = 0; k < 4; k++) { const t = ((~a[k]!) >>> 0) + c; a[k] = t; c = t >= TWO32 ? 1 : 0; }
 }
 
 // ---- shifts and rotates (Vol. 2B: SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR) ---
@@ -409,72 +409,133 @@ export function shiftE(cpu: Cpu, i: Insn): void {
   }
 }
 
-/** Shift/rotate of a value with a non-zero masked count. Flags eager (Vol. 2B SAL/SAR/SHL/SHR "Flags Affected"). */
+/**
+ * Shift/rotate of a value with a non-zero masked count (Vol. 2B SAL/SAR/SHL/SHR,
+ * RCL/RCR/ROL/ROR, "Operation" and "Flags Affected"), without loops or
+ * allocation. Shifts: CF = last bit shifted out, SF/ZF/PF from the result,
+ * OF = MSB(result) XOR CF for SHL, MSB(source) for SHR, 0 for SAR (defined
+ * for 1-bit shifts; the same formulas otherwise), AF 0 (undefined).
+ * Rotates: only CF and OF change; OF = MSB XOR CF (ROL, RCL) or the XOR of
+ * the two top bits of the result (ROR, RCR). RCL/RCR of 8/16-bit operands
+ * rotate through CF modulo 9/17.
+ */
 function shiftOp(cpu: Cpu, op: number, sz: number, v: number, vh: number, cnt: number): number {
+  if (sz === 8) return shiftOp64(cpu, op, v, vh, cnt);
   const bits = sz * 8;
-  // Work on the value as a bit string of `bits` bits using two 32-bit words.
-  let lo = v >>> 0, hi = sz === 8 ? vh >>> 0 : 0;
-  if (sz < 4) lo &= (1 << bits) - 1;
+  const mask = sz === 4 ? -1 : (1 << bits) - 1;
+  const top = bits - 1;
+  const x = v & mask; // operand, zero-extended (int32 for 32-bit)
   const flagsIn = getArith(cpu);
-  let cf = (flagsIn & CF) !== 0;
-  let of = (flagsIn & OF) !== 0;
-  const msb = (l: number, h: number): number => (sz === 8 ? h >>> 31 : (l >>> (bits - 1)) & 1);
-  const bitAt = (l: number, h: number, k: number): number => (k >= 32 ? (h >>> (k - 32)) & 1 : (l >>> k) & 1);
-  const shl1 = (l: number, h: number, inb: number): [number, number] => {
-    const nh = sz === 8 ? ((h << 1) | (l >>> 31)) >>> 0 : 0;
-    let nl = ((l << 1) | inb) >>> 0;
-    if (sz < 4) nl &= (1 << bits) - 1;
-    return [nl, nh];
-  };
-  const shr1 = (l: number, h: number, inb: number): [number, number] => {
-    if (sz === 8) return [((l >>> 1) | ((h & 1) << 31)) >>> 0, ((h >>> 1) | (inb << 31)) >>> 0];
-    return [((l >>> 1) | (inb << (bits - 1))) >>> 0, 0];
-  };
-  let c = cnt;
+  let r: number, cf: number, of: number;
   switch (op) {
-    case 0: case 1: { // ROL / ROR: count modulo width (flags use the masked count)
-      const n = c % bits;
-      for (let k = 0; k < n; k++) {
-        if (op === 0) [lo, hi] = shl1(lo, hi, msb(lo, hi));
-        else [lo, hi] = shr1(lo, hi, lo & 1);
+    case 0: case 1: { // ROL / ROR
+      const n = cnt % bits;
+      if (op === 0) {
+        r = n === 0 ? x : ((x << n) | (x >>> (bits - n))) & mask;
+        cf = r & 1; of = ((r >>> top) & 1) ^ cf;
+      } else {
+        r = n === 0 ? x : ((x >>> n) | (x << (bits - n))) & mask;
+        cf = (r >>> top) & 1; of = cf ^ ((r >>> (top - 1)) & 1);
       }
-      if (op === 0) { cf = (lo & 1) !== 0; of = (msb(lo, hi) ^ (lo & 1)) !== 0; }
-      else { cf = msb(lo, hi) !== 0; of = (msb(lo, hi) ^ bitAt(lo, hi, bits - 2)) !== 0; }
       setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
-      break;
+      cpu.th = 0;
+      return r | 0;
     }
-    case 2: case 3: { // RCL / RCR: through CF, count modulo width+1 for 8/16
-      if (sz === 1) c %= 9; else if (sz === 2) c %= 17;
-      for (let k = 0; k < c; k++) {
-        if (op === 2) { const out = msb(lo, hi); [lo, hi] = shl1(lo, hi, cf ? 1 : 0); cf = out !== 0; }
-        else { const out = lo & 1; [lo, hi] = shr1(lo, hi, cf ? 1 : 0); cf = out !== 0; }
+    case 2: case 3: { // RCL / RCR through CF
+      const n = sz === 1 ? cnt % 9 : sz === 2 ? cnt % 17 : cnt;
+      const c = flagsIn & CF;
+      if (n === 0) { r = x; cf = c; }
+      else if (op === 2) {
+        r = ((x << n) | (c << (n - 1)) | ((x >>> (bits - n)) >>> 1)) & mask;
+        cf = (x >>> (bits - n)) & 1;
+      } else {
+        r = ((x >>> n) | (c << (bits - n)) | ((x << 1) << (bits - n))) & mask;
+        cf = (x >>> (n - 1)) & 1;
       }
-      if (op === 2) of = (msb(lo, hi) ^ (cf ? 1 : 0)) !== 0;
-      else of = (msb(lo, hi) ^ bitAt(lo, hi, bits - 2)) !== 0;
+      of = op === 2 ? ((r >>> top) & 1) ^ cf : ((r >>> top) & 1) ^ ((r >>> (top - 1)) & 1);
       setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
-      break;
+      cpu.th = 0;
+      return r | 0;
     }
-    case 4: case 6: { // SHL/SAL
-      for (let k = 0; k < c; k++) { cf = msb(lo, hi) !== 0; [lo, hi] = shl1(lo, hi, 0); }
-      of = (msb(lo, hi) !== 0) !== cf;
-      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0) | (of ? OF : 0));
+    case 4: case 6: // SHL / SAL
+      r = cnt < bits ? (x << cnt) & mask : 0;
+      cf = cnt <= bits ? (x >>> (bits - cnt)) & 1 : 0;
+      of = ((r >>> top) & 1) ^ cf;
       break;
-    }
-    case 5: { // SHR
-      of = msb(lo, hi) !== 0;
-      for (let k = 0; k < c; k++) { cf = (lo & 1) !== 0; [lo, hi] = shr1(lo, hi, 0); }
-      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0) | (of ? OF : 0));
+    case 5: // SHR
+      r = cnt < bits ? x >>> cnt : 0;
+      cf = cnt <= bits ? (x >>> (cnt - 1)) & 1 : 0;
+      of = (x >>> top) & 1;
       break;
-    }
     default: { // SAR
-      const s = msb(lo, hi);
-      for (let k = 0; k < c; k++) { cf = (lo & 1) !== 0; [lo, hi] = shr1(lo, hi, s); }
-      setArith(cpu, szpOf(sz, trunc(lo, sz === 8 ? 4 : sz), hi | 0) | (cf ? CF : 0));
-      break;
+      const sx = (x << (32 - bits)) >> (32 - bits);
+      r = (cnt < bits ? sx >> cnt : sx >> 31) & mask;
+      cf = (cnt <= bits ? sx >> (cnt - 1) : sx >> 31) & 1;
+      of = 0;
     }
   }
-  cpu.th = hi | 0;
-  return trunc(lo, sz === 8 ? 4 : sz);
+  r |= 0;
+  setArith(cpu, szpOf(sz, r, 0) | (cf ? CF : 0) | (of ? OF : 0));
+  cpu.th = 0;
+  return r;
+}
+
+/** 64-bit shifts and rotates on halves (count 1..63). */
+function shiftOp64(cpu: Cpu, op: number, l: number, h: number, n: number): number {
+  const flagsIn = getArith(cpu);
+  let rl: number, rh: number, cf: number, of: number;
+  switch (op) {
+    case 0: // ROL
+      shl64(l, h, n); rl = fL; rh = fH; shr64(l, h, 64 - n); rl |= fL; rh |= fH;
+      cf = rl & 1; of = (rh >>> 31) ^ cf;
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      cpu.th = rh | 0; return rl | 0;
+    case 1: // ROR
+      shr64(l, h, n); rl = fL; rh = fH; shl64(l, h, 64 - n); rl |= fL; rh |= fH;
+      cf = rh >>> 31; of = cf ^ ((rh >>> 30) & 1);
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      cpu.th = rh | 0; return rl | 0;
+    case 2: { // RCL: (v << n) | (CF << (n - 1)) | (v >>> (65 - n))
+      const c = flagsIn & CF;
+      shl64(l, h, n); rl = fL; rh = fH;
+      shl64(c, 0, n - 1); rl |= fL; rh |= fH;
+      shr64(l, h, 65 - n); rl |= fL; rh |= fH;
+      cf = bit64(l, h, 64 - n);
+      of = (rh >>> 31) ^ cf;
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      cpu.th = rh | 0; return rl | 0;
+    }
+    case 3: { // RCR: (v >>> n) | (CF << (64 - n)) | (v << (65 - n))
+      const c = flagsIn & CF;
+      shr64(l, h, n); rl = fL; rh = fH;
+      shl64(c, 0, 64 - n); rl |= fL; rh |= fH;
+      shl64(l, h, 65 - n); rl |= fL; rh |= fH;
+      cf = bit64(l, h, n - 1);
+      of = (rh >>> 31) ^ ((rh >>> 30) & 1);
+      setArith(cpu, (flagsIn & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0));
+      cpu.th = rh | 0; return rl | 0;
+    }
+    case 4: case 6: // SHL
+      shl64(l, h, n); rl = fL; rh = fH;
+      cf = bit64(l, h, 64 - n); of = (rh >>> 31) ^ cf;
+      break;
+    case 5: // SHR
+      shr64(l, h, n); rl = fL; rh = fH;
+      cf = bit64(l, h, n - 1); of = h >>> 31;
+      break;
+    default: // SAR
+      if (n < 32) { rl = (l >>> n) | (h << (32 - n)); rh = h >> n; }
+      else { rl = h >> (n - 32); rh = h >> 31; }
+      cf = bit64(l, h, n - 1); of = 0;
+  }
+  rl |= 0; rh |= 0;
+  setArith(cpu, szpOf(8, rl, rh) | (cf ? CF : 0) | (of ? OF : 0));
+  cpu.th = rh;
+  return rl;
+}
+/** Bit k (0..63) of (l, h). */
+function bit64(l: number, h: number, k: number): number {
+  return k < 32 ? (l >>> k) & 1 : (h >>> (k - 32)) & 1;
 }
 
 // ---- conditions ---------------------------------------------------------
@@ -643,13 +704,13 @@ export function cmpxchg(cpu: Cpu, i: Insn): void {
 // ---- double-precision shifts (Vol. 2B SHLD, SHRD) -----------------------
 
 let fL = 0, fH = 0; // result of the 64-bit funnel helpers
-/** (l, h) << c for 0 <= c < 64, into fL/fH. */
+/** (l, h) << c for 0 <= c <= 64, into fL/fH. */
 function shl64(l: number, h: number, c: number): void {
-  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fH = (h << c) | (l >>> (32 - c)); fL = l << c; } else { fH = l << (c - 32); fL = 0; }
+  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fH = (h << c) | (l >>> (32 - c)); fL = l << c; } else if (c < 64) { fH = l << (c - 32); fL = 0; } else { fL = 0; fH = 0; }
 }
-/** (l, h) >>> c for 0 <= c < 64, into fL/fH. */
+/** (l, h) >>> c for 0 <= c <= 64, into fL/fH. */
 function shr64(l: number, h: number, c: number): void {
-  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fL = (l >>> c) | (h << (32 - c)); fH = h >>> c; } else { fL = h >>> (c - 32); fH = 0; }
+  if (c === 0) { fL = l; fH = h; } else if (c < 32) { fL = (l >>> c) | (h << (32 - c)); fH = h >>> c; } else if (c < 64) { fL = h >>> (c - 32); fH = 0; } else { fL = 0; fH = 0; }
 }
 
 /**

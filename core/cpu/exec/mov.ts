@@ -262,10 +262,11 @@ export function pusha(cpu: Cpu, i: Insn): void {
     for (let r = 0; r < 8; r++) cpu.push(sz, r === RSP ? sp : cpu.lo[r]!, 0);
   } catch (e) { cpu.lo[RSP] = sp; throw e; }
 }
+const popaRegs = new Int32Array(8);
 export function popa(cpu: Cpu, i: Insn): void {
   const sz = i.osz;
   const sp = cpu.lo[RSP]!;
-  const v = new Int32Array(8);
+  const v = popaRegs;
   try {
     for (let r = 7; r >= 0; r--) v[r] = cpu.pop(sz);
   } catch (e) { cpu.lo[RSP] = sp; throw e; }
