@@ -318,6 +318,9 @@ export function buildCase(r: Recipe): Built {
   const isPopcnt = d.op === 0x0fb8;
   if (isPopcnt) legacy.push(0xf3);
   else if ((h & K_REP) && r.rep >= 1 && r.rep <= 2) legacy.push(r.rep === 1 ? 0xf3 : 0xf2);
+  // F2/F3 on other one-byte-map instructions are ignored (Vol. 2A, 2.1.1: "reserved" - and the host's
+  // LOOPcc really changes with them, so not on branches); in the 0F map they select other instructions.
+  else if (d.op < 0x100 && !branch && r.rep === 5 && r.rexEarly < 4) legacy.push(r.rexEarly & 1 ? 0xf3 : 0xf2);
   const early = rexByte !== 0 && legacy.length > 0 && r.rexEarly === 0;
   const rex = early ? 0 : rexByte;
   const prefix = early ? [...legacy.slice(0, -1), rexByte, legacy[legacy.length - 1]!] : rexByte ? [...legacy, rexByte] : legacy;
