@@ -185,7 +185,12 @@ export class EntryEngine implements VmEntryEngine {
     for (let s = 0; s < 8; s++) {
       const [sel, base, limit, ar] = SEG_FIELDS[s]!;
       cpu.segSel[s] = v.get32(sel);
-      cpu.segBase[s] = v.getSigned(base);
+      // 27.3.2.2 (26.3.2.2 in older editions): an unusable SS, DS or ES gets bits 63:32 of its base cleared and an
+      // unusable LDTR an undefined but canonical base (here: bits 47:0 of the field, sign-extended). No check
+      // bounds those fields, so they are not loaded as they are.
+      const unusable = (v.get32(ar) & 0x10000) !== 0;
+      cpu.segBase[s] = !unusable || s === 1 || s === 4 || s === 5 || s === 7 ? v.getSigned(base)
+        : s === 6 ? ((v.getHi(base) << 16) >> 16) * 4294967296 + v.getLo(base) : v.getLo(base);
       cpu.segLimit[s] = v.get32(limit);
       cpu.segAr[s] = v.get32(ar);
     }
