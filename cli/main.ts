@@ -10,6 +10,7 @@ import { recordCommand } from './record.js';
 import { replayCommand } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { diffCommand } from './diff.js';
+import { fuzzCommand } from './fuzz.js';
 
 const USAGE = `usage: hvtrace <command> [options]
 
@@ -19,6 +20,7 @@ commands:
   replay F               re-run a trace and check it event by event
   inspect F              show a trace's header, counts and events
   diff A B               compare two traces
+  fuzz <suite>           run property suites (mmio, ...) and keep counterexamples
 
 Run 'hvtrace <command> --help' for the options of a command.`;
 
@@ -30,9 +32,10 @@ function main(argv: string[]): number {
     case 'replay': return replayCommand(rest);
     case 'inspect': return inspectCommand(rest);
     case 'diff': return diffCommand(rest);
+    case 'fuzz': return fuzzCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0;
-    default: throw new CliError(`unknown command '${cmd}' (commands: run, record, replay, inspect, diff; see 'hvtrace --help')`);
+    default: throw new CliError(`unknown command '${cmd}' (commands: run, record, replay, inspect, diff, fuzz; see 'hvtrace --help')`);
   }
 }
 

@@ -1,0 +1,204 @@
+/**
+ * The 'mmio' fuzz suite: the MMIO decoder and emulator properties of
+ * ./props.ts under fast-check, with counterexamples saved to
+ * properties/regressions/mmio/ and replayed by test/properties/mmio-regressions.test.ts.
+ *
+ * Properties:
+ *   decode-raw         (1)+(2) on arbitrary 1-15 bytes, 16/32/64-bit
+ *   decode-structured  (1)+(2) on prefixes/REX/escapes/VEX/EVEX/XOP + bytes
+ *   decode-supported   (1)+(2) on encodings of supported instructions, any mode
+ *   emulate-vs-cpu     (3) MMIO emulator vs core/cpu (host CPU as referee)
+ */
+import fc from 'fast-check';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
+import { arbRawDecode, arbStructuredDecode, arbRecipe, buildCase, MODES, type DecodeCase, type BuiltCase } from './cases.js';
+import { checkDecode, checkEmulate, checkEmulateHost, describeNativeCase, CPU_BUG } from './props.js';
+import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../../test/native/native.js';
+import type { DecodeMode } from '../../core/mmio/decoder.js';
+
+const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+function unhex(s: string): Uint8Array {
+  const t = s.replace(/\s+/g, '');
+  if (!/^([0-9a-f]{2})*$/i.test(t)) throw new Error(`bad hex '${s}'`);
+  return Uint8Array.from(t.match(/../g) ?? [], (x) => parseInt(x, 16));
+}
+
+// =====================================================================
+// Properties
+// =====================================================================
+
+/** Encodings of supported instructions, decoded in every mode. */
+const arbSupportedDecode: fc.Arbitrary<DecodeCase> = fc.record({ r: arbRecipe, mode: fc.constantFrom(...MODES) })
+  .map(({ r, mode }) => ({ mode, bytes: buildCase(r).code.slice(0, 15) }));
+
+interface PropDef<T> {
+  readonly name: string;
+  readonly arb: fc.Arbitrary<T>;
+  readonly check: (c: T) => string | null;
+  readonly show: (c: T) => string;
+  readonly toJson: (c: T) => Record<string, unknown>;
+}
+
+const showDecode = (c: DecodeCase): string => `mode ${c.mode}, bytes ${hex(c.bytes)}`;
+const decodeJson = (c: DecodeCase): Record<string, unknown> => ({ mode: c.mode, bytes: hex(c.bytes) });
+
+const PROPS: readonly PropDef<any>[] = [
+  { name: 'decode-raw', arb: arbRawDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
+  { name: 'decode-structured', arb: arbStructuredDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
+  { name: 'decode-supported', arb: arbSupportedDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
+  {
+    name: 'emulate-vs-cpu', arb: arbRecipe.map(buildCase), check: checkEmulate,
+    show: (c: BuiltCase) => `${describeNativeCase(c)} [${c.note}]`, toJson: nativeCaseJson,
+  } satisfies PropDef<BuiltCase>,
+];
+
+// =====================================================================
+// Regression files
+// =====================================================================
+
+export function regressionDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'properties', 'regressions', 'mmio');
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the repository root');
+    dir = up;
+  }
+}
+
+/** Scratch memory as runs of non-zero bytes: { "0x10": "aabb" }. */
+function memRuns(mem: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  let k = 0;
+  while (k < mem.length) {
+    if (mem[k] === 0) { k++; continue; }
+    let e = k;
+    while (e < mem.length && (mem[e] !== 0 || (e + 8 < mem.length && mem.subarray(e, e + 8).some((b) => b !== 0)))) e++;
+    out['0x' + k.toString(16)] = Buffer.from(mem.subarray(k, e)).toString('hex');
+    k = e;
+  }
+  return out;
+}
+
+function nativeCaseJson(c: NativeCase): Record<string, unknown> {
+  const gpr: string[] = [];
+  for (let r = 0; r < 16; r++) gpr.push('0x' + ((BigInt(c.state.gpr[2 * r + 1]!) << 32n) | BigInt(c.state.gpr[2 * r]!)).toString(16));
+  return { mode: 64, code: hex(c.code), gpr, rflags: c.state.rflags, mem: memRuns(c.state.mem) };
+}
+
+export function nativeCaseFromJson(j: Record<string, unknown>): NativeCase {
+  const gpr = new Uint32Array(32);
+  const regs = j['gpr'] as string[];
+  regs.forEach((v, r) => { const x = BigInt(v); gpr[2 * r] = Number(x & 0xffffffffn); gpr[2 * r + 1] = Number(x >> 32n); });
+  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
+  for (const [off, data] of Object.entries(j['mem'] as Record<string, string>)) mem.set(unhex(data), Number(off));
+  return { code: unhex(j['code'] as string), state: { gpr, rflags: Number(j['rflags']), mem } };
+}
+
+export interface Regression {
+  readonly file: string;
+  readonly property: string;
+  readonly json: Record<string, unknown>;
+}
+
+export function loadRegressions(dir = regressionDir()): Regression[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => {
+    const json = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
+    return { file: join(dir, f), property: String(json['property']), json };
+  });
+}
+
+/** Re-check one regression; null when it now holds. */
+export function replayRegression(r: Regression): string | null {
+  if (r.property.startsWith('decode-')) {
+    return checkDecode({ mode: Number(r.json['mode']) as DecodeMode, bytes: unhex(String(r.json['bytes'])) });
+  }
+  if (r.property === 'emulate-vs-cpu') {
+    const c = nativeCaseFromJson(r.json);
+    // A case where core/cpu was found to differ from the host is checked against the host.
+    if (r.json['reference'] === 'host') return checkEmulateHost(c);
+    return checkEmulate(c);
+  }
+  return `unknown property '${r.property}'`;
+}
+
+/** JSON with one key per line and arrays of scalars kept on one line. */
+export function formatJson(v: unknown): string {
+  return JSON.stringify(v, null, 1).replace(/\[\s*([^[\]{}]*?)\s*\]/g, (_m, inner: string) => `[${inner.split(/,\s*/).join(', ')}]`);
+}
+
+function saveRegression(prop: string, body: Record<string, unknown>, dir = regressionDir()): string {
+  const id = createHash('sha256').update(prop + JSON.stringify(body)).digest('hex').slice(0, 10);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${prop}-${id}.json`);
+  if (!existsSync(file)) writeFileSync(file, formatJson({ property: prop, ...body }) + '\n');
+  return file;
+}
+
+// =====================================================================
+// Runner
+// =====================================================================
+
+export const DEFAULT_RUNS = 2000;
+
+function runSuite(opts: FuzzOptions): FuzzReport {
+  const t0 = Date.now();
+  const seed0 = opts.seed ?? ((Date.now() ^ (process.pid << 16)) | 0);
+  const runs = opts.runs ?? DEFAULT_RUNS;
+  const budgetMs = opts.timeSeconds !== undefined ? opts.timeSeconds * 1000 : 0;
+  const failures: FuzzFailure[] = [];
+  const failed = new Set<string>();
+  const perProp = new Map<string, number>();
+  let total = 0;
+  for (let round = 0; ; round++) {
+    for (const p of PROPS) {
+      if (failed.has(p.name)) continue;
+      if (round > 0 && Date.now() - t0 >= budgetMs) break;
+      const seed = (seed0 + round * 7919 + PROPS.indexOf(p)) | 0;
+      const params: fc.Parameters<[unknown]> = { numRuns: runs, seed };
+      if (budgetMs > 0) params.interruptAfterTimeLimit = Math.max(1000, budgetMs - (Date.now() - t0));
+      const details = fc.check(fc.property(p.arb, (c: unknown) => {
+        const d = p.check(c);
+        if (d !== null) throw new Error(d);
+      }), params);
+      total += details.numRuns;
+      perProp.set(p.name, (perProp.get(p.name) ?? 0) + details.numRuns);
+      if (details.failed && details.counterexample) {
+        const c = details.counterexample[0];
+        const err = details.errorInstance as Error | undefined;
+        const message = err?.message ?? String(details.errorInstance ?? 'failed');
+        failed.add(p.name);
+        const body: Record<string, unknown> = { ...p.toJson(c), message, seed, path: details.counterexamplePath ?? '' };
+        if (message.startsWith(CPU_BUG)) body['reference'] = 'host';
+        const f: FuzzFailure = {
+          property: p.name, message, counterexample: p.show(c), seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks,
+          ...(opts.save === false ? {} : { file: saveRegression(p.name, body) }),
+        };
+        failures.push(f);
+      }
+      opts.onProgress?.({ suite: 'mmio', property: p.name, runs: perProp.get(p.name) ?? 0, totalRuns: total, failures: failures.length, elapsedMs: Date.now() - t0 });
+    }
+    if (Date.now() - t0 >= budgetMs || failed.size === PROPS.length) break;
+  }
+  return { failures, runs: total, seed: seed0, elapsedMs: Date.now() - t0 };
+}
+
+export const MMIO_SUITE: FuzzSuite = {
+  description: 'MMIO instruction decoder (vs iced-x86) and emulator (vs core/cpu, host CPU as referee)',
+  properties: PROPS.map((p) => p.name),
+  run: runSuite,
+};
+
+/** Run one named property for `runs` runs (tests); returns the failure message or null. */
+export function runProperty(name: string, runs: number, seed: number): string | null {
+  const p = PROPS.find((x) => x.name === name);
+  if (!p) throw new Error(`no property '${name}'`);
+  const d = fc.check(fc.property(p.arb, (c: unknown) => { const m = p.check(c); if (m !== null) throw new Error(m); }), { numRuns: runs, seed });
+  if (!d.failed) return null;
+  return `${(d.errorInstance as Error | undefined)?.message ?? String(d.errorInstance)} for ${d.counterexample ? p.show(d.counterexample[0]) : '?'} (seed ${seed}, path ${d.counterexamplePath})`;
+}
