@@ -71,6 +71,8 @@ export interface Cpu1Options {
    * SYS_ADDR. Default: every exception exits (no IDT).
    */
   idt?: boolean;
+  /** Run in compatibility mode (IA-32e with a 32-bit code segment, CS.L = 0, CS.D = 1): 32-bit decoding. */
+  compat?: boolean;
   /** Exception bitmap (default all ones). */
   excBitmap?: number;
   /** Adjusts the CPU after its reset, before each run (CR0.WP, EFER.NXE, FS base...). */
@@ -211,7 +213,7 @@ export class Cpu1 {
     for (let s = 0; s < 8; s++) {
       c.segSel[s] = 0; c.segBase[s] = 0; c.segLimit[s] = 0xffff_ffff; c.segAr[s] = 0xc093 | (dpl << 5);
     }
-    c.segSel[CS] = 0x08 | dpl; c.segAr[CS] = 0xa09b | (dpl << 5);
+    c.segSel[CS] = 0x08 | dpl; c.segAr[CS] = (this.opts.compat === true ? 0xc09b : 0xa09b) | (dpl << 5);
     for (const s of [SS, DS, ES, FS, GS]) c.segSel[s] = 0x10 | dpl;
     c.segAr[LDTR] = 0x10000; // unusable
     c.segSel[TR] = 0x18; c.segAr[TR] = 0x8b; c.segLimit[TR] = 0x67;

@@ -855,7 +855,8 @@ export function aaaAas(cpu: Cpu, i: Insn): void {
   const f = getArith(cpu);
   let ax = cpu.lo[RAX]! & 0xffff;
   const adj = (ax & 0x0f) > 9 || (f & AF) !== 0;
-  if (adj) ax = sub ? ((ax - 6) & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8) : (ax + 0x106) & 0xffff;
+  // AAA: AX <- AX + 106H; AAS: AX <- AX - 6, AH <- AH - 1 (the SDM's Operation, borrow included).
+  if (adj) ax = sub ? (((ax - 6) & 0xffff) - 0x100) & 0xffff : (ax + 0x106) & 0xffff;
   ax &= 0xff0f;
   cpu.lo[RAX] = (cpu.lo[RAX]! & ~0xffff) | ax;
   setArith(cpu, szpOf(1, ax & 0xff, 0) | (adj ? CF | AF : 0));
