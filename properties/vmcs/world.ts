@@ -114,6 +114,9 @@ export class World {
   enter(launch = true): Outcome {
     const vmx = this.vmx;
     this.engine.kickAt = this.cpu.icount;
+    // VMfailValid(4/5) and VMfailInvalid come from vmx.ts before the engine runs: clear the engine's last rule.
+    const engine: { failedRule: unknown } = this.engine;
+    engine.failedRule = null;
     if (launch) vmx.vmlaunch(); else vmx.vmresume();
     if (vmx.status === 'VMfailInvalid') return { kind: 'failInvalid' };
     if (vmx.status === 'VMfailValid') return { kind: 'failValid', error: vmx.error, rule: this.engine.failedRule?.id ?? '' };
