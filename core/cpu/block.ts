@@ -7,7 +7,7 @@
  * Writes to a host page holding decoded code invalidate its blocks.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_X } from './cpu.js';
+import { ACC_X } from './access.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
 import { IF_BLOCK_END, type Insn } from './insn.js';

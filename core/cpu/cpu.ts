@@ -25,10 +25,8 @@ import { deliverEvent } from './interrupts.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { PROC_BASED } from '../vmx/capabilities.js';
 
-/** Memory access kinds for translation. */
-export const ACC_R = 1, ACC_W = 2, ACC_X = 4, ACC_SYS = 8;
-// TLB permission bits: supervisor read/write/exec, user read/write/exec.
-export const P_SR = 1, P_SW = 2, P_SX = 4, P_UR = 8, P_UW = 16, P_UX = 32;
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
+export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
@@ -304,7 +302,8 @@ export class Cpu implements LazyFlags {
   /** Check a write is possible without performing it (for instructions that must not fault half-way). */
   probeWrite(lin: number, len: number): void {
     this.hpaFor(lin, ACC_W, this.permW);
-    if ((lin & 0xfff) + len > 4096) this.hpaFor(this.linAdd(lin, len - 1), ACC_W, this.permW);
+    // The second page is checked at its first byte: that is the address a #PF reports (CR2).
+    if ((lin & 0xfff) + len > 4096) this.hpaFor(this.linAdd(lin, 4096 - (lin & 0xfff)), ACC_W, this.permW);
   }
 
   /** Supervisor-mode ("implicit") accesses to system structures: GDT, IDT, TSS. */

@@ -54,7 +54,7 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
     case 7: return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
     case 0x0b: return { eax: 0, ebx: 0, ecx: subleaf & 0xff, edx: apicId };
     case 0x80000000: return { eax: MAX_EXT_LEAF, ebx: 0, ecx: 0, edx: 0 };
-    case 0x80000001: return { eax: 0, ebx: 0, ecx: FX_ECX.LAHF_LM, edx: FX_EDX.SYSCALL | FX_EDX.NX | FX_EDX.PDPE1GB | FX_EDX.LM };
+    case 0x80000001: return { eax: 0, ebx: 0, ecx: FX_ECX.LAHF_LM, edx: FX_EDX.SYSCALL | FX_EDX.NX | FX_EDX.PDPE1GB | FX_EDX.RDTSCP | FX_EDX.LM };
     case 0x80000002: case 0x80000003: case 0x80000004: {
       const off = (leaf - 0x80000002) * 16;
       const w = (k: number): number => {

@@ -8,7 +8,7 @@
  * tables, an EPT violation or misconfiguration VM exit for EPT.
  */
 import type { Cpu } from './cpu.js';
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './cpu.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { VM_EXIT } from './fault.js';
 import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';

@@ -1,0 +1,4 @@
+/** Memory-access kinds for address translation, and the TLB permission bits (shared by cpu.ts and mmu.ts). */
+export const ACC_R = 1, ACC_W = 2, ACC_X = 4, ACC_SYS = 8;
+// TLB permission bits: supervisor read/write/exec, user read/write/exec.
+export const P_SR = 1, P_SW = 2, P_SX = 4, P_UR = 8, P_UW = 16, P_UX = 32;
