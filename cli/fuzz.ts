@@ -26,6 +26,8 @@ function secs(ms: number): string { return (ms / 1000).toFixed(1) + 's'; }
 export function formatReport(suite: string, r: FuzzReport): string {
   const lines: string[] = [];
   lines.push(`${suite}: ${r.runs} runs in ${secs(r.elapsedMs)} (seed ${r.seed}), ${r.failures.length === 0 ? 'all properties held' : `${r.failures.length} propert${r.failures.length === 1 ? 'y' : 'ies'} FAILED`}`);
+  if (r.perProperty) lines.push(`  ${Object.entries(r.perProperty).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
   for (const f of r.failures) {
     lines.push('');
     lines.push(`FAILED ${f.property} (seed ${f.seed}, path ${f.path}, ${f.shrinks} shrinks)`);

@@ -52,6 +52,10 @@ export interface FuzzReport {
   readonly runs: number;
   readonly seed: number;
   readonly elapsedMs: number;
+  /** Runs per property. */
+  readonly perProperty?: Readonly<Record<string, number>>;
+  /** Remarks that are not failures. */
+  readonly notes?: readonly string[];
 }
 
 export interface FuzzSuite {

@@ -49,7 +49,7 @@ export class MachineGuestAccess implements GuestAccess, PhysAccess {
   }
 
   gprLo(r: number): number {
-    return r === RSP ? this.m.vmx.vmread32(VMCS.GUEST_RSP) : this.m.cpu.lo[r]!;
+    return r === RSP ? this.m.vmx.vmread32(VMCS.GUEST_RSP) | 0 : this.m.cpu.lo[r]!;
   }
   gprHi(r: number): number {
     return r === RSP ? Math.floor(this.m.vmx.vmreadSigned(VMCS.GUEST_RSP) / TWO32) | 0 : this.m.cpu.hi[r]!;
