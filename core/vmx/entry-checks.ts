@@ -568,7 +568,10 @@ rule('guest.idtr.limit-high', 'bits 31:16 of the IDTR limit are 0', (c) => (lo(c
 section('guest', S_G_RIP);
 const longMode = (c: CheckContext): boolean => ia32e(c) && csL(c);
 rule('guest.rip.high', 'bits 63:32 of RIP are 0 unless "IA-32e mode guest" and CS.L = 1', (c) => longMode(c) || hi(c, F.G_RIP) === 0);
-rule('guest.rip.canonical', `with "IA-32e mode guest" and CS.L = 1, RIP is canonical (bits 63:${LINEAR_ADDRESS_WIDTH - 1} equal)`, (c) => !longMode(c) || canonical(c, F.G_RIP));
+/** Bits 63:N of RIP identical (N = linear-address width): bit N-1 is not included, unlike "canonical". */
+const RIP_SHIFT = LINEAR_ADDRESS_WIDTH - 32;
+rule('guest.rip.linear-width', `with "IA-32e mode guest" and CS.L = 1, bits 63:${LINEAR_ADDRESS_WIDTH} of RIP are identical (N = ${LINEAR_ADDRESS_WIDTH} linear-address bits; bit ${LINEAR_ADDRESS_WIDTH - 1} is not checked)`,
+  (c) => { if (!longMode(c) || RIP_SHIFT >= 32) return true; const t = (hi(c, F.G_RIP) | 0) >> RIP_SHIFT; return t === 0 || t === -1; });
 rule('guest.rflags.reserved', 'RFLAGS bits 63:22, 15, 5 and 3 are 0', (c) => hi(c, F.G_RFLAGS) === 0 && (rflags(c) & 0xffc0_8028) === 0);
 rule('guest.rflags.bit1', 'RFLAGS bit 1 is 1', (c) => (rflags(c) & 2) !== 0);
 rule('guest.rflags.vm', 'RFLAGS.VM is 0 with "IA-32e mode guest" or guest CR0.PE = 0', (c) => !v86(c) || (!ia32e(c) && (cr0(c) & 1) === 1));

@@ -177,6 +177,14 @@ export const canonArb = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff_ffff }) },
 );
 
+/** RIP in 64-bit mode: canonical, or bits 63:48 identical with bit 47 different (VM entry checks bits 63:48 only). */
+const ripArb = fc.oneof(
+  { withCrossShrink: true },
+  { weight: 4, arbitrary: canonArb },
+  { weight: 1, arbitrary: fc.integer({ min: 0x8000_0000_0000, max: 0xffff_ffff_ffff }) },
+  { weight: 1, arbitrary: fc.integer({ min: -0x1_0000_0000_0000, max: -0x8000_0000_0001 }) },
+);
+
 const segArb: fc.Arbitrary<SegChoice> = fc.record({
   index: fc.oneof({ withCrossShrink: true }, fc.constant(0), fc.integer({ min: 0, max: 0x1fff })),
   gran: fc.integer({ min: 0, max: 2 }),
@@ -228,7 +236,7 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   efer: fc.nat(7), dr7: u32, debugctl: fc.nat(3),
   sysenter: fc.tuple(u32, canonArb, canonArb),
   pat: fc.option(fc.tuple(u32, u32), { nil: null }),
-  rsp: canonArb, rip: canonArb, rflags: u32, ifFlag: fc.boolean(),
+  rsp: canonArb, rip: ripArb, rflags: u32, ifFlag: fc.boolean(),
   gdtr: fc.tuple(canonArb, u16), idtr: fc.tuple(canonArb, u16),
   event: eventArb,
   hlt: fc.boolean(),

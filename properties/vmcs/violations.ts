@@ -425,7 +425,8 @@ v('guest.idtr.base-canonical', nonCanonicalHi, (d, p) => d.setHi('GUEST_IDTR_BAS
 v('guest.gdtr.limit-high', fc.integer({ min: 1, max: 0xffff }), (d, p) => d.set('GUEST_GDTR_LIMIT', (d.lo('GUEST_GDTR_LIMIT') | (p << 16)) >>> 0));
 v('guest.idtr.limit-high', fc.integer({ min: 1, max: 0xffff }), (d, p) => d.set('GUEST_IDTR_LIMIT', (d.lo('GUEST_IDTR_LIMIT') | (p << 16)) >>> 0));
 v('guest.rip.high', fc.integer({ min: 1, max: 0xffff_ffff }), (d, p) => d.setHi('GUEST_RIP', p), { prep: mode('prot32', 'compat', 'paging32', 'pae', 'prot16', 'real', 'v86') });
-v('guest.rip.canonical', nonCanonicalHi, (d, p) => d.setHi('GUEST_RIP', p), { prep: mode('long64') });
+// Bits 63:48 not identical (27.3.1.4 with 48 linear-address bits); bit 47 alone is not checked.
+v('guest.rip.linear-width', fc.integer({ min: 0x1_0000, max: 0xfffe_ffff }), (d, p) => d.setHi('GUEST_RIP', p), { prep: mode('long64') });
 /** RFLAGS bits reserved to 0: 3, 5, 15, 22-63. */
 const RFLAGS_RESERVED = [3, 5, 15, ...Array.from({ length: 42 }, (_, k) => 22 + k)];
 v('guest.rflags.reserved', nat(RFLAGS_RESERVED.length - 1), (d, p) => setBit(d, 'GUEST_RFLAGS', RFLAGS_RESERVED[p]!));

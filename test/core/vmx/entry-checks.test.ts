@@ -232,6 +232,18 @@ test('NMI injection: blocking by MOV SS fails architecturally (qualification 0);
   assert.is(w.enter(true).kind, 'exit');
 });
 
+test('64-bit guest RIP: bits 63:48 must be identical (48 linear-address bits), bit 47 is not checked (27.3.1.4)', () => {
+  const w = base(DEFAULT_CAPS, { mode: 'long64' });
+  set(w, 'GUEST_RIP', 0, 0x8000);           // 0000_8000_0000_0000H: not canonical, but bits 63:48 are all 0
+  assert.is(w.enter(true).kind, 'exit');
+  const x = base(DEFAULT_CAPS, { mode: 'long64' });
+  set(x, 'GUEST_RIP', 0, 0x1_0000);         // bit 48 set, bits 63:49 clear
+  fails(x.enter(true), 'entry-failure', EXIT_33, 'guest.rip.linear-width', 0);
+  const y = base(DEFAULT_CAPS, { mode: 'compat' }); // CS.L = 0: bits 63:32 must be 0
+  set(y, 'GUEST_RIP', 0x1000, 1);
+  fails(y.enter(true), 'entry-failure', EXIT_33, 'guest.rip.high', 0);
+});
+
 // ---------------------------------------------------------------------------
 // Event injection fields (27.2.1.3)
 // ---------------------------------------------------------------------------
