@@ -23,6 +23,7 @@ import { EXIT_HANDLERS } from './exits/index.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { uartPorts } from './ports.js';
 import { PcPlatform } from './platform.js';
+import { MachineMmioBus } from './mmio-bus.js';
 import { PROC_BASED } from '../vmx/capabilities.js';
 import { passThroughMsrs } from './msrs.js';
 
@@ -72,6 +73,7 @@ export class Machine {
   readonly clock: VirtualClock;
   readonly uart: Uart16550;
   readonly pc: PcPlatform;
+  readonly mmio: MachineMmioBus;
   readonly sink: TraceSink;
   readonly exitCounts = new Map<number, number>();
   /** Budget end in virtual time. */
@@ -105,6 +107,7 @@ export class Machine {
     this.uart = new Uart16550({ output: opts.serial ?? (() => undefined), irq: (l) => this.pc.isaIrq(4, l) });
     this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
     this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}) });
+    this.mmio = new MachineMmioBus(this, this.pc.mmioDevices());
 
     const l = this.layout;
     initRegions(this.mem, l);

@@ -20,6 +20,7 @@ import { PciHost } from '../devices/pci.js';
 import { VirtioBlk } from '../devices/virtio-blk.js';
 import { openDisk, type Disk } from '../devices/disk.js';
 import { writeMpTable } from '../boot/mptable.js';
+import type { MmioDevice } from './mmio-bus.js';
 
 /** Nominal machine speed: 1 retired instruction = 1 ns (PIT, RTC and LAPIC timer derive from it). */
 export const INSTRUCTIONS_PER_SECOND = 1_000_000_000;
@@ -99,6 +100,15 @@ export class PcPlatform {
       this.disk = null;
       this.virtioBlk = null;
     }
+  }
+
+  /** MMIO windows: the local APIC wherever IA32_APIC_BASE puts it (while enabled), the I/O APIC page. */
+  mmioDevices(): MmioDevice[] {
+    const l = this.lapic, io = this.ioapic;
+    return [
+      { name: 'lapic', claims: (gpa) => l.claims(gpa), base: () => l.base, read: (o, s) => l.read(o, s as 1 | 2 | 4), write: (o, s, v) => l.write(o, s as 1 | 2 | 4, v) },
+      { name: 'ioapic', claims: (gpa) => gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000, base: () => IOAPIC_BASE, read: (o, s) => io.read(o, s), write: (o, s, v) => io.write(o, s, v) },
+    ];
   }
 
   /** Write the MP table (processor, buses, I/O APIC, interrupt routing) into guest memory. */
