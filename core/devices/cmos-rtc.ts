@@ -52,7 +52,7 @@
  * until register C is read). Square-wave output is not modelled.
  */
 import type { Deadline } from '../clock.js';
-import type { PortDevice } from '../hv/iobus.js';
+import { type PortRange, bytePorts } from '../hv/iobus.js';
 
 export const RTC_INDEX_PORT = 0x70;
 export const RTC_DATA_PORT = 0x71;
@@ -213,8 +213,6 @@ export function periodicHz(rs: number): number {
   return 32768 >> (rs - 1);
 }
 
-/** A port range for the I/O bus: `io.register(r.base, r.len, r.dev)`. */
-type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
 
 export interface CmosRtcOptions {
   /** Virtual time now (retired instructions). */
@@ -548,17 +546,3 @@ export class CmosRtc implements Deadline {
   }
 }
 
-/** Byte registers on `len` consecutive ports; a wider access touches consecutive registers, lowest first. */
-function bytePorts(name: string, len: number, read: (o: number) => number, write: (o: number, v: number) => void): PortDevice {
-  return {
-    name,
-    read(offset, size) {
-      let v = 0;
-      for (let k = 0; k < size; k++) v |= (offset + k < len ? read(offset + k) & 0xff : 0xff) << (8 * k);
-      return v >>> 0;
-    },
-    write(offset, size, value) {
-      for (let k = 0; k < size; k++) if (offset + k < len) write(offset + k, (value >>> (8 * k)) & 0xff);
-    },
-  };
-}

@@ -12,7 +12,7 @@
  * The status handed to `exit` is exact ((v * 2) + 1, up to 2^33 - 1); a
  * process exit status keeps its low 8 bits, as QEMU's does.
  */
-import type { PortDevice } from '../hv/iobus.js';
+import type { PortRange } from '../hv/iobus.js';
 
 export const DEBUG_EXIT_PORT = 0xf4;
 export const DEBUG_EXIT_IOSIZE = 2;
@@ -22,8 +22,6 @@ export function debugExitStatus(value: number): number {
   return (value >>> 0) * 2 + 1;
 }
 
-/** A port range for the I/O bus: `io.register(r.base, r.len, r.dev)`. */
-type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
 
 export interface DebugExitOptions {
   /** Called once per write: the run should end with `status`; `value` is what the guest wrote. */

@@ -36,7 +36,7 @@
  *  - Not modelled: the 0xAC diagnostic dump, password commands, active
  *    multiplexing, parity errors, scan-code translation of host input.
  */
-import type { PortDevice } from '../hv/iobus.js';
+import type { PortDevice, PortRange } from '../hv/iobus.js';
 
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;
@@ -196,8 +196,6 @@ class Ps2Keyboard {
   }
 }
 
-/** A port range for the I/O bus: `io.register(r.base, r.len, r.dev)`. */
-type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
 
 export interface I8042Options {
   /** IRQ 1 line (keyboard port data in the output buffer). */

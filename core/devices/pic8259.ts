@@ -43,7 +43,7 @@
  *    buffered mode, ISA IRQ 2 redirection (a device raising IRQ 2 drives
  *    master IR2 together with the slave's output, as in QEMU).
  */
-import type { PortDevice } from '../hv/iobus.js';
+import { type PortRange, bytePorts } from '../hv/iobus.js';
 
 // Chip register offsets (from the chip's base port: 0x20 or 0xA0).
 export const PIC_COMMAND = 0;
@@ -303,8 +303,6 @@ export class Pic8259 {
   }
 }
 
-/** A port range for the I/O bus: `io.register(r.base, r.len, r.dev)`. */
-type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
 
 export interface Pic8259PairOptions {
   /** Called with the new level each time the INTR output changes. */
@@ -397,17 +395,3 @@ export class Pic8259Pair {
   }
 }
 
-/** Byte registers on `len` consecutive ports; a wider access touches consecutive registers, lowest first. */
-function bytePorts(name: string, len: number, read: (o: number) => number, write: (o: number, v: number) => void): PortDevice {
-  return {
-    name,
-    read(offset, size) {
-      let v = 0;
-      for (let k = 0; k < size; k++) v |= (offset + k < len ? read(offset + k) & 0xff : 0xff) << (8 * k);
-      return v >>> 0;
-    },
-    write(offset, size, value) {
-      for (let k = 0; k < size; k++) if (offset + k < len) write(offset + k, (value >>> (8 * k)) & 0xff);
-    },
-  };
-}

@@ -55,7 +55,7 @@
  * Linux does). Port 0x61 reads 0 in its stored bits.
  */
 import type { Deadline } from '../clock.js';
-import type { PortDevice } from '../hv/iobus.js';
+import { type PortRange, bytePorts } from '../hv/iobus.js';
 
 /** Input clock of the PC's 8254 (14.31818 MHz / 12), in Hz. */
 export const PIT_HZ = 1193182;
@@ -427,8 +427,6 @@ class Counter {
 
 // ---- the device ---------------------------------------------------------------
 
-/** A port range for the I/O bus: `io.register(r.base, r.len, r.dev)`. */
-type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
 
 export interface Pit8254Options {
   /** Virtual time now (retired instructions). */
@@ -576,17 +574,3 @@ export class Pit8254 implements Deadline {
   }
 }
 
-/** Byte registers on `len` consecutive ports; a wider access touches consecutive registers, lowest first. */
-function bytePorts(name: string, len: number, read: (o: number) => number, write: (o: number, v: number) => void): PortDevice {
-  return {
-    name,
-    read(offset, size) {
-      let v = 0;
-      for (let k = 0; k < size; k++) v |= (offset + k < len ? read(offset + k) & 0xff : 0xff) << (8 * k);
-      return v >>> 0;
-    },
-    write(offset, size, value) {
-      for (let k = 0; k < size; k++) if (offset + k < len) write(offset + k, (value >>> (8 * k)) & 0xff);
-    },
-  };
-}

@@ -9,6 +9,9 @@ export interface PortDevice {
   write(offset: number, size: number, value: number): void;
 }
 
+/** A device's port window, as devices' ports() list them: `io.register(r.base, r.len, r.dev)`. */
+export type PortRange = { readonly base: number; readonly len: number; readonly dev: PortDevice };
+
 interface Claim { base: number; len: number; dev: PortDevice }
 
 export class IoBus {
@@ -39,4 +42,19 @@ export class IoBus {
     const c = this.byPort[port & 0xffff];
     if (c) c.dev.write(port - c.base, size, value);
   }
+}
+
+/** Byte registers on `len` consecutive ports; a wider access touches consecutive registers, lowest first (unclaimed bytes read 0xFF). */
+export function bytePorts(name: string, len: number, read: (o: number) => number, write: (o: number, v: number) => void): PortDevice {
+  return {
+    name,
+    read(offset, size) {
+      let v = 0;
+      for (let k = 0; k < size; k++) v |= (offset + k < len ? read(offset + k) & 0xff : 0xff) << (8 * k);
+      return v >>> 0;
+    },
+    write(offset, size, value) {
+      for (let k = 0; k < size; k++) if (offset + k < len) write(offset + k, (value >>> (8 * k)) & 0xff);
+    },
+  };
 }
