@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { ENTRY_RULES, checkContext, checkEntry, type EntryRule } from '../../core/vmx/entry-checks.js';
 import { VMCS } from '../../core/vmx/fields.js';
 import {
-  check, runProperty, violationArb, violationPredicate, validPredicate, expectedOutcome,
+  check, runProperty, violationArb, violationPredicate, validPredicate, expectedOutcome, ARBITRARY_OUTCOMES,
   type EnterFn, type ViolationCase,
 } from '../../properties/vmcs/suites.js';
 import { RULE_VIOLATIONS, violatedImage } from '../../properties/vmcs/violations.js';
@@ -42,8 +42,14 @@ test('(2) a valid state plus one targeted violation fails with exactly that rule
 });
 
 test('(3) arbitrary field values: no throw, an SDM outcome, and the VMCS afterwards as the SDM says', () => {
-  const f = check('arbitrary', { runs: 250, seed: SEED });
+  ARBITRARY_OUTCOMES.clear();
+  const f = check('arbitrary', { runs: 300, seed: SEED });
   assert.equal(f.map((x) => x.message), []);
+  // The cases reach every kind of outcome, not only the first control check.
+  const seen = [...ARBITRARY_OUTCOMES.keys()];
+  for (const k of ['VMfailInvalid', 'VMfailValid(4)', 'VMfailValid(5)', 'VMfailValid(7)', 'VMfailValid(8)', 'exit 33 (entry failure)', 'exit 1']) {
+    assert.ok(seen.includes(k), `no '${k}' among ${seen.join(', ')}`);
+  }
 });
 
 test('(4) VMREAD/VMWRITE: widths, high accesses, read-only fields, invalid encodings', () => {
