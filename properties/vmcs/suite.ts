@@ -185,7 +185,7 @@ function runSuite(opts: FuzzOptions): FuzzReport {
 }
 
 export const VMCS_SUITE: FuzzSuite = {
-  description: 'VM-entry checks and VMREAD/VMWRITE: valid states enter, one violation per rule, arbitrary values, field widths',
+  description: 'VM-entry checks and VMREAD/VMWRITE: valid states enter, one violation per rule (--runs N per rule), arbitrary values, field widths',
   properties: ['valid', 'violation', 'arbitrary', 'readwrite'],
   run: runSuite,
 };
