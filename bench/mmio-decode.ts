@@ -20,14 +20,14 @@ import { parseArgs } from 'node:util';
 import { Decoder, DecoderOptions, Instruction } from 'iced-x86';
 import fc from 'fast-check';
 import { MmioInsn, decodeInto, D_OK, D_UNSUPPORTED, type DecodeMode } from '../core/mmio/decoder.js';
-import { arbRecipe, buildCase } from '../properties/mmio/cases.js';
+import { arbEmuCase } from '../properties/mmio/cases.js';
 
 function mmioCorpus(bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
   let n = 0;
   // only what iced-x86 also decodes (drops the LOCK-misuse cases the generator makes on purpose)
   const instr = new Instruction();
-  const cases = fc.sample(arbRecipe.map(buildCase), { numRuns: 20000, seed: 42 }).map((c) => c.code).filter((c) => {
+  const cases = fc.sample(arbEmuCase, { numRuns: 20000, seed: 42 }).map((c) => c.code).filter((c) => {
     const d = new Decoder(64, c, DecoderOptions.None);
     d.decodeOut(instr);
     d.free();

@@ -135,28 +135,32 @@ export class MmioEmulator {
     // ---- fetch (up to 15 bytes, page by page) ----
     const csBase = mode === 64 ? 0 : access.segBase(SEG_CS);
     const lin0 = mode === 64 ? rip : (csBase + (mode === 16 ? rip & 0xffff : rip >>> 0)) >>> 0;
+    // A page after the first that cannot be fetched matters only if the instruction extends into it.
     let n = 0;
     let fetchFault = -1;
     let faultLin = 0;
+    let fetchStop = '';
     while (n < 15) {
       const lin = this.linAdd(lin0, n);
       if (!access.translate(lin, ACC_FETCH, this.tr)) {
-        if (this.tr.errorCode < 0) return this.stopResult(rip, n, `instruction fetch at RIP 0x${ripHex(rip)}: ${this.tr.message}`);
-        fetchFault = this.tr.errorCode; faultLin = lin;
+        if (this.tr.errorCode < 0) fetchStop = `instruction fetch at RIP 0x${ripHex(rip)}: ${this.tr.message}`;
+        else { fetchFault = this.tr.errorCode; faultLin = lin; }
         break;
       }
       const gpa = this.tr.gpa;
-      if (!access.isRam(gpa)) return this.stopResult(rip, n, `instruction fetch from MMIO (guest-physical 0x${gpa.toString(16)}) at RIP 0x${ripHex(rip)}`);
+      if (!access.isRam(gpa)) { fetchStop = `instruction fetch from MMIO (guest-physical 0x${gpa.toString(16)}) at RIP 0x${ripHex(rip)}`; break; }
       const chunk = Math.min(15 - n, 4096 - (gpa % 4096));
       for (let k = 0; k < chunk; k++) this.code[n + k] = access.readRam(gpa + k, 1).lo & 0xff;
       n += chunk;
     }
+    if (n === 0 && fetchStop) return this.stopResult(rip, 0, fetchStop);
     // ---- decode ----
     const st = decodeInto(this.code, 0, n, mode, o);
     const bytes = (): Uint8Array => this.code.slice(0, Math.min(n, Math.max(o.len, 1)));
     if (st === D_TRUNCATED && fetchFault >= 0) {
       return { kind: 'exception', vector: VEC_PF, errorCode: fetchFault, cr2: faultLin, message: `#PF fetching the instruction at RIP 0x${ripHex(rip)}` };
     }
+    if (st === D_TRUNCATED && fetchStop) return this.stopResult(rip, n, fetchStop);
     if (st === D_INVALID) {
       return { kind: 'exception', vector: VEC_UD, errorCode: -1, cr2: 0, message: `#UD: ${REASONS[o.reason]} at RIP 0x${ripHex(rip)}: ${hexBytes(bytes())}` };
     }

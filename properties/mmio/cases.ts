@@ -186,18 +186,30 @@ export interface BuiltCase extends NativeCase {
   readonly note: string;
 }
 
-/** Turn a recipe into code + initial state. Pure. */
-export function buildCase(r: Recipe): BuiltCase {
-  const t = TEMPLATES[r.tpl % TEMPLATES.length]!;
+/**
+ * 32-bit cases run with every data segment based at DATA_BASE_32, so that
+ * offsets 0x8000 + k (reachable with 16-bit addressing too) address the
+ * scratch page at NATIVE_SCRATCH_BASE + k.
+ */
+export const DATA_BASE_32 = NATIVE_SCRATCH_BASE - 0x8000;
+
+/** 16-bit addressing forms (Vol. 2A Table 2-1): base and index register of r/m. */
+const RM16: readonly (readonly [number, number])[] = [[3, 6], [3, 7], [5, 6], [5, 7], [6, -1], [7, -1], [5, -1], [3, -1]];
+
+/** Turn a recipe into code + initial state for a 64-bit (default) or 32-bit guest. Pure. */
+export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
+  let t = TEMPLATES[r.tpl % TEMPLATES.length]!;
+  if (mode === 32 && t.op.length === 1 && t.op[0] === 0x63) t = { op: [0x8b] }; // 63 is ARPL outside 64-bit mode
   const gpr = Uint32Array.from(r.regs);
   const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
   let x = r.memSeed >>> 0;
   if (x !== 0) for (let k = 0; k < mem.length; k++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; mem[k] = x & 0xff; }
   const digit = t.digits ? t.digits[r.digit % t.digits.length]! : -1;
-  const rex = r.rex;
+  const rex = mode === 64 ? r.rex : -1;
   const rexW = rex >= 0 && (rex & 8) !== 0;
   const osize = rexW ? 8 : r.p66 ? 2 : 4;
-  const asize = r.p67 ? 4 : 8;
+  const asize = mode === 64 ? (r.p67 ? 4 : 8) : r.p67 ? 2 : 4;
+  const segBase = mode === 64 ? 0n : BigInt(DATA_BASE_32);
   const op0 = t.op[t.op.length - 1]!;
   const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xaa, 0xac, 0xc6, 0xf6, 0xfe].includes(op0))
     || (t.op.length === 2 && (op0 === 0xb0 || op0 === 0xc0));
@@ -221,8 +233,9 @@ export function buildCase(r: Recipe): BuiltCase {
   else if (place <= 4) T = S + BigInt(r.off % (NATIVE_SCRATCH_SIZE - span + 1));
   else if (place === 5) T = S + BigInt(r.off % 2 ? MMIO_SPLIT - 1 - (r.off % span) : NATIVE_SCRATCH_SIZE - 1 - (r.off % span)); // straddles MMIO/RAM or the page end
   else if (place === 6) T = S - BigInt(1 + (r.off % 64)); // previous page: unmapped
+  else if (mode === 32) T = S + 0x1000n + BigInt(r.off % 2048); // the next page: unmapped
   else T = asize === 8 ? 0x0000_8000_0000_0000n + BigInt(r.off) : S + BigInt(r.off % 2048); // non-canonical (64-bit addressing)
-  let note = `${t.op.map((b) => b.toString(16)).join(' ')}${digit >= 0 ? '/' + digit : ''} size ${size} place ${place}`;
+  let note = `${mode}-bit ${t.op.map((b) => b.toString(16)).join(' ')}${digit >= 0 ? '/' + digit : ''} size ${size} place ${place}`;
 
   if (t.kind === 'str') {
     // RSI / RDI (address size), RCX count, DF
@@ -233,13 +246,40 @@ export function buildCase(r: Recipe): BuiltCase {
     if (r.strPlace === 4) di = S + BigInt(r.off % MMIO_SPLIT); // both MMIO
     if (r.strPlace === 5) { si = S + BigInt(NATIVE_SCRATCH_SIZE - 4 - (r.off % 8)); } // runs off the page
     if (r.df) { si += n * BigInt(size); di += n * BigInt(size); }
-    const mask = asize === 8 ? M64 : 0xffffffffn;
+    si -= segBase; di -= segBase;
+    const mask = asize === 8 ? M64 : asize === 4 ? 0xffffffffn : 0xffffn;
     setR(gpr, 6, (getR(gpr, 6) & ~mask) | (si & mask));
     setR(gpr, 7, (getR(gpr, 7) & ~mask) | (di & mask));
     if (r.rep) setR(gpr, 1, (getR(gpr, 1) & ~mask) | n);
     note += ` rep ${r.rep.toString(16)} count ${n} df ${r.df}`;
   } else if (t.kind === 'moffs') {
-    code.push(...le(T, asize));
+    code.push(...le(T - segBase, asize));
+  } else if (asize === 2) {
+    // 16-bit addressing (Table 2-1): no SIB; mod 00 r/m 110 is a bare disp16
+    const regField = digit >= 0 ? digit : r.reg;
+    const mod = r.mod, rm = r.rm;
+    const E = T - segBase; // < 0x10000 for the scratch page
+    const [b0, i0] = mod === 0 && rm === 6 ? [-1, -1] : RM16[rm]!;
+    const dispSize = mod === 0 ? (rm === 6 ? 2 : 0) : mod === 1 ? 1 : 2;
+    code.push((mod << 6) | (regField << 3) | rm);
+    let disp = BigInt(dispSize === 1 ? r.disp8 : dispSize === 2 ? r.disp8 * 0x101 : 0);
+    if (t.kind === 'bt') {
+      const bits = BigInt(osize * 8);
+      const off = BigInt(r.btOff);
+      setR(gpr, regField, off);
+      const q = off >= 0n ? off / bits : -((-off + bits - 1n) / bits);
+      T -= q * BigInt(osize);
+    }
+    const E2 = T - segBase;
+    if (b0 < 0) disp = E2;
+    else if (i0 < 0) setR(gpr, b0, (getR(gpr, b0) & ~0xffffn) | ((E2 - disp) & 0xffffn));
+    else setR(gpr, b0, (getR(gpr, b0) & ~0xffffn) | ((E2 - disp - (getR(gpr, i0) & 0xffffn)) & 0xffffn));
+    if (dispSize === 1) code.push(Number(BigInt.asUintN(8, disp)));
+    else if (dispSize === 2) code.push(...le(BigInt.asUintN(16, disp), 2));
+    const immSize = t.imm === 'b' ? 1 : t.imm === 'z' ? (osize === 2 ? 2 : 4) : 0;
+    if (immSize) code.push(...le(BigInt(r.imm), immSize));
+    if (t.kind === 'cmpxchg' && r.cmpEq) biasAccumulator(gpr, mem, T, size);
+    note += ` a16 mod ${mod} rm ${rm} E 0x${E.toString(16)}`;
   } else {
     // ModR/M with a memory operand (Vol. 2A Tables 2-2, 2-3; Table 2-5 REX special cases)
     const regField = digit >= 0 ? digit : r.reg;
@@ -274,39 +314,46 @@ export function buildCase(r: Recipe): BuiltCase {
       T -= q * BigInt(osize);
       note += ` btoff ${off}`;
     }
-    if (ripRel) {
+    const E = T - segBase; // effective address wanted
+    if (ripRel && mode === 64) {
       disp = T - (BigInt(NATIVE_CODE_ADDR) + BigInt(len));
-    } else if (base < 0 && index < 0) {
-      disp = T;
+    } else if (ripRel || (base < 0 && index < 0)) {
+      disp = E;
     } else if (base < 0) {
-      const v = T / scale;
-      disp = T - v * scale;
+      const v = E / scale;
+      disp = E - v * scale;
       setR(gpr, index, (getR(gpr, index) & ~amask) | (v & amask));
     } else if (base === index) {
       const k = 1n + scale;
-      const v = T / k;
-      disp = T - v * k;
+      const v = E / k;
+      disp = E - v * k;
       setR(gpr, base, (getR(gpr, base) & ~amask) | (v & amask));
     } else {
       const iv = index >= 0 ? getR(gpr, index) * scale : 0n;
-      const bv = (T - disp - iv) & amask;
+      const bv = (E - disp - iv) & amask;
       setR(gpr, base, (getR(gpr, base) & ~amask) | bv);
     }
     if (dispSize === 1) code.push(Number(BigInt.asUintN(8, disp)));
     else if (dispSize === 4) code.push(...le(BigInt.asUintN(32, disp), 4));
     if (immSize) code.push(...le(BigInt(r.imm), immSize));
     // CMPXCHG: make the accumulator equal the destination sometimes
-    if (t.kind === 'cmpxchg' && r.cmpEq && T >= S && T + BigInt(size) <= S + BigInt(NATIVE_SCRATCH_SIZE)) {
-      let v = 0n;
-      const o = Number(T - S);
-      for (let k = 0; k < size; k++) v |= BigInt(mem[o + k]!) << BigInt(8 * k);
-      const m = (1n << BigInt(8 * size)) - 1n;
-      setR(gpr, 0, (getR(gpr, 0) & ~m) | v);
-    }
+    if (t.kind === 'cmpxchg' && r.cmpEq) biasAccumulator(gpr, mem, T, size);
     note += ` mod ${mod} rm ${rm}${sib >= 0 ? ' sib ' + sib.toString(16) : ''} base ${base} index ${index}`;
   }
   const flags = (r.flags & NATIVE_RFLAGS_INPUT_MASK & ~0x400) | (r.df ? 0x400 : 0);
   return { code: Uint8Array.from(code), state: { gpr, rflags: flags, mem }, note: note + (r.p67 ? ' a32' : '') };
 }
 
-export const arbEmuCase: fc.Arbitrary<BuiltCase> = arbRecipe.map(buildCase);
+/** CMPXCHG: make the accumulator equal the destination (when it is in the scratch page). */
+function biasAccumulator(gpr: Uint32Array, mem: Uint8Array, T: bigint, size: number): void {
+  const S = BigInt(NATIVE_SCRATCH_BASE);
+  if (!(T >= S && T + BigInt(size) <= S + BigInt(NATIVE_SCRATCH_SIZE))) return;
+  let v = 0n;
+  const o = Number(T - S);
+  for (let k = 0; k < size; k++) v |= BigInt(mem[o + k]!) << BigInt(8 * k);
+  const m = (1n << BigInt(8 * size)) - 1n;
+  setR(gpr, 0, (getR(gpr, 0) & ~m) | v);
+}
+
+export const arbEmuCase: fc.Arbitrary<BuiltCase> = arbRecipe.map((r) => buildCase(r));
+export const arbEmuCase32: fc.Arbitrary<BuiltCase> = arbRecipe.map((r) => buildCase(r, 32));

@@ -34,6 +34,8 @@ import { TestGuest, RamDevice } from './guest.js';
 import type { DecodeCase } from './cases.js';
 import { MMIO_SPLIT } from './cases.js';
 import { Cpu1, PA_SCRATCH, PA_CODE, PA_PML4, type Cpu1Result } from '../../test/helpers/cpu1.js';
+import { Cpu32, PA32_PD } from './cpu32.js';
+import { DATA_BASE_32 } from './cases.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK, GPR_NAMES, nativeUnavailableReason, runNativeBatch,
   type NativeCase, type NativeResult,
@@ -100,25 +102,31 @@ let cpu1: Cpu1 | undefined;
 let pristine: Uint8Array | undefined;
 let emuMem: PhysMem | undefined;
 
-/** The emulator-side machine: the same page tables as Cpu1's (a second, never-run Cpu1 builds them). */
-function emuSide(): PhysMem {
+let cpu32: Cpu32 | undefined;
+let pristine32: Uint8Array | undefined;
+
+/** The emulator-side machine: the same page tables as the CPU side's (a second, never-run harness builds them). */
+function emuSide(mode: 32 | 64): PhysMem {
   if (!emuMem) {
-    const tables = new Cpu1();
-    pristine = tables.mem.u8.slice(0, MEM_SIZE);
+    pristine = new Cpu1().mem.u8.slice(0, MEM_SIZE);
+    pristine32 = new Cpu32().mem.u8.slice(0, MEM_SIZE);
     emuMem = new PhysMem(MEM_SIZE);
   }
-  emuMem.u8.set(pristine!);
+  emuMem.u8.set(mode === 64 ? pristine! : pristine32!);
   return emuMem;
 }
 
-export interface EmuOutcome { cpu: Cpu1Result; emu: MmioResult; guest: TestGuest; device: RamDevice; skipped?: string }
+export interface EmuOutcome { mode: 32 | 64; cpu: Cpu1Result; emu: MmioResult; guest: TestGuest; device: RamDevice; skipped?: string }
 
-/** Run a case on both sides. */
-export function runBoth(c: NativeCase): EmuOutcome {
-  cpu1 ??= new Cpu1();
-  const cpu = cpu1.run(c);
-  const mem = emuSide();
-  // Code exactly as Cpu1 loads it (0xCC fill, instruction at CODE_BASE + 0x1000).
+/**
+ * Run a case on both sides: core/cpu (Cpu1 in 64-bit mode, Cpu32 in 32-bit
+ * mode) and the emulator over a guest with the same page tables, code and
+ * scratch contents, whose scratch page's first MMIO_SPLIT bytes are MMIO.
+ * Both layouts put the scratch page at 0x5000 and the code pages at 0x6000.
+ */
+export function runBoth(c: NativeCase, mode: 32 | 64 = 64): EmuOutcome {
+  const cpu = mode === 64 ? (cpu1 ??= new Cpu1()).run(c) : (cpu32 ??= new Cpu32()).run(c);
+  const mem = emuSide(mode);
   mem.u8.fill(0xcc, PA_CODE, PA_CODE + 0x3000);
   mem.u8.set(c.code, PA_CODE + 0x1000);
   mem.u8.set(c.state.mem, PA_SCRATCH);
@@ -126,12 +134,19 @@ export function runBoth(c: NativeCase): EmuOutcome {
   for (let r = 0; r < 16; r++) guest.setGpr(r, c.state.gpr[2 * r]! | 0, c.state.gpr[2 * r + 1]! | 0);
   guest.ripValue = NATIVE_CODE_ADDR;
   guest.flags = (c.state.rflags & NATIVE_RFLAGS_INPUT_MASK) | 0x200 | 2;
-  // 64-bit mode as Cpu1 sets it: CR0.PE|ET|NE|WP|PG, CR4.PAE, EFER.LME|LMA|NXE, CPL 0 (SDM Vol. 3A, 4.5).
-  guest.paging = { cr0: (0x80000000 | 0x10031) | 0, cr3: PA_PML4, cr4: 0x20, efer: 0xd00, cpl: 0, ac: false };
+  if (mode === 64) {
+    // 64-bit mode as Cpu1 sets it: CR0.PE|ET|NE|WP|PG, CR4.PAE, EFER.LME|LMA|NXE, CPL 0 (SDM Vol. 3A, 4.5).
+    guest.paging = { cr0: (0x80000000 | 0x10031) | 0, cr3: PA_PML4, cr4: 0x20, efer: 0xd00, cpl: 0, ac: false };
+  } else {
+    // 32-bit paging as Cpu32 sets it (Vol. 3A, 4.3); data segments based at DATA_BASE_32, CS at 0.
+    guest.paging = { cr0: (0x80000000 | 0x10031) | 0, cr3: PA32_PD, cr4: 0, efer: 0, cpl: 0, ac: false };
+    guest.bases.fill(DATA_BASE_32);
+    guest.bases[1] = 0;
+  }
   const device = new RamDevice(mem);
-  let emu = emulateMmio(guest, device, 64, { maxIterations: 3 });
-  for (let k = 0; k < 20 && emu.kind === 'partial'; k++) emu = emulateMmio(guest, device, 64, { maxIterations: 3 });
-  return { cpu, emu, guest, device, ...(cpu.unimplemented !== undefined ? { skipped: cpu.unimplemented } : {}) };
+  let emu = emulateMmio(guest, device, mode, { maxIterations: 3 });
+  for (let k = 0; k < 20 && emu.kind === 'partial'; k++) emu = emulateMmio(guest, device, mode, { maxIterations: 3 });
+  return { mode, cpu, emu, guest, device, ...(cpu.unimplemented !== undefined ? { skipped: cpu.unimplemented } : {}) };
 }
 
 function h64(lo: number, hi: number): string {
@@ -146,7 +161,7 @@ function h64(lo: number, hi: number): string {
  */
 function compareWith(c: NativeCase, o: EmuOutcome, ref: NativeResult, who: string, host: boolean): string[] {
   const { emu, guest } = o;
-  const ic = icedDecode(c.code, 64);
+  const ic = icedDecode(c.code, o.mode);
   const undef = ic.ok ? ic.undefinedFlags : 0;
   const diffs: string[] = [];
   if (ref.ok) {
@@ -165,9 +180,11 @@ function compareWith(c: NativeCase, o: EmuOutcome, ref: NativeResult, who: strin
   }
   const st = ref.state;
   if (!st) return [...diffs, `${who} reported no state`];
-  for (let r = 0; r < 16; r++) {
-    const lo = guest.lo[r]! >>> 0, hi = guest.hi[r]! >>> 0;
-    if (lo !== st.gpr[2 * r] || hi !== st.gpr[2 * r + 1]) diffs.push(`${GPR_NAMES[r]}: emulator ${h64(lo, hi)}, ${who} ${h64(st.gpr[2 * r]!, st.gpr[2 * r + 1]!)}`);
+  // Outside 64-bit mode only EAX..EDI exist (their bits 63:32 are not visible).
+  for (let r = 0; r < (o.mode === 64 ? 16 : 8); r++) {
+    const lo = guest.lo[r]! >>> 0, hi = o.mode === 64 ? guest.hi[r]! >>> 0 : 0;
+    const rlo = st.gpr[2 * r]!, rhi = o.mode === 64 ? st.gpr[2 * r + 1]! : 0;
+    if (lo !== rlo || hi !== rhi) diffs.push(`${GPR_NAMES[r]}: emulator ${h64(lo, hi)}, ${who} ${h64(rlo, rhi)}`);
   }
   const mask = ~undef & (host ? NATIVE_RFLAGS_INPUT_MASK : 0x3fffff);
   if ((guest.flags & mask) !== (st.rflags & mask)) diffs.push(`rflags: emulator 0x${guest.flags.toString(16)}, ${who} 0x${st.rflags.toString(16)} (undefined 0x${undef.toString(16)})`);
@@ -181,7 +198,7 @@ function compareWith(c: NativeCase, o: EmuOutcome, ref: NativeResult, who: strin
 /** Emulator-only invariants: read-only instructions never write the device; generated cases decode. */
 function invariants(c: NativeCase, o: EmuOutcome): string[] {
   const d = insn;
-  decodeInto(c.code, 0, c.code.length, 64, d);
+  decodeInto(c.code, 0, c.code.length, o.mode, d);
   if (d.status === D_OK) {
     const readOnly = d.op === OP_MOV_LOAD || d.op === OP_MOVZX || d.op === OP_MOVSX || d.op === OP_MOVSXD || d.op === OP_LODS
       || d.op === OP_TEST_EG || d.op === OP_TEST_EI || d.op === OP_ALU_GE || ((d.op === OP_ALU_EG || d.op === OP_ALU_EI) && d.sub === ALU_CMP)
@@ -203,16 +220,43 @@ function invariants(c: NativeCase, o: EmuOutcome): string[] {
  */
 export function vendorDifference(c: NativeCase, o: EmuOutcome): string | null {
   const d = insn;
-  if (decodeInto(c.code, 0, c.code.length, 64, d) !== D_OK) return null;
+  if (decodeInto(c.code, 0, c.code.length, o.mode, d) !== D_OK) return null;
   if (d.op === OP_MOVSXD && d.size === 2 && d.hasMem && !o.cpu.ok && o.cpu.vector === 14 && o.emu.kind === 'done') {
     return 'MOVSXD r16, m16: Intel reads 2 bytes, core/cpu and AMD read 4';
   }
   return null;
 }
 
-/** The host CPU can referee unless the instruction uses FS/GS (their bases differ in the harness process). */
+/**
+ * The case as the host CPU should run it, or null if the host cannot
+ * referee. In the harness process FS and GS have non-zero bases while the
+ * guest's are 0, so an FS/GS override is replaced by DS (a null prefix in
+ * 64-bit mode, same length) — equivalent unless the default segment is SS,
+ * where the override also decides #GP vs #SS on a non-canonical address.
+ */
+export function hostVariant(c: NativeCase): NativeCase | null {
+  if (nativeUnavailableReason() !== undefined) return null;
+  const ic = icedDecode(c.code, 64);
+  if (!ic.ok) return c;
+  const pfx = Math.min(ic.len, c.code.length);
+  let k = 0;
+  const code = Uint8Array.from(c.code);
+  let changed = false;
+  for (; k < pfx; k++) {
+    const b = code[k]!;
+    if (b === 0x64 || b === 0x65) { code[k] = 0x3e; changed = true; continue; }
+    if ([0x26, 0x2e, 0x36, 0x3e, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b) || (b & 0xf0) === 0x40) continue;
+    break;
+  }
+  if (!changed) return c;
+  const mem = ic.ops.find((x) => x.kind === 'mem');
+  if (mem && mem.kind === 'mem' && /^(RSP|RBP|ESP|EBP)$/.test(mem.base)) return null;
+  return { code, state: c.state };
+}
+
+/** Whether the host CPU can referee this case. */
 export function hostCanReferee(c: NativeCase): boolean {
-  return nativeUnavailableReason() === undefined && !Array.from(c.code.slice(0, 4)).some((b) => b === 0x64 || b === 0x65);
+  return hostVariant(c) !== null;
 }
 
 /** Prefix of a property-(3) failure the host CPU attributes to core/cpu (the emulator agrees with the host). */
@@ -232,8 +276,9 @@ export function checkEmulate(c: NativeCase): string | null {
   const d = compareWith(c, o, o.cpu, 'CPU', false);
   if (!d.length) return null;
   if (vendorDifference(c, o) !== null) return null;
-  if (hostCanReferee(c)) {
-    const host = runNativeBatch([c])[0]!;
+  const hv = hostVariant(c);
+  if (hv !== null) {
+    const host = runNativeBatch([hv])[0]!;
     const dh = compareWith(c, o, host, 'host', true);
     if (!dh.length) return CPU_BUG + d.join('; ');
     return `${d.join('; ')} [host CPU: ${dh.join('; ') || 'agrees'}]`;
@@ -241,18 +286,34 @@ export function checkEmulate(c: NativeCase): string | null {
   return d.join('; ');
 }
 
+/**
+ * Property (3) in 32-bit protected mode (paging, segment bases, 16-bit
+ * addressing with 67h). The native harness runs only 64-bit code, so there
+ * is no referee here.
+ */
+export function checkEmulate32(c: NativeCase): string | null {
+  const o = runBoth(c, 32);
+  if (o.skipped !== undefined) return null;
+  const inv = invariants(c, o);
+  if (inv.length) return inv.join('; ');
+  const d = compareWith(c, o, o.cpu, 'CPU', false);
+  if (!d.length || vendorDifference(c, o) !== null) return null;
+  return d.join('; ');
+}
+
 /** Property (3) against the host CPU alone (regressions whose reference is the host). Null if the host cannot run it. */
 export function checkEmulateHost(c: NativeCase): string | null {
-  if (!hostCanReferee(c)) return null;
+  const hv = hostVariant(c);
+  if (hv === null) return null;
   const o = runBoth(c);
   const inv = invariants(c, o);
   if (inv.length) return inv.join('; ');
-  const d = compareWith(c, o, runNativeBatch([c])[0]!, 'host', true);
+  const d = compareWith(c, o, runNativeBatch([hv])[0]!, 'host', true);
   return d.length ? d.join('; ') : null;
 }
 
-export function describeNativeCase(c: NativeCase): string {
+export function describeNativeCase(c: NativeCase, mode: 32 | 64 = 64): string {
   const regs = GPR_NAMES.map((n, r) => `${n}=${h64(c.state.gpr[2 * r]!, c.state.gpr[2 * r + 1]!)}`).filter((_, r) => c.state.gpr[2 * r] !== 0 || c.state.gpr[2 * r + 1] !== 0);
-  const ic = icedDecode(c.code, 64);
+  const ic = icedDecode(c.code, mode);
   return `${hex(c.code)} (${ic.ok ? ic.text : 'invalid'}) ${regs.join(' ')} rflags=0x${c.state.rflags.toString(16)}`;
 }

@@ -311,6 +311,29 @@ test('instruction fetch from MMIO stops the run', () => {
   assert.ok(r.kind === 'stop' && r.message.includes('fetch from MMIO'));
 });
 
+test('an instruction ending just before an MMIO page runs; one running into it stops; one running into a missing page is a #PF', () => {
+  let s = setup('', { [RBX]: MMIO }, () => [1, 0]);
+  s.mem.writeBytes(MMIO - 2, Uint8Array.of(0x8b, 0x03)); // last two bytes before the MMIO window
+  s.guest.ripValue = MMIO - 2;
+  done(run(s));
+  s = setup('', { [RBX]: MMIO });
+  s.mem.writeBytes(MMIO - 1, Uint8Array.of(0x8b)); // the ModR/M byte would be in MMIO
+  s.guest.ripValue = MMIO - 1;
+  const r = run(s);
+  assert.ok(r.kind === 'stop' && r.message.includes('fetch from MMIO'));
+  // paging on: the page after the code is not present
+  const mem = new PhysMem(0x20000);
+  const g = new TestGuest(mem, (gpa) => gpa >= MMIO && gpa < MMIO + 0x1000);
+  mem.write32(0x0000, 0x1000 | 3); // 32-bit paging: PDE 0 -> PT at 0x1000 (Vol. 3A Table 4-5)
+  mem.write32(0x1000 + 2 * 4, 0x2000 | 3); // linear 0x2000 -> 0x2000; 0x3000 not present
+  mem.write32(0x1000 + 0x10 * 4, MMIO | 3);
+  mem.writeBytes(0x2ffe, Uint8Array.of(0x8b, 0x83)); // mov eax, [ebx + disp32]: the displacement is on the next page
+  g.paging = { cr0: 0x80000011 | 0, cr3: 0, cr4: 0, efer: 0, cpl: 0, ac: false };
+  g.ripValue = 0x2ffe;
+  const pf = emulateMmio(g, new FakeDevice(), 32);
+  assert.ok(pf.kind === 'exception' && pf.vector === 14 && pf.errorCode === 0 && pf.cr2 === 0x3000, JSON.stringify(pf));
+});
+
 test('mov edx, [rbx] leaves other registers alone', () => {
   const s = setup('8b 13', { [RBX]: MMIO, [RAX]: 9 }, () => [3, 0]);
   done(run(s));
