@@ -211,7 +211,8 @@ export class Machine {
         throw e;
       }
       if (vmx.status !== 'VMsucceed') {
-        const rule = this.engine.failedRule;
+        // The engine's rule explains errors 7 and 8 only; 4 and 5 are decided by VMLAUNCH/VMRESUME before it runs.
+        const rule = vmx.status === 'VMfailValid' && (vmx.error === 7 || vmx.error === 8) ? this.engine.failedRule : null;
         const what = vmx.status === 'VMfailValid' ? `VMfailValid ${vmx.error} (${describeVmInstructionError(vmx.error)})` : vmx.status;
         return stop({ kind: 'entry-failure', rule: rule?.id ?? '', message: `VM entry failed: ${what}${rule ? `: rule ${rule.id} — ${rule.text} [SDM Vol. 3C, ${rule.section}]` : ''}` });
       }

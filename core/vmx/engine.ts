@@ -168,16 +168,22 @@ export class EntryEngine implements VmEntryEngine {
     cpu.eptRoot = eptp - (eptp % 4096);
     cpu.eptAd = (v.getLo(VMCS.EPT_POINTER) & 0x40) !== 0;
 
-    cpu.cr0 = v.getLo(VMCS.GUEST_CR0) | 0;
+    // CR0: VM entry does not change ET, CD, NW (Vol. 3C, 27.3.2.1 "Loading Guest Control Registers ..."); ET reads 1 on this CPU.
+    cpu.cr0 = ((v.getLo(VMCS.GUEST_CR0) & ~0x60000010) | (cpu.cr0 & 0x60000000) | 0x10) | 0;
     cpu.cr3 = v.getNum(VMCS.GUEST_CR3);
     cpu.cr4 = v.getLo(VMCS.GUEST_CR4) | 0;
     if (c.entry & ENTRY_CTLS.LOAD_DEBUG_CONTROLS) {
-      cpu.dr[7] = v.getNum(VMCS.GUEST_DR7);
+      // DR7 bit 10 is loaded as 1 and bits 12, 15:14 as 0 (27.3.2.1).
+      cpu.dr[7] = (v.getLo(VMCS.GUEST_DR7) & ~0xd000 | 0x400) >>> 0;
       cpu.debugctl = v.getLo(VMCS.GUEST_IA32_DEBUGCTL);
     }
     if (c.entry & ENTRY_CTLS.LOAD_IA32_EFER) cpu.efer = v.getLo(VMCS.GUEST_IA32_EFER);
-    else if (c.entry & ENTRY_CTLS.IA32E_MODE_GUEST) cpu.efer |= EFER_LMA | EFER_LME;
-    else cpu.efer &= ~(EFER_LMA | EFER_LME);
+    else {
+      // Without "load IA32_EFER": LMA takes "IA-32e mode guest", and so does LME when CR0.PG = 1 (27.3.2.1).
+      const on = (c.entry & ENTRY_CTLS.IA32E_MODE_GUEST) !== 0;
+      cpu.efer = on ? cpu.efer | EFER_LMA : cpu.efer & ~EFER_LMA;
+      if (cpu.cr0 & 0x80000000) cpu.efer = on ? cpu.efer | EFER_LME : cpu.efer & ~EFER_LME;
+    }
     if (c.entry & ENTRY_CTLS.LOAD_IA32_PAT) { cpu.patLo = v.getLo(VMCS.GUEST_IA32_PAT); cpu.patHi = v.getHi(VMCS.GUEST_IA32_PAT); }
     cpu.sysenterCs = v.get32(VMCS.GUEST_IA32_SYSENTER_CS);
     cpu.sysenterEsp = v.getSigned(VMCS.GUEST_IA32_SYSENTER_ESP);
