@@ -5,7 +5,7 @@
  * immediates follow, the operand-size rules and the handler.
  */
 import { Insn, type Handler, IF_D64, IF_F64, IF_I64, IF_O64, IF_BYTE, IF_LOCKABLE } from './insn.js';
-import { OPCODES, PFX_F3, PFX_NP, type OpDef } from './opcodes.js';
+import { OPCODES, PFX_F3, PFX_NP, PFX_NOREP, PFX_66, PFX_F2, type OpDef } from './opcodes.js';
 import { ES, CS, SS, DS, FS, GS, RBP, RSP } from './regs.js';
 import { EA_NONE, eaFor } from './ea.js';
 
@@ -28,6 +28,17 @@ interface Slot {
  */
 interface GroupSlot { group: true; mem: (Slot | undefined)[]; reg: (Slot | undefined)[]; rm: ((Slot | undefined)[] | undefined)[]; modrm: true }
 type Entry = Slot | GroupSlot;
+/**
+ * An opcode of the 0F map whose mandatory prefix selects the instruction
+ * (SSE/SSE2: none, 66, F3, F2; Vol. 2A, 2.1.2 and Vol. 2D, A.3 "Opcode
+ * Look-up Examples"): its entries live in COLS[col * 512 + idx].
+ */
+interface SelSlot { sel: true; modrm: true }
+const SEL: SelSlot = { sel: true, modrm: true };
+/** Column of a mandatory prefix: none 0, 66 1, F3 2, F2 3. */
+function prefixColumn(pfx: number | undefined): number {
+  return pfx === PFX_66 ? 1 : pfx === PFX_F3 ? 2 : pfx === PFX_F2 ? 3 : 0;
+}
 
 function immKind(ops: string): number {
   const t = ops.split(',');
@@ -58,22 +69,35 @@ function regOnly(ops: string): boolean {
  * Built on first use: opcodes.ts sits in an import cycle with cpu.ts (via
  * the handlers), so the table cannot be read while modules are evaluated.
  */
-let table: (Entry | undefined)[] | undefined;
-export function decodeTable(): (Entry | undefined)[] {
+let table: (Entry | SelSlot | undefined)[] | undefined;
+/** Entries of prefix-selected opcodes (SelSlot), by column * 512 + index. */
+let COLS: (Entry | undefined)[] = [];
+export function decodeTable(): (Entry | SelSlot | undefined)[] {
   return (table ??= buildTable());
 }
-function buildTable(): (Entry | undefined)[] {
-  const TABLE: (Entry | undefined)[] = new Array(512);
+function buildTable(): (Entry | SelSlot | undefined)[] {
+  const TABLE: (Entry | SelSlot | undefined)[] = new Array(512);
+  const cols: (Entry | undefined)[] = new Array(4 * 512);
+  // An opcode is prefix-selected when one of its entries needs 66 or F2 as a mandatory prefix.
+  const selected = new Set<number>();
+  for (const def of OPCODES) if (def.prefix === PFX_66 || def.prefix === PFX_F2) selected.add(0x100 + (def.op & 0xff));
   for (const def of OPCODES) {
-    const idx = def.op >= 0x0f00 ? 0x100 + (def.op & 0xff) : def.op;
+    let idx = def.op >= 0x0f00 ? 0x100 + (def.op & 0xff) : def.op;
+    let TBL: (Entry | SelSlot | undefined)[] = TABLE;
+    if (selected.has(idx)) {
+      if (def.prefix === undefined || def.prefix === PFX_NOREP) throw new Error(`opcode table: ${def.mn} (${idx.toString(16)}) needs a mandatory-prefix column`);
+      TABLE[idx] = SEL;
+      TBL = cols;
+      idx += prefixColumn(def.prefix) * 512;
+    }
     const slot: Slot = { def, modrm: def.reg !== undefined || hasModrm(def.ops), imm: immKind(def.ops), regOnly: regOnly(def.ops) };
     if (def.reg === undefined) {
-      if (TABLE[idx]) throw new Error(`opcode table: duplicate entry for ${idx.toString(16)}`);
-      TABLE[idx] = slot;
+      if (TBL[idx]) throw new Error(`opcode table: duplicate entry for ${idx.toString(16)}`);
+      TBL[idx] = slot;
       continue;
     }
-    let g = TABLE[idx];
-    if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), rm: new Array(8), modrm: true }; TABLE[idx] = g; }
+    let g = TBL[idx];
+    if (!g) { g = { group: true, mem: new Array(8), reg: new Array(8), rm: new Array(8), modrm: true }; TBL[idx] = g; }
     if (!('group' in g)) throw new Error(`opcode table: ${idx.toString(16)} mixes group and plain entries`);
     if (def.rm !== undefined) {
       if (def.mem !== false || g.reg[def.reg]) throw new Error(`opcode table: ${idx.toString(16)} /${def.reg} rm ${def.rm} must be a register form of its own`);
@@ -86,6 +110,7 @@ function buildTable(): (Entry | undefined)[] {
     if (def.mem !== false) { if (g.mem[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg}`); g.mem[def.reg] = slot; }
     if (def.mem !== true) { if (g.reg[def.reg]) throw new Error(`duplicate group entry ${idx.toString(16)} /${def.reg} reg`); g.reg[def.reg] = slot; }
   }
+  COLS = cols;
   return TABLE;
 }
 
@@ -146,7 +171,16 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
     idx = 0x100 + buf[p]!;
     p++;
   }
-  const entry = (table ?? decodeTable())[idx];
+  let entry = (table ?? decodeTable())[idx];
+  // Prefix-selected opcodes (SSE/SSE2): F3 or F2 (the last one) selects first, then 66; the prefix
+  // is then part of the opcode, neither a REP nor an operand-size override (Vol. 2A, 2.1.2).
+  let sel = false;
+  if (entry !== undefined && 'sel' in entry) {
+    const col = rep === 1 ? 2 : rep === 2 ? 3 : opsz66 ? 1 : 0;
+    entry = COLS[col * 512 + idx];
+    if (col === 1) opsz66 = false; else if (col !== 0) rep = 0;
+    sel = true;
+  }
   if (!entry) { st.code = DEC_UNIMPL; st.len = p; return null; }
   // ---- operand and address size (Vol. 2A, 2.2.1.2 and Table 2-4) ----
   const rexW = (rex & 8) !== 0;
@@ -165,6 +199,8 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
       // FF /3, ...), except on the x87 escapes D8-DF, whose register forms are other
       // instructions (not implemented here).
       if (!slot && mod === 3 && entry.mem[r3]?.def.mem === true && (idx < 0xd8 || idx > 0xdf)) { st.code = DEC_UD; st.len = p; return null; }
+      // A member that exists only with a register operand (66 0F 71-73 shifts): a memory operand is #UD.
+      if (!slot && mod !== 3 && entry.reg[r3]?.def.mem === false) { st.code = DEC_UD; st.len = p; return null; }
     } else {
       slot = entry;
       if (entry.regOnly) mod = 3;
@@ -211,7 +247,7 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
   // Mandatory prefixes (Vol. 2A, 2.1.2): F3 is part of the opcode (POPCNT), not a REP;
   // with NP entries (fences, MOVNTI, VMREAD, ...) 66/F2/F3 select other instructions (#UD here).
   const pfx = def.prefix;
-  if (pfx !== undefined) {
+  if (pfx !== undefined && !sel) {
     const ok = pfx === PFX_F3 ? rep === 1 : pfx === PFX_NP ? rep === 0 && !opsz66 : rep === 0;
     if (!ok) { st.code = DEC_UD; st.len = p; return null; }
     if (pfx === PFX_F3) rep = 0;
@@ -220,6 +256,7 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
   if (mode === 8 && (fl & IF_I64)) { st.code = DEC_UD; st.len = p; return null; }
   if (mode !== 8 && (fl & IF_O64)) { st.code = DEC_UD; st.len = p; return null; }
   if (def.mem === true && mod === 3 && def.reg === undefined) { st.code = DEC_UD; st.len = p; return null; }
+  if (def.mem === false && mod !== 3 && def.reg === undefined) { st.code = DEC_UD; st.len = p; return null; }
   // LOCK: #UD unless the instruction is lockable and its destination is memory (Vol. 2A, LOCK).
   if (lock && (!(fl & IF_LOCKABLE) || mod === 3)) { st.code = DEC_UD; st.len = p; return null; }
   let osz: number;

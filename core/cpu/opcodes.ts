@@ -19,6 +19,8 @@ import * as ctl from './exec/control.js';
 import * as sys from './exec/system.js';
 import * as io from './exec/io.js';
 import * as str from './exec/string.js';
+import * as sse from './exec/sse.js';
+import * as fpu from './exec/fpu.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 
 export interface OpDef {
@@ -40,6 +42,11 @@ export interface OpDef {
    * PFX_F3 = the entry exists only with F3, which is then part of the opcode
    * rather than a REP; PFX_NP = #UD with 66, F2 or F3 (those select other
    * instructions); PFX_NOREP = #UD with F2 or F3 (66 is allowed).
+   * SSE/SSE2 opcodes whose prefix selects the instruction (an entry with
+   * PFX_66 or PFX_F2 makes the whole opcode prefix-selected): every entry of
+   * such an opcode names its column, PFX_NP (none), PFX_66, PFX_F3 or
+   * PFX_F2; F3/F2 (the last one) take precedence over 66, and the prefix is
+   * not an operand-size override or REP there (Vol. 2A, 2.1.2).
    */
   prefix?: number;
   /** For mod = 3 group members selected by ModRM.rm as well (0F 01 C1, DB E3, ...). */
@@ -48,7 +55,7 @@ export interface OpDef {
   regMask?: number;
 }
 
-export const PFX_NP = 0, PFX_NOREP = 1, PFX_F3 = 0xf3;
+export const PFX_NP = 0, PFX_NOREP = 1, PFX_F3 = 0xf3, PFX_66 = 0x66, PFX_F2 = 0xf2;
 const NP = PFX_NP;
 
 const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'] as const;
@@ -149,7 +156,7 @@ function build(): OpDef[] {
   add({ op: 0x98, mn: 'cbw', ops: '', fn: alu.cbw });
   add({ op: 0x99, mn: 'cwd', ops: '', fn: alu.cwd });
   add({ op: 0x9a, mn: 'call far', ops: 'Ap', fn: ctl.callFar, flags: I64 | END });
-  add({ op: 0x9b, mn: 'fwait', ops: '', fn: sys.fwait });
+  add({ op: 0x9b, mn: 'fwait', ops: '', fn: fpu.fwait });
   add({ op: 0x9c, mn: 'pushf', ops: '', fn: mov.pushf, flags: D64 });
   add({ op: 0x9d, mn: 'popf', ops: '', fn: mov.popf, flags: D64 | END });
   add({ op: 0x9e, mn: 'sahf', ops: '', fn: alu.sahf });
@@ -207,12 +214,13 @@ function build(): OpDef[] {
   add({ op: 0xcf, mn: 'iret', ops: '', fn: ctl.iret, flags: END });
   add({ op: 0xd7, mn: 'xlat', ops: '', fn: mov.xlat });
 
-  // ---- x87 control instructions (D9 /5, /7; DB E3; DD /7; DF E0) ----
-  add({ op: 0xd9, reg: 5, mem: true, mn: 'fldcw', ops: 'Mw', fn: sys.fldcw });
-  add({ op: 0xd9, reg: 7, mem: true, mn: 'fnstcw', ops: 'Mw', fn: sys.fnstcw });
-  add({ op: 0xdb, reg: 4, mem: false, rm: 3, mn: 'fninit', ops: '', fn: fninit }); // DB E3
-  add({ op: 0xdd, reg: 7, mem: true, mn: 'fnstsw', ops: 'Mw', fn: sys.fnstsw });
-  add({ op: 0xdf, reg: 4, mem: false, rm: 0, mn: 'fnstsw', ops: 'AX', fn: sys.fnstsw }); // DF E0
+  // ---- x87 control instructions (D9 /5, /7; DB E2, E3; DD /7; DF E0), exec/fpu.ts ----
+  add({ op: 0xd9, reg: 5, mem: true, mn: 'fldcw', ops: 'Mw', fn: fpu.fldcw });
+  add({ op: 0xd9, reg: 7, mem: true, mn: 'fnstcw', ops: 'Mw', fn: fpu.fnstcw });
+  add({ op: 0xdb, reg: 4, mem: false, rm: 2, mn: 'fnclex', ops: '', fn: fpu.fnclex }); // DB E2
+  add({ op: 0xdb, reg: 4, mem: false, rm: 3, mn: 'fninit', ops: '', fn: fpu.fninit }); // DB E3
+  add({ op: 0xdd, reg: 7, mem: true, mn: 'fnstsw', ops: 'Mw', fn: fpu.fnstsw });
+  add({ op: 0xdf, reg: 4, mem: false, rm: 0, mn: 'fnstsw', ops: 'AX', fn: fpu.fnstsw }); // DF E0
 
   // ---- E0-EF ----
   add({ op: 0xe0, mn: 'loopne', ops: 'Jb', fn: ctl.loop, flags: F64 | END });
@@ -309,8 +317,12 @@ function build(): OpDef[] {
   add({ op: 0x0fa5, mn: 'shld', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
   add({ op: 0x0fac, mn: 'shrd', ops: 'Ev,Gv,Ib', fn: alu.shiftDouble, undef: OF | AF });
   add({ op: 0x0fad, mn: 'shrd', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
-  // 0F AE group 15: fences (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH); the
-  // x87/SSE state members (/0-/4 memory) are not part of this table yet.
+  // 0F AE group 15: FXSAVE/FXRSTOR (CPUID.01H:EDX.FXSR), LDMXCSR/STMXCSR (SSE), fences
+  // (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH). XSAVE (/4-/6 memory) is not advertised.
+  add({ op: 0x0fae, reg: 0, mem: true, mn: 'fxsave', ops: 'M', fn: fpu.fxsave, prefix: NP });
+  add({ op: 0x0fae, reg: 1, mem: true, mn: 'fxrstor', ops: 'M', fn: fpu.fxrstor, prefix: NP });
+  add({ op: 0x0fae, reg: 2, mem: true, mn: 'ldmxcsr', ops: 'Md', fn: sse.ldmxcsr, prefix: NP });
+  add({ op: 0x0fae, reg: 3, mem: true, mn: 'stmxcsr', ops: 'Md', fn: sse.stmxcsr, prefix: NP });
   add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: NP });
@@ -339,7 +351,95 @@ function build(): OpDef[] {
   // VMX instructions in the guest exit unconditionally (Vol. 3C, 26.1.2).
   add({ op: 0x0f78, mn: 'vmread', ops: 'Ey,Gy', fn: sys.vmxInsn, arg: EXIT_REASON.VMREAD, prefix: NP }); // 66/F2: EXTRQ/INSERTQ
   add({ op: 0x0f79, mn: 'vmwrite', ops: 'Gy,Ey', fn: sys.vmxInsn, arg: EXIT_REASON.VMWRITE, prefix: NP });
+  sseEntries(add);
   return t;
+}
+
+/**
+ * SSE/SSE2 (CPUID.01H:EDX.SSE/SSE2): the moves and the 128-bit integer operations
+ * compiled string/memory routines use (exec/sse.ts). Operands (Vol. 2D, A.2): V xmm in
+ * ModRM.reg, W xmm or memory in r/m, U xmm in r/m (register only); ps/pd/ss/sd/x 128-bit
+ * or scalar, q 64, d 32, y 32/64 by REX.W. arg: 1 = 16-byte aligned memory operand.
+ * The MMX (no-prefix) forms of the integer instructions are not implemented
+ * (UnimplementedError), nor are scalar/packed floating-point arithmetic and conversions.
+ */
+function sseEntries(add: (d: OpDef) => void): void {
+  const P66 = PFX_66, F3 = PFX_F3, F2 = PFX_F2;
+  // Vol. 2B MOVUPS/MOVUPD/MOVSS/MOVSD (0F 10/11), MOVAPS/MOVAPD (0F 28/29).
+  add({ op: 0x0f10, prefix: NP, mn: 'movups', ops: 'Vps,Wps', fn: sse.movLoad, arg: 0 });
+  add({ op: 0x0f10, prefix: P66, mn: 'movupd', ops: 'Vpd,Wpd', fn: sse.movLoad, arg: 0 });
+  add({ op: 0x0f10, prefix: F3, mn: 'movss', ops: 'Vss,Wss', fn: sse.movScalarLoad, arg: 4 });
+  add({ op: 0x0f10, prefix: F2, mn: 'movsd', ops: 'Vsd,Wsd', fn: sse.movScalarLoad, arg: 8 });
+  add({ op: 0x0f11, prefix: NP, mn: 'movups', ops: 'Wps,Vps', fn: sse.movStore, arg: 0 });
+  add({ op: 0x0f11, prefix: P66, mn: 'movupd', ops: 'Wpd,Vpd', fn: sse.movStore, arg: 0 });
+  add({ op: 0x0f11, prefix: F3, mn: 'movss', ops: 'Wss,Vss', fn: sse.movScalarStore, arg: 4 });
+  add({ op: 0x0f11, prefix: F2, mn: 'movsd', ops: 'Wsd,Vsd', fn: sse.movScalarStore, arg: 8 });
+  add({ op: 0x0f28, prefix: NP, mn: 'movaps', ops: 'Vps,Wps', fn: sse.movLoad, arg: 1 });
+  add({ op: 0x0f28, prefix: P66, mn: 'movapd', ops: 'Vpd,Wpd', fn: sse.movLoad, arg: 1 });
+  add({ op: 0x0f29, prefix: NP, mn: 'movaps', ops: 'Wps,Vps', fn: sse.movStore, arg: 1 });
+  add({ op: 0x0f29, prefix: P66, mn: 'movapd', ops: 'Wpd,Vpd', fn: sse.movStore, arg: 1 });
+  // Vol. 2B MOVLPS/MOVHLPS, MOVLPD, MOVHPS/MOVLHPS, MOVHPD (0F 12/13/16/17).
+  add({ op: 0x0f12, prefix: NP, mn: 'movlps', ops: 'Vq,Wq', fn: sse.movHalfLoad, arg: 0 }); // mod = 3: MOVHLPS
+  add({ op: 0x0f12, prefix: P66, mn: 'movlpd', ops: 'Vq,Mq', fn: sse.movHalfLoad, arg: 0, mem: true });
+  add({ op: 0x0f13, prefix: NP, mn: 'movlps', ops: 'Mq,Vq', fn: sse.movHalfStore, arg: 0, mem: true });
+  add({ op: 0x0f13, prefix: P66, mn: 'movlpd', ops: 'Mq,Vq', fn: sse.movHalfStore, arg: 0, mem: true });
+  add({ op: 0x0f16, prefix: NP, mn: 'movhps', ops: 'Vq,Wq', fn: sse.movHalfLoad, arg: 2 }); // mod = 3: MOVLHPS
+  add({ op: 0x0f16, prefix: P66, mn: 'movhpd', ops: 'Vq,Mq', fn: sse.movHalfLoad, arg: 2, mem: true });
+  add({ op: 0x0f17, prefix: NP, mn: 'movhps', ops: 'Mq,Vq', fn: sse.movHalfStore, arg: 2, mem: true });
+  add({ op: 0x0f17, prefix: P66, mn: 'movhpd', ops: 'Mq,Vq', fn: sse.movHalfStore, arg: 2, mem: true });
+  // Vol. 2B MOVNTPS, MOVNTPD (0F 2B), MOVNTDQ (66 0F E7): memory only, aligned.
+  add({ op: 0x0f2b, prefix: NP, mn: 'movntps', ops: 'Mps,Vps', fn: sse.movStore, arg: 1, mem: true });
+  add({ op: 0x0f2b, prefix: P66, mn: 'movntpd', ops: 'Mpd,Vpd', fn: sse.movStore, arg: 1, mem: true });
+  add({ op: 0x0fe7, prefix: P66, mn: 'movntdq', ops: 'Mx,Vx', fn: sse.movStore, arg: 1, mem: true });
+  // Vol. 2B MOVMSKPS, MOVMSKPD (0F 50), PMOVMSKB (66 0F D7): register source only.
+  add({ op: 0x0f50, prefix: NP, mn: 'movmskps', ops: 'Gd,Ups', fn: sse.movmsk, arg: 4, mem: false });
+  add({ op: 0x0f50, prefix: P66, mn: 'movmskpd', ops: 'Gd,Upd', fn: sse.movmsk, arg: 8, mem: false });
+  add({ op: 0x0fd7, prefix: P66, mn: 'pmovmskb', ops: 'Gd,Ux', fn: sse.pmovmskb, mem: false });
+  // Vol. 2A ANDPS/ANDPD/ANDNPS/ANDNPD, Vol. 2B ORPS/ORPD, Vol. 2C XORPS/XORPD (0F 54-57);
+  // Vol. 2B PAND/PANDN/POR/PXOR (66 0F DB/DF/EB/EF).
+  const LOGIC = [[0x54, 'and', 0], [0x55, 'andn', 1], [0x56, 'or', 2], [0x57, 'xor', 3]] as const;
+  for (const [o, n, k] of LOGIC) {
+    add({ op: 0x0f00 | o, prefix: NP, mn: n + 'ps', ops: 'Vps,Wps', fn: sse.logic, arg: k });
+    add({ op: 0x0f00 | o, prefix: P66, mn: n + 'pd', ops: 'Vpd,Wpd', fn: sse.logic, arg: k });
+  }
+  add({ op: 0x0fdb, prefix: P66, mn: 'pand', ops: 'Vx,Wx', fn: sse.logic, arg: 0 });
+  add({ op: 0x0fdf, prefix: P66, mn: 'pandn', ops: 'Vx,Wx', fn: sse.logic, arg: 1 });
+  add({ op: 0x0feb, prefix: P66, mn: 'por', ops: 'Vx,Wx', fn: sse.logic, arg: 2 });
+  add({ op: 0x0fef, prefix: P66, mn: 'pxor', ops: 'Vx,Wx', fn: sse.logic, arg: 3 });
+  // Vol. 2B PUNPCKLBW/WD/DQ/QDQ (66 0F 60/61/62/6C), PUNPCKHBW/WD/DQ/QDQ (66 0F 68/69/6A/6D).
+  const UNPCK = [[0x60, 'punpcklbw', 1], [0x61, 'punpcklwd', 2], [0x62, 'punpckldq', 4], [0x6c, 'punpcklqdq', 8],
+    [0x68, 'punpckhbw', 17], [0x69, 'punpckhwd', 18], [0x6a, 'punpckhdq', 20], [0x6d, 'punpckhqdq', 24]] as const;
+  for (const [o, mn, k] of UNPCK) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.punpck, arg: k });
+  // Vol. 2B MOVD/MOVQ (66 0F 6E/7E), MOVQ (F3 0F 7E, 66 0F D6), MOVDQA/MOVDQU (66/F3 0F 6F/7F).
+  add({ op: 0x0f6e, prefix: P66, mn: 'movd', ops: 'Vy,Ey', fn: sse.movdToXmm });
+  add({ op: 0x0f7e, prefix: P66, mn: 'movd', ops: 'Ey,Vy', fn: sse.movdFromXmm });
+  add({ op: 0x0f7e, prefix: F3, mn: 'movq', ops: 'Vq,Wq', fn: sse.movqLoad });
+  add({ op: 0x0fd6, prefix: P66, mn: 'movq', ops: 'Wq,Vq', fn: sse.movqStore });
+  add({ op: 0x0f6f, prefix: P66, mn: 'movdqa', ops: 'Vx,Wx', fn: sse.movLoad, arg: 1 });
+  add({ op: 0x0f6f, prefix: F3, mn: 'movdqu', ops: 'Vx,Wx', fn: sse.movLoad, arg: 0 });
+  add({ op: 0x0f7f, prefix: P66, mn: 'movdqa', ops: 'Wx,Vx', fn: sse.movStore, arg: 1 });
+  add({ op: 0x0f7f, prefix: F3, mn: 'movdqu', ops: 'Wx,Vx', fn: sse.movStore, arg: 0 });
+  // Vol. 2B PSHUFD, PSHUFHW, PSHUFLW (66/F3/F2 0F 70).
+  add({ op: 0x0f70, prefix: P66, mn: 'pshufd', ops: 'Vx,Wx,Ib', fn: sse.pshuf, arg: 0 });
+  add({ op: 0x0f70, prefix: F2, mn: 'pshuflw', ops: 'Vx,Wx,Ib', fn: sse.pshuf, arg: 1 });
+  add({ op: 0x0f70, prefix: F3, mn: 'pshufhw', ops: 'Vx,Wx,Ib', fn: sse.pshuf, arg: 2 });
+  // Groups 12-14 (66 0F 71/72/73, Vol. 2D Table A-6): shifts of an XMM register by imm8.
+  const { SH_RL, SH_RA, SH_LL } = sse;
+  const SHIFTS = [[0x71, 2, 'psrlw', 0x20 | SH_RL], [0x71, 4, 'psraw', 0x20 | SH_RA], [0x71, 6, 'psllw', 0x20 | SH_LL],
+    [0x72, 2, 'psrld', 0x40 | SH_RL], [0x72, 4, 'psrad', 0x40 | SH_RA], [0x72, 6, 'pslld', 0x40 | SH_LL],
+    [0x73, 2, 'psrlq', 0x80 | SH_RL], [0x73, 3, 'psrldq', 0x100 | SH_RL], [0x73, 6, 'psllq', 0x80 | SH_LL],
+    [0x73, 7, 'pslldq', 0x100 | SH_LL]] as const;
+  for (const [o, reg, mn, k] of SHIFTS) add({ op: 0x0f00 | o, reg, mem: false, prefix: P66, mn, ops: 'Ux,Ib', fn: sse.pshiftImm, arg: k });
+  // Vol. 2B PCMPEQB/W/D (66 0F 74/75/76), PADDB/W/D/Q (66 0F FC/FD/FE/D4), PSUBB/W/D/Q
+  // (66 0F F8/F9/FA/FB), PMINUB/PMAXUB (66 0F DA/DE).
+  add({ op: 0x0f74, prefix: P66, mn: 'pcmpeqb', ops: 'Vx,Wx', fn: sse.pcmpeq, arg: 1 });
+  add({ op: 0x0f75, prefix: P66, mn: 'pcmpeqw', ops: 'Vx,Wx', fn: sse.pcmpeq, arg: 2 });
+  add({ op: 0x0f76, prefix: P66, mn: 'pcmpeqd', ops: 'Vx,Wx', fn: sse.pcmpeq, arg: 4 });
+  const ARITH = [[0xfc, 'paddb', 1], [0xfd, 'paddw', 2], [0xfe, 'paddd', 4], [0xd4, 'paddq', 8],
+    [0xf8, 'psubb', 17], [0xf9, 'psubw', 18], [0xfa, 'psubd', 20], [0xfb, 'psubq', 24]] as const;
+  for (const [o, mn, k] of ARITH) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.paddsub, arg: k });
+  add({ op: 0x0fda, prefix: P66, mn: 'pminub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 0 });
+  add({ op: 0x0fde, prefix: P66, mn: 'pmaxub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 1 });
 }
 
 // ---- small dispatchers for encodings selected by prefixes or ModRM.rm ----
@@ -357,6 +457,5 @@ function vmlaunch(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMLAUNCH, 0,
 function vmresume(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMRESUME, 0, i.len); }
 function vmxoff(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMXOFF, 0, i.len); }
 function swapgs(cpu: Cpu): void { sys.swapgs(cpu); }
-function fninit(cpu: Cpu): void { sys.fninit(cpu); }
 
 export const OPCODES: readonly OpDef[] = build();

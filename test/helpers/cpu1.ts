@@ -4,11 +4,13 @@
  * harness's shape, so the two can be compared field by field.
  *
  * Machine: a small PhysMem, 64-bit mode (EFER.LME|LMA|NXE, CR0.PE|PG|NE|ET,
- * CR4.PAE), 4-level paging (SDM Vol. 3A, 4.5) mapping
+ * CR4.PAE|OSFXSR|OSXMMEXCPT as Linux sets them), 4-level paging (SDM Vol. 3A, 4.5) mapping
  *   NATIVE_SCRATCH_BASE            1 page  RW, NX   (pages around it unmapped)
  *   NATIVE_CODE_ADDR - 0x1000 ..   3 pages RWX      (the harness's CODE_BASE)
  * a 64-bit code segment (access rights 0xa09b), flat data segments (0xc093),
  * no EPT, CPL 0 by default (CPL 3 on request, for #PF U/S tests).
+ * x87/SSE state: the harness's, i.e. x87 in the FNINIT state (data registers
+ * zero), XMM0-15 and MXCSR from the case (fpu-state.ts); results report them.
  *
  * The code pages are filled exactly like the harness does: 0xCC everywhere,
  * the instruction at NATIVE_CODE_ADDR followed by `jmp rel32` (E9) to the
@@ -26,7 +28,8 @@
 import { PhysMem } from '../../core/memory/physmem.js';
 import { Cpu } from '../../core/cpu/cpu.js';
 import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
-import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF } from '../../core/cpu/regs.js';
+import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT } from '../../core/cpu/regs.js';
+import { fpuState, resetFpu } from '../../core/cpu/fpu-state.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK,
   type NativeCase, type NativeResult, type NativeSignal, type NativeState,
@@ -206,7 +209,7 @@ export class Cpu1 {
     const c = this.cpu;
     c.efer = (1 << 8) | (1 << 10) | (1 << 11); // LME | LMA | NXE
     c.cr0 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 31) | (1 << 16); // PE | ET | NE | PG | WP
-    c.cr4 = 1 << 5; // PAE
+    c.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
     c.cr3 = PA_PML4;
     c.cr2 = 0;
     const dpl = this.user ? 3 : 0;
@@ -250,7 +253,8 @@ export class Cpu1 {
     const gpr = new Uint32Array(32);
     for (let r = 0; r < 16; r++) { gpr[2 * r] = c.lo[r]! >>> 0; gpr[2 * r + 1] = c.hi[r]! >>> 0; }
     const mem = this.mem.u8.slice(PA_SCRATCH, PA_SCRATCH + NATIVE_SCRATCH_SIZE);
-    return { gpr, rflags: c.getFlags() >>> 0, mem };
+    const f = fpuState(c);
+    return { gpr, rflags: c.getFlags() >>> 0, mem, xmm: new Uint32Array(f.xmm), mxcsr: f.mxcsr >>> 0 };
   }
 
   /**
@@ -275,6 +279,10 @@ export class Cpu1 {
     c.flushCode();
     this.mem.u8.set(state.mem, PA_SCRATCH);
     for (let r = 0; r < 16; r++) { c.lo[r] = state.gpr[2 * r]! | 0; c.hi[r] = state.gpr[2 * r + 1]! | 0; }
+    resetFpu(c);
+    const f = fpuState(c);
+    if (state.xmm !== undefined) f.xmm.set(state.xmm);
+    f.mxcsr = state.mxcsr ?? 0x1f80;
     c.setFlags((state.rflags & NATIVE_RFLAGS_INPUT_MASK) | IF | 2);
     c.rip = rip;
     try {

@@ -10,8 +10,8 @@ import { EXIT_REASON } from '../../vmx/exit-reasons.js';
 import { readE, setReg } from './operands.js';
 import { rdmsr, wrmsr } from '../msr.js';
 import {
-  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD, NM,
-  CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_EM, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
+  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD,
+  CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
   CR4_SMEP, CR4_PCIDE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
@@ -398,20 +398,5 @@ export function sysret(cpu: Cpu, i: Insn): void {
   cpu.updateMode();
 }
 
-// ---- x87 control (FNINIT, FNSTCW, FLDCW, FNSTSW, FWAIT) -----------------------------
-
-function fpuCheck(cpu: Cpu): void {
-  if (cpu.cr0 & (CR0_EM | CR0_TS)) cpu.fault(NM);
-}
-export function fninit(cpu: Cpu): void { fpuCheck(cpu); cpu.fpuCw = 0x37f; cpu.fpuSw = 0; cpu.fpuTw = 0xffff; }
-export function fnstcw(cpu: Cpu, i: Insn): void { fpuCheck(cpu); cpu.write16(i.ea(cpu, i), cpu.fpuCw); }
-export function fldcw(cpu: Cpu, i: Insn): void { fpuCheck(cpu); cpu.fpuCw = cpu.read16(i.ea(cpu, i)); }
-export function fnstsw(cpu: Cpu, i: Insn): void {
-  fpuCheck(cpu);
-  if (i.mod === 3) setReg(cpu, RAX, 2, cpu.fpuSw, 0, 1);
-  else cpu.write16(i.ea(cpu, i), cpu.fpuSw);
-}
-export function fwait(cpu: Cpu): void {
-  if ((cpu.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) cpu.fault(NM);
-}
+// x87 control instructions (FNINIT, FNSTCW, FLDCW, FNSTSW, FNCLEX, FWAIT) are in exec/fpu.ts.
 

@@ -65,6 +65,9 @@ const ALIASES: Record<string, string[]> = {
   clflush: ['clflush', 'clflushopt'],
   pusha: ['pusha', 'pushad'], popa: ['popa', 'popad'],
   fwait: ['wait'], xlat: ['xlatb'], sysret: ['sysret', 'sysretq'],
+  // SSE: REX.W selects MOVQ, FXSAVE64/FXRSTOR64; NP 0F 12/16 with mod = 3 are MOVHLPS/MOVLHPS.
+  movd: ['movd', 'movq'], fxsave: ['fxsave', 'fxsave64'], fxrstor: ['fxrstor', 'fxrstor64'],
+  movlps: ['movlps', 'movhlps'], movhps: ['movhps', 'movlhps'],
   // F3 0F 09 is WBNOINVD where supported, WBINVD (F3 ignored) elsewhere (Vol. 2B WBNOINVD).
   wbinvd: ['wbinvd', 'wbnoinvd'],
   // F3 0F BC/BD are TZCNT/LZCNT only with BMI1/ABM, which this CPU does not advertise:
@@ -90,12 +93,12 @@ const PREFIXES32: number[][] = [
 
 function opcodeBytes(d: OpDef): number[] {
   const b = d.op >= 0x0f00 ? [0x0f, d.op & 0xff] : [d.op];
-  if (d.prefix === 0xf3) b.unshift(0xf3);
+  if (d.prefix === 0xf3 || d.prefix === 0x66 || d.prefix === 0xf2) b.unshift(d.prefix); // mandatory prefix
   return b;
 }
 
 function hasModrm(d: OpDef): boolean {
-  return d.reg !== undefined || d.ops.split(',').some((t) => /^[EGMCDR][a-z]*$/.test(t) || /^S[a-z]$/.test(t));
+  return d.reg !== undefined || d.ops.split(',').some((t) => /^[EGMCDRVWU][a-z]*$/.test(t) || /^S[a-z]$/.test(t));
 }
 
 interface Check { bytes: Uint8Array; bits: number; entry?: string }
@@ -114,6 +117,7 @@ function* entryEncodings(bits: number, seed: number): Generator<Check> {
         modrms.push(m);
       }
       if (d.mem === true) modrms.push(0xc0 | ((d.reg ?? 0) << 3)); // the register form must be rejected
+      if (d.mem === false && d.rm === undefined) modrms.push((d.reg ?? 0) << 3); // and the memory form of a register-only one
     } else modrms.push(-1);
     for (const pre of prefixes) {
       for (const m of modrms) {

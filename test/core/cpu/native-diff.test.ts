@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { nativeUnavailableReason } from '../../native/native.js';
 import { Cpu1 } from '../../helpers/cpu1.js';
 import {
-  checkCpuNative, compareResults, fromRegression, loadRegressions, ENTRIES, EXCLUDED, entryKey,
+  checkCpuNative, compareResults, fromRegression, loadRegressions, ENTRIES, EXCLUDED, entryKey, K_SSE,
 } from '../../../properties/cpu-native.js';
 import { OPCODES } from '../../../core/cpu/opcodes.js';
 
@@ -22,9 +22,12 @@ const live = reason === undefined ? test : test.skip;
 const RUNS = Number(process.env['HVTRACE_CPU_NATIVE_RUNS'] ?? 10000);
 const SEED = Number(process.env['HVTRACE_CPU_NATIVE_SEED'] ?? 0x5eed);
 const SEQ_RUNS = Math.ceil(RUNS / 2);
+const SSE_RUNS = Math.ceil(RUNS / 4);
+const X87_RUNS = Math.ceil(RUNS / 5);
 
 test('every opcode-table entry is either run natively or excluded with a reason', () => {
   const keys = new Set([...ENTRIES.map((e) => e.key), ...EXCLUDED.map((e) => e.key)]);
+  assert.is(keys.size, OPCODES.length, 'entry keys are unique');
   for (const d of OPCODES) assert.ok(keys.has(entryKey(d)), entryKey(d));
   for (const x of EXCLUDED) assert.ok(x.reason.length > 10 && x.reason !== 'not classified for the differential run', `${x.key} ${x.mn}: ${x.reason}`);
   assert.ok(ENTRIES.length > 300, `${ENTRIES.length} entries`);
@@ -51,6 +54,20 @@ live(`property: ${SEQ_RUNS} flag producer -> consumer sequences behave as on the
   const out = await checkCpuNative({ runs: SEQ_RUNS, seed: SEED + 1, seq: true });
   if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
   assert.ok(out.stats.matched > SEQ_RUNS * 0.5, `only ${out.stats.matched}/${SEQ_RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+live(`property: ${SSE_RUNS} SSE/SSE2, MXCSR and FXSAVE/FXRSTOR instructions with random XMM state (seed ${SEED + 2})`, async () => {
+  const only = ENTRIES.filter((e) => e.hints & K_SSE).map((e) => e.key);
+  assert.ok(only.length > 70, `${only.length} SSE entries`);
+  const out = await checkCpuNative({ runs: SSE_RUNS, seed: SEED + 2, only });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > SSE_RUNS * 0.9, `only ${out.stats.matched}/${SSE_RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+live(`property: ${X87_RUNS} x87/SSE state round trips (FXRSTOR, x87 control, FXSAVE, LDMXCSR/STMXCSR, FWAIT #MF)`, async () => {
+  const out = await checkCpuNative({ runs: X87_RUNS, seed: SEED + 3, x87: true });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > X87_RUNS * 0.9, `only ${out.stats.matched}/${X87_RUNS} compared (${out.stats.skipped} skipped)`);
 });
 
 test.run();
