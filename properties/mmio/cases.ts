@@ -55,6 +55,20 @@ export const arbStructuredDecode: fc.Arbitrary<DecodeCase> = fc.record({
   return { mode, bytes: Uint8Array.from(b.slice(0, 15)) };
 });
 
+/** Arbitrary code bytes and guest state for the emulator's totality property. */
+export interface TotalCase { readonly mode: DecodeMode; readonly bytes: Uint8Array; readonly regs: number[]; readonly flags: number }
+
+/** Register values: mostly pointers into the test guest's MMIO window (0x10000..0x10fff) or small counts. */
+const arbRegValue = fc.oneof(
+  fc.integer({ min: 0x10000, max: 0x10fff }), fc.integer({ min: 0, max: 16 }), fc.integer({ min: 0, max: 0xffffffff }),
+);
+export const arbTotalCase: fc.Arbitrary<TotalCase> = fc.record({
+  mode: fc.constantFrom(...MODES),
+  bytes: fc.oneof(arbStructuredDecode.map((c) => c.bytes), fc.uint8Array({ minLength: 1, maxLength: 15 })),
+  regs: fc.array(arbRegValue, { minLength: 32, maxLength: 32 }),
+  flags: fc.integer({ min: 0, max: 0xfff }),
+});
+
 // =====================================================================
 // Emulate-vs-CPU cases (64-bit mode)
 // =====================================================================

@@ -7,6 +7,7 @@
  *   decode-raw         (1)+(2) on arbitrary 1-15 bytes, 16/32/64-bit
  *   decode-structured  (1)+(2) on prefixes/REX/escapes/VEX/EVEX/XOP + bytes
  *   decode-supported   (1)+(2) on encodings of supported instructions, any mode
+ *   emulate-total      the emulator returns an outcome for any bytes and state, 16/32/64-bit
  *   emulate-vs-cpu     (3) MMIO emulator vs core/cpu, 64-bit (host CPU as referee)
  *   emulate-vs-cpu32   (3) the same in 32-bit protected mode with paging and segment bases
  */
@@ -16,8 +17,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
-import { arbRawDecode, arbStructuredDecode, arbRecipe, arbEmuCase, arbEmuCase32, buildCase, MODES, type DecodeCase, type BuiltCase } from './cases.js';
-import { checkDecode, checkEmulate, checkEmulate32, checkEmulateHost, describeNativeCase, CPU_BUG } from './props.js';
+import { arbRawDecode, arbStructuredDecode, arbRecipe, arbEmuCase, arbEmuCase32, arbTotalCase, buildCase, MODES, type DecodeCase, type BuiltCase, type TotalCase } from './cases.js';
+import { checkDecode, checkEmulate, checkEmulate32, checkEmulateHost, checkEmulateTotal, describeNativeCase, CPU_BUG } from './props.js';
 import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../../test/native/native.js';
 import type { DecodeMode } from '../../core/mmio/decoder.js';
 
@@ -51,6 +52,11 @@ const PROPS: readonly PropDef<any>[] = [
   { name: 'decode-raw', arb: arbRawDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
   { name: 'decode-structured', arb: arbStructuredDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
   { name: 'decode-supported', arb: arbSupportedDecode, check: checkDecode, show: showDecode, toJson: decodeJson } satisfies PropDef<DecodeCase>,
+  {
+    name: 'emulate-total', arb: arbTotalCase, check: checkEmulateTotal,
+    show: (c: TotalCase) => `mode ${c.mode}, bytes ${hex(c.bytes)}, regs ${c.regs.map((v) => v.toString(16)).join(',')}, flags 0x${c.flags.toString(16)}`,
+    toJson: (c: TotalCase) => ({ mode: c.mode, bytes: hex(c.bytes), regs: c.regs, flags: c.flags }),
+  } satisfies PropDef<TotalCase>,
   {
     name: 'emulate-vs-cpu', arb: arbEmuCase, check: checkEmulate,
     show: (c: BuiltCase) => `${describeNativeCase(c)} [${c.note}]`, toJson: nativeCaseJson,
@@ -124,6 +130,9 @@ export function replayRegression(r: Regression): string | null {
     return checkDecode({ mode: Number(r.json['mode']) as DecodeMode, bytes: unhex(String(r.json['bytes'])) });
   }
   if (r.property === 'emulate-vs-cpu32') return checkEmulate32(nativeCaseFromJson(r.json));
+  if (r.property === 'emulate-total') {
+    return checkEmulateTotal({ mode: Number(r.json['mode']) as DecodeMode, bytes: unhex(String(r.json['bytes'])), regs: r.json['regs'] as number[], flags: Number(r.json['flags']) });
+  }
   if (r.property === 'emulate-vs-cpu') {
     const c = nativeCaseFromJson(r.json);
     // A case where core/cpu was found to differ from the host is checked against the host.

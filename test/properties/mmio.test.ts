@@ -10,7 +10,7 @@ import { arbEmuCase } from '../../properties/mmio/cases.js';
 import fc from 'fast-check';
 
 const SEED = 20261204;
-const RUNS: Record<string, number> = { 'decode-raw': 3000, 'decode-structured': 3000, 'decode-supported': 1500, 'emulate-vs-cpu': 1500, 'emulate-vs-cpu32': 1500 };
+const RUNS: Record<string, number> = { 'decode-raw': 3000, 'decode-structured': 3000, 'decode-supported': 1500, 'emulate-total': 1500, 'emulate-vs-cpu': 1500, 'emulate-vs-cpu32': 1500 };
 
 for (const name of MMIO_SUITE.properties) {
   test(`property ${name} (${RUNS[name] ?? 500} runs, seed ${SEED})`, () => {
