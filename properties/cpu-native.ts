@@ -915,7 +915,7 @@ export function saveRegression(reg: Regression): string {
   const dir = regressionDir();
   mkdirSync(dir, { recursive: true });
   const h = createHash('sha256').update(reg.code + reg.gpr.join() + reg.rflags + reg.mem + (reg.xmm ?? '') + (reg.mxcsr ?? '')).digest('hex').slice(0, 10);
-  const file = join(dir, `${reg.key.replace(/[/]/g, '-')}-${h}.json`);
+  const file = join(dir, `${reg.key.replace(/[^A-Za-z0-9_.:-]+/g, '-')}-${h}.json`);
   if (!existsSync(file)) writeFileSync(file, JSON.stringify(reg, null, 1) + '\n');
   return file;
 }

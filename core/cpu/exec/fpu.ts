@@ -13,7 +13,6 @@
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { fpuState, MXCSR_MASK, FCW_INIT, FCW_BITS, FCW_ONE } from '../fpu-state.js';
-import { eaLow32 } from '../ea.js';
 import { setReg } from './operands.js';
 import { RAX, CR0_EM, CR0_TS, CR0_MP, CR0_NE, CR4_OSFXSR, UD, NM, MF } from '../regs.js';
 
@@ -80,11 +79,17 @@ export function fwait(cpu: Cpu): void {
 const IMG = new Uint8Array(512);
 const IV = new DataView(IMG.buffer);
 
+/**
+ * CR0 checks, then the operand's address: the canonical check (#GP/#SS)
+ * comes before the 16-byte alignment check (#GP(0)) here, as on the host
+ * CPU (the SSE instructions check alignment first: exec/sse.ts).
+ */
 function fxCheck(cpu: Cpu, i: Insn): number {
   if ((cpu.cr0 & CR0_EM) !== 0) cpu.fault(UD);
   if ((cpu.cr0 & CR0_TS) !== 0) cpu.fault(NM);
-  if ((eaLow32(cpu, i) & 15) !== 0) cpu.gp(0);
-  return i.ea(cpu, i);
+  const a = i.ea(cpu, i);
+  if ((a & 15) !== 0) cpu.gp(0);
+  return a;
 }
 
 /** Abridged tag byte (Vol. 2A FXSAVE, "the abridged FTW"): bit p = 1 unless physical register p is empty (tag 11). */
