@@ -10,7 +10,7 @@ set -euo pipefail
 export LC_ALL=C TZ=UTC
 cd "$(dirname "$0")"
 
-GUESTS=(hello longmode cpuid bench-alu bench-memcpy bench-syscall)
+GUESTS=(hello longmode cpuid bench-alu bench-memcpy bench-syscall sse)
 
 need_binutils() {
   command -v as >/dev/null 2>&1 && command -v ld >/dev/null 2>&1
