@@ -1,10 +1,11 @@
 /**
  * Longer runs of the CPU-vs-host differential property (properties/cpu-native.ts).
  *
- *   node dist/properties/run-cpu-native.js [--runs N] [--seed S] [--only key,key] [--seq] [--survey]
+ *   node dist/properties/run-cpu-native.js [--runs N] [--seed S] [--only key,key] [--sse] [--seq] [--x87] [--survey]
  *
  * --seq: instruction sequences (flag producer, middle, flag consumer) instead
- * of single instructions.
+ * of single instructions. --sse: only the SSE/SSE2, MXCSR and FXSAVE/FXRSTOR
+ * entries. --x87: x87/SSE state round trips (FXRSTOR, x87 control, FXSAVE).
  * Default mode: the fast-check property with shrinking; the first
  * counterexample is saved under properties/regressions/cpu-native/ and the
  * exit status is 1. --survey: no shrinking, runs every case in batches and
@@ -12,7 +13,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkCpuNative, survey, surveySeq, ENTRIES, EXCLUDED } from './cpu-native.js';
+import { checkCpuNative, survey, surveySeq, ENTRIES, EXCLUDED, K_SSE } from './cpu-native.js';
 import { nativeUnavailableReason } from '../test/native/native.js';
 
 function arg(args: string[], name: string): string | undefined {
@@ -22,7 +23,7 @@ function arg(args: string[], name: string): string | undefined {
 
 export async function main(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
-    console.log('usage: node dist/properties/run-cpu-native.js [--runs N] [--seed S] [--only key,key] [--seq] [--survey] [--list]');
+    console.log('usage: node dist/properties/run-cpu-native.js [--runs N] [--seed S] [--only key,key] [--sse] [--seq] [--x87] [--survey] [--list]');
     return 0;
   }
   if (args.includes('--list')) {
@@ -37,15 +38,16 @@ export async function main(args: string[]): Promise<number> {
   const runs = Number(arg(args, '--runs') ?? 20000);
   const seedArg = arg(args, '--seed');
   const seed = seedArg !== undefined ? Number(seedArg) : (Date.now() ^ (process.pid << 16)) | 0;
-  const only = arg(args, '--only')?.split(',');
+  const only = arg(args, '--only')?.split(',') ?? (args.includes('--sse') ? ENTRIES.filter((e) => e.hints & K_SSE).map((e) => e.key) : undefined);
   const seq = args.includes('--seq');
+  const x87 = args.includes('--x87');
   if (args.includes('--survey')) {
-    const r = seq ? surveySeq(runs, seed) : survey(runs, seed, only);
+    const r = seq || x87 ? surveySeq(runs, seed, x87) : survey(runs, seed, only);
     console.log(`seed ${seed}: ${r.cases} cases, ${r.matched} matched, ${r.skipped} skipped, ${r.mismatches.size} entries mismatching, ${(r.cases / (r.ms / 1000)).toFixed(0)} cases/s`);
     for (const [k, m] of [...r.mismatches].sort((a, b) => b[1].count - a[1].count)) console.log(`\n== ${k}: ${m.count}\n${m.example}`);
     return r.mismatches.size === 0 ? 0 : 1;
   }
-  const out = await checkCpuNative({ runs, seed, seq, ...(only !== undefined ? { only } : {}) });
+  const out = await checkCpuNative({ runs, seed, seq, x87, ...(only !== undefined ? { only } : {}) });
   const s = out.stats;
   console.log(`seed ${seed}: ${s.cases} cases (${s.matched} matched, ${s.skipped} skipped) in ${(s.ms / 1000).toFixed(1)} s, ${(s.cases / (s.ms / 1000)).toFixed(0)} cases/s`);
   if (out.failed) {
