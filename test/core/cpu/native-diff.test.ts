@@ -22,8 +22,8 @@ const live = reason === undefined ? test : test.skip;
 const RUNS = Number(process.env['HVTRACE_CPU_NATIVE_RUNS'] ?? 10000);
 const SEED = Number(process.env['HVTRACE_CPU_NATIVE_SEED'] ?? 0x5eed);
 const SEQ_RUNS = Math.ceil(RUNS / 2);
-const SSE_RUNS = Math.ceil(RUNS / 4);
-const X87_RUNS = Math.ceil(RUNS / 5);
+const SSE_RUNS = Math.ceil(RUNS / 8);
+const X87_RUNS = Math.ceil(RUNS / 10);
 
 test('every opcode-table entry is either run natively or excluded with a reason', () => {
   const keys = new Set([...ENTRIES.map((e) => e.key), ...EXCLUDED.map((e) => e.key)]);
