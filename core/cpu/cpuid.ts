@@ -35,7 +35,8 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
   switch (leaf) {
     case 0: return { eax: MAX_BASIC_LEAF, ebx: VENDOR[0]!, ecx: VENDOR[1]!, edx: VENDOR[2]! };
     case 1: {
-      const ecx = F1_ECX.SSE3 | F1_ECX.VMX | F1_ECX.CX16 | F1_ECX.POPCNT;
+      // SSE3/SSSE3/SSE4 are not implemented, so not advertised (Linux x86-64 needs only SSE2).
+      const ecx = F1_ECX.VMX | F1_ECX.CX16 | F1_ECX.POPCNT;
       const edx = F1_EDX.FPU | F1_EDX.DE | F1_EDX.PSE | F1_EDX.TSC | F1_EDX.MSR | F1_EDX.PAE | F1_EDX.CX8 | F1_EDX.APIC |
         F1_EDX.SEP | F1_EDX.PGE | F1_EDX.CMOV | F1_EDX.PAT | F1_EDX.CLFSH | F1_EDX.FXSR | F1_EDX.SSE | F1_EDX.SSE2 | F1_EDX.MMX;
       // EBX: brand index 0, CLFLUSH line size 8 (x8 = 64 bytes), 1 logical processor, initial APIC ID.

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Machine } from './machine.js';
 import type { DigestEvent } from './events.js';
 import { VMCS } from '../vmx/fields.js';
+import { fpuState } from '../cpu/fpu-state.js';
 
 /** 32-bit hash of one 4-KiB page (multiply-rotate over 32-bit words; deterministic, not cryptographic). */
 function hashPage(words: Int32Array, start: number): number {
@@ -81,7 +82,10 @@ export class StateDigest {
     regs[base + 6] = Math.floor(c.lstar / 4294967296) >>> 0;
     regs[base + 7] = Math.floor(c.cstar / 4294967296) >>> 0;
     regs[base + 8] = Math.floor(c.kernelGsBase / 4294967296) >>> 0;
-    const rh = createHash('sha256').update(new Uint8Array(regs.buffer)).digest('hex').slice(0, 32);
+    const fpu = fpuState(m.cpu);
+    const rh = createHash('sha256').update(new Uint8Array(regs.buffer))
+      .update(new Uint8Array(fpu.xmm.buffer)).update(Uint32Array.of(fpu.mxcsr, c.fpuCw, c.fpuSw)).update(fpu.st)
+      .digest('hex').slice(0, 32);
     return { kind: 'digest', ic: m.cpu.icount, regs: rh, mem };
   }
 }
