@@ -10,14 +10,26 @@ import type { Cpu } from './cpu.js';
 import { ACC_X } from './access.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
-import { IF_BLOCK_END, type Insn } from './insn.js';
+import { IF_BLOCK_END, isPure, specialize, type Insn } from './insn.js';
+import { specializeEa } from './ea.js';
 import { GP, UD } from './regs.js';
 
 export const MAX_BLOCK = 64;
 
 export class Block {
+  /** False once a write to its code page (or a flush) dropped it; never true for uncacheable blocks. */
   valid = true;
-  constructor(readonly key: number, readonly insns: Insn[]) {}
+  /**
+   * Block chaining: the last two successors (by linear RIP) this block ran
+   * into. The run loop uses one only after the same TLB check blockAt makes
+   * and a check that it is still valid and decoded for the current mode, so
+   * a chained lookup finds exactly the block the cache lookup would.
+   */
+  succRip0 = NaN;
+  succ0: Block | null = null;
+  succRip1 = NaN;
+  succ1: Block | null = null;
+  constructor(readonly key: number, readonly insns: Insn[], readonly pa: number, readonly mode: number) {}
 }
 
 const buf = new Uint8Array(16);
@@ -57,17 +69,23 @@ export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Bloc
       const what = code === DEC_UNIMPL ? 'unimplemented instruction' : 'undecodable instruction';
       throw new UnimplementedError(`${what} at RIP 0x${ripHex(rip)}: ${hexBytes(buf.subarray(0, n < 8 ? n : 8))}`, rip, bytes);
     }
+    if (cpu.fast) { specializeEa(ins); specialize(ins); }
+    // Offsets within the block, and whether the run loop must store rip/ripNext/icount first.
+    ins.off = hpa - pa;
+    ins.next = ins.off + ins.len;
+    ins.sync = (ins.flags & IF_BLOCK_END) !== 0 || !isPure(ins.fn) ||
+      (cpu.mode === 8 && ins.mod === 0 && ins.base < 0 && ins.index < 0 && (ins.rm & 7) === 5); // RIP-relative
     insns.push(ins);
     if (!cacheable) break;
     lin = cpu.linAdd(lin, ins.len);
     hpa += ins.len;
     if ((ins.flags & IF_BLOCK_END) || insns.length >= MAX_BLOCK || (hpa & 0xfff) === 0) break;
   }
-  const b = new Block(key, insns);
+  const b = new Block(key, insns, pa, cpu.mode);
   if (cacheable) {
     cpu.blocks.set(key, b);
     cpu.addCodePage(pa >>> 12, b);
-  }
+  } else b.valid = false; // decoded afresh each time: never chained
   return b;
 }
 

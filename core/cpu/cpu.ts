@@ -120,6 +120,13 @@ export class Cpu implements LazyFlags {
   readonly pageBlocks = new Map<number, Block[]>();
   /** Set when a write invalidated code, so the current block stops after this instruction. */
   codeDirty = false;
+  /**
+   * false: run as the reference interpreter - the opcode table's handlers
+   * only (no decode-time specialization), every instruction synced and run
+   * one at a time, no block chaining. Tests compare the two paths; set it
+   * before any code is decoded (or call flushCode).
+   */
+  fast = true;
 
   // ---- scratch for 64-bit results ----
   /** High half of the last 64-bit value returned by a read helper. */
@@ -386,6 +393,7 @@ export class Cpu implements LazyFlags {
   }
   /** Drop every decoded block (after a change the cache key does not capture). */
   flushCode(): void {
+    for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.pageBlocks.clear();
     this.codePages.fill(0);
@@ -419,28 +427,80 @@ export class Cpu implements LazyFlags {
     }
   }
 
+  /**
+   * The dispatch loop. A whole block runs without per-instruction stores of
+   * rip and icount: an instruction whose handler is pure (insn.ts) gets
+   * them restored only if it throws; the others (branches, anything that
+   * reads RIP or the instruction count) are synced before they run. The
+   * slow path, one synced instruction at a time, serves a block that would
+   * run past stopAt or starts inside an interrupt shadow.
+   */
   private runBlocks(stopAt: number): void {
     const ctlProc = this.ctlProc;
+    let prev: Block | null = null;
     while (this.icount < stopAt) {
       if (this.halted) return;
       // Interrupt-window exiting (SDM Vol. 3C, 26.7.5): exit before an instruction when RFLAGS.IF = 1 and no blocking.
       if ((ctlProc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && (this.flagsRest & IF) !== 0 && this.icount !== this.shadowAt) {
         this.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
       }
-      const b = this.blockAt(this.rip);
-      const insns = b.insns;
-      let n = insns.length;
-      const left = stopAt - this.icount;
-      if (n > left) n = left;
-      if (this.icount === this.shadowAt && n > 1) n = 1;
-      for (let k = 0; k < n; k++) {
-        const i = insns[k]!;
-        this.ripNext = this.rip + i.len;
-        i.fn(this, i);
-        this.rip = this.ripNext;
-        this.icount++;
-        if (this.codeDirty) { this.codeDirty = false; break; }
+      const rip = this.rip;
+      let b: Block;
+      if (prev !== null && rip === prev.succRip0 && this.chainOk(prev.succ0!, rip)) b = prev.succ0!;
+      else if (prev !== null && rip === prev.succRip1 && this.chainOk(prev.succ1!, rip)) b = prev.succ1!;
+      else {
+        b = this.blockAt(rip);
+        if (prev !== null && b.valid) {
+          if (prev.succ0 === null) { prev.succRip0 = rip; prev.succ0 = b; } else { prev.succRip1 = rip; prev.succ1 = b; }
+        }
       }
+      const insns = b.insns;
+      const n = insns.length;
+      const ic0 = this.icount;
+      if (n > stopAt - ic0 || ic0 === this.shadowAt || !this.fast) { this.stepBlock(b, stopAt); prev = null; continue; }
+      let k = 0;
+      try {
+        for (; k < n; k++) {
+          const i = insns[k]!;
+          if (i.sync) { this.rip = rip + i.off; this.ripNext = rip + i.next; this.icount = ic0 + k; }
+          i.fn(this, i);
+          if (this.codeDirty) break;
+        }
+      } catch (e) {
+        const i = insns[k]!;
+        if (!i.sync) { this.rip = rip + i.off; this.icount = ic0 + k; }
+        throw e;
+      }
+      if (k < n) { this.codeDirty = false; k++; }
+      const last = insns[k - 1]!;
+      this.rip = last.sync ? this.ripNext : rip + last.next;
+      this.icount = ic0 + k;
+      prev = b;
+    }
+  }
+
+  /** Whether chained block c is the one blockAt(rip) would return: the same TLB hit, still valid, same mode. */
+  private chainOk(c: Block, rip: number): boolean {
+    const idx = (rip >>> 12) & TLB_MASK;
+    const off = rip & 0xfff;
+    return this.tlbTag[idx] === rip - off && (this.tlbPerm[idx]! & this.permX) !== 0 &&
+      this.tlbHpa[idx]! + off === c.pa && c.valid && c.mode === this.mode;
+  }
+
+  /** Run up to stopAt - icount instructions of b (at most one inside an interrupt shadow), each synced. */
+  private stepBlock(b: Block, stopAt: number): void {
+    const insns = b.insns;
+    let n = insns.length;
+    const left = stopAt - this.icount;
+    if (n > left) n = left;
+    if (this.icount === this.shadowAt && n > 1) n = 1;
+    for (let k = 0; k < n; k++) {
+      const i = insns[k]!;
+      this.ripNext = this.rip + i.len;
+      i.fn(this, i);
+      this.rip = this.ripNext;
+      this.icount++;
+      if (this.codeDirty) { this.codeDirty = false; break; }
     }
   }
 

@@ -80,6 +80,28 @@ const ea16: EaFn = (cpu, i) => {
   return ((s & 0xffff) + cpu.segBase[i.seg]!) >>> 0;
 };
 
+/** 64-bit addressing, base + disp (no index): ea64 without the absent terms. */
+const ea64b: EaFn = (cpu, i) => {
+  const b = i.base;
+  const s = i.disp + (cpu.lo[b]! >>> 0);
+  const hi = (cpu.hi[b]! + Math.floor(s / TWO32)) | 0;
+  return canonical(cpu, i, hi * TWO32 + (s >>> 0) + cpu.segBaseEff[i.seg]!);
+};
+/** 64-bit addressing, base + index * scale + disp. */
+const ea64bi: EaFn = (cpu, i) => {
+  const b = i.base, x = i.index, m = SCALE[i.scale]!;
+  const s = i.disp + (cpu.lo[b]! >>> 0) + (cpu.lo[x]! >>> 0) * m;
+  const hi = (cpu.hi[b]! + cpu.hi[x]! * m + Math.floor(s / TWO32)) | 0;
+  return canonical(cpu, i, hi * TWO32 + (s >>> 0) + cpu.segBaseEff[i.seg]!);
+};
+
+/** Pick the EA function for the decoded base/index combination (called once per decoded instruction). */
+export function specializeEa(i: Insn): void {
+  if (i.ea !== ea64) return;
+  if (i.base >= 0 && i.index < 0) i.ea = ea64b;
+  else if (i.base >= 0) i.ea = ea64bi;
+}
+
 export function eaFor(asz: number, mode: number, ripRel: boolean): EaFn {
   if (mode === 8) {
     if (asz === 8) return ripRel ? eaRip : ea64;

@@ -47,11 +47,56 @@ export class Insn {
   arg = 0;
   /** Decode flags from the opcode table entry. */
   flags = 0;
+  /**
+   * Registers resolved at decode time for specialized handlers (destination,
+   * source), so they need no ModRM direction or REX logic when they run.
+   */
+  r0 = 0;
+  r1 = 0;
+  /**
+   * Set by the block builder. `sync`: the run loop stores rip, ripNext and
+   * icount before calling the handler (it may read them or change control
+   * flow); otherwise the loop restores them only if the handler throws.
+   * `off` / `next`: byte offset of this instruction / of the next one from
+   * the start of its block.
+   */
+  sync = true;
+  off = 0;
+  next = 0;
 
   constructor(fn: Handler, ea: EaFn) {
     this.fn = fn;
     this.ea = ea;
   }
+}
+
+/**
+ * Handlers that never read or write cpu.rip, cpu.ripNext or cpu.icount and
+ * deliver no event themselves (they may fault or exit by throwing: the run
+ * loop then restores rip and icount). Memory operands are excepted: a
+ * RIP-relative EA reads ripNext, so such instructions are always synced.
+ */
+const PURE = new Set<Handler>();
+export function markPure(...fns: Handler[]): void { for (const f of fns) PURE.add(f); }
+export function isPure(fn: Handler): boolean { return PURE.has(fn); }
+
+/**
+ * Decode-time specialization: a table handler may register a specializer
+ * that, given a decoded instruction, returns a handler for exactly that form
+ * (register operands, a size, an operation, a constant count), or undefined
+ * to keep the table's handler. The opcode table stays the single source of
+ * which instruction an encoding is; a specialized handler must compute
+ * exactly what the table's handler computes for that form.
+ */
+export type Specializer = (i: Insn) => Handler | undefined;
+const SPECS = new Map<Handler, Specializer>();
+export function addSpecializer(fn: Handler, spec: Specializer): void { SPECS.set(fn, spec); }
+/** Replace i.fn by its specialized handler, if there is one for this form. */
+export function specialize(i: Insn): void {
+  const sp = SPECS.get(i.fn);
+  if (sp === undefined) return;
+  const f = sp(i);
+  if (f !== undefined) i.fn = f;
 }
 
 /** Decode flags of opcode table entries. */

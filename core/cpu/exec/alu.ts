@@ -6,8 +6,8 @@
  * which ones the SDM leaves undefined so differential tests can mask them.
  */
 import type { Cpu } from '../cpu.js';
-import type { Insn } from '../insn.js';
-import { LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
+import { markPure, addSpecializer, type Insn, type Handler } from '../insn.js';
+import { LF_NONE, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
 import { checkLinear, eaLow32 } from '../ea.js';
 import { readE, writeE, readG, writeG, getReg, setReg, trunc, immHi, readMem, writeMem } from './operands.js';
@@ -877,3 +877,316 @@ export function aad(cpu: Cpu, i: Insn): void {
   cpu.lo[RAX] = (ax & ~0xffff) | al;
   setArith(cpu, szpOf(1, al, 0));
 }
+
+// Handlers that neither read nor change RIP or the instruction count (insn.ts, markPure).
+markPure(aluEG, aluGE, aluAI, aluEI, testEG, testAI, testEI, incE, decE, negE, notE, incR, mulE, imulGE, divE,
+  shiftE, setcc, cmovcc, clc, stc, cmc, lahf, sahf, cbw, cwd, btOp, bsfr, bswap, xadd, cmpxchg, shiftDouble,
+  cmpxchg8b, popcnt, daaDas, aaaAas, aam, aad);
+
+// =====================================================================
+// Specialized forms (insn.ts, addSpecializer): register operands resolved
+// at decode time (i.r0 destination, i.r1 source or constant count), no
+// size or operation switch, no cpu.th side channel. Each leaves the
+// registers and the lazy-flag record exactly as the table's handler does
+// for that form (fields the flag getters never read for that kind, such
+// as the operands of a logic operation or the high halves of a 32-bit
+// one, may be left as they were).
+// =====================================================================
+
+// ---- 64-bit register, register ----
+function add64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
+  const t = (dl >>> 0) + (sl >>> 0);
+  const rl = t | 0, rh = (dh + sh + (t >= TWO32 ? 1 : 0)) | 0;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function sub64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
+  const t = (dl >>> 0) - (sl >>> 0);
+  const rl = t | 0, rh = (dh - sh - (t < 0 ? 1 : 0)) | 0;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function cmp64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
+  const t = (dl >>> 0) - (sl >>> 0);
+  cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
+  cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function and64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const rl = lo[d]! & lo[s]!, rh = hi[d]! & hi[s]!;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function or64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const rl = lo[d]! | lo[s]!, rh = hi[d]! | hi[s]!;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function xor64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const rl = lo[d]! ^ lo[s]!, rh = hi[d]! ^ hi[s]!;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function test64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = lo[d]! & lo[s]!; cpu.lresH = hi[d]! & hi[s]!;
+}
+
+// ---- 32-bit register, register (the result zero-extends into the 64-bit register) ----
+function add32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0;
+  const dl = lo[d]!, sl = lo[i.r1]!;
+  const r = (dl + sl) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function sub32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0;
+  const dl = lo[d]!, sl = lo[i.r1]!;
+  const r = (dl - sl) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function cmp32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo;
+  const dl = lo[i.r0]!, sl = lo[i.r1]!;
+  cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function and32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0;
+  const r = lo[d]! & lo[i.r1]!;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function or32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0;
+  const r = lo[d]! | lo[i.r1]!;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function xor32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0;
+  const r = lo[d]! ^ lo[i.r1]!;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function test32RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = lo[i.r0]! & lo[i.r1]!;
+}
+
+// ---- 64-bit register, immediate (sign-extended imm8/imm32) ----
+function add64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
+  const dl = lo[d]!, dh = hi[d]!;
+  const t = (dl >>> 0) + (sl >>> 0);
+  const rl = t | 0, rh = (dh + sh + (t >= TWO32 ? 1 : 0)) | 0;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function sub64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
+  const dl = lo[d]!, dh = hi[d]!;
+  const t = (dl >>> 0) - (sl >>> 0);
+  const rl = t | 0, rh = (dh - sh - (t < 0 ? 1 : 0)) | 0;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function cmp64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
+  const dl = lo[d]!, dh = hi[d]!;
+  const t = (dl >>> 0) - (sl >>> 0);
+  cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
+  cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function and64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0;
+  const rl = lo[d]! & i.imm, rh = hi[d]! & (i.imm >> 31);
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function or64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0;
+  const rl = lo[d]! | i.imm, rh = hi[d]! | (i.imm >> 31);
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function xor64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0;
+  const rl = lo[d]! ^ i.imm, rh = hi[d]! ^ (i.imm >> 31);
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
+}
+function test64RI(cpu: Cpu, i: Insn): void {
+  const d = i.r0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = cpu.lo[d]! & i.imm; cpu.lresH = cpu.hi[d]! & (i.imm >> 31);
+}
+
+// ---- 32-bit register, immediate ----
+function add32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
+  const r = (dl + sl) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function sub32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
+  const r = (dl - sl) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function cmp32RI(cpu: Cpu, i: Insn): void {
+  const dl = cpu.lo[i.r0]!, sl = i.imm;
+  cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
+}
+function and32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, r = lo[d]! & i.imm;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function or32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, r = lo[d]! | i.imm;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function xor32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, r = lo[d]! ^ i.imm;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
+}
+function test32RI(cpu: Cpu, i: Insn): void {
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = cpu.lo[i.r0]! & i.imm;
+}
+
+/** By ALU operation (ADD OR ADC SBB AND SUB XOR CMP): ADC/SBB keep the table's handler. */
+const RR64: (Handler | undefined)[] = [add64RR, or64RR, undefined, undefined, and64RR, sub64RR, xor64RR, cmp64RR];
+const RR32: (Handler | undefined)[] = [add32RR, or32RR, undefined, undefined, and32RR, sub32RR, xor32RR, cmp32RR];
+const RI64: (Handler | undefined)[] = [add64RI, or64RI, undefined, undefined, and64RI, sub64RI, xor64RI, cmp64RI];
+const RI32: (Handler | undefined)[] = [add32RI, or32RI, undefined, undefined, and32RI, sub32RI, xor32RI, cmp32RI];
+
+function rrForm(i: Insn, d: number, s: number, t64: (Handler | undefined)[], t32: (Handler | undefined)[], op: number): Handler | undefined {
+  if (i.mod !== 3 || (i.osz !== 8 && i.osz !== 4)) return undefined;
+  i.r0 = d; i.r1 = s;
+  return (i.osz === 8 ? t64 : t32)[op];
+}
+addSpecializer(aluEG, (i) => rrForm(i, i.rm, i.reg, RR64, RR32, i.arg));
+addSpecializer(aluGE, (i) => rrForm(i, i.reg, i.rm, RR64, RR32, i.arg));
+addSpecializer(aluEI, (i) => rrForm(i, i.rm, 0, RI64, RI32, i.arg));
+addSpecializer(aluAI, (i) => rrForm(i, 0, 0, RI64, RI32, i.arg));
+addSpecializer(testEG, (i) => rrForm(i, i.rm, i.reg, [test64RR], [test32RR], 0));
+addSpecializer(testEI, (i) => rrForm(i, i.rm, 0, [test64RI], [test32RI], 0));
+addSpecializer(testAI, (i) => rrForm(i, 0, 0, [test64RI], [test32RI], 0));
+
+// ---- INC/DEC register: CF is kept (materialized into lcf, as incdec does) ----
+function inc64R(cpu: Cpu, i: Insn): void {
+  const cf = getCF(cpu) ? 1 : 0;
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0;
+  const dl = lo[d]!, dh = hi[d]!;
+  const rl = (dl + 1) | 0, rh = rl === 0 ? (dh + 1) | 0 : dh;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_INC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
+}
+function dec64R(cpu: Cpu, i: Insn): void {
+  const cf = getCF(cpu) ? 1 : 0;
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0;
+  const dl = lo[d]!, dh = hi[d]!;
+  const rl = (dl - 1) | 0, rh = dl === 0 ? (dh - 1) | 0 : dh;
+  lo[d] = rl; hi[d] = rh;
+  cpu.lop = LF_DEC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
+}
+function inc32R(cpu: Cpu, i: Insn): void {
+  const cf = getCF(cpu) ? 1 : 0;
+  const lo = cpu.lo, d = i.r0, dl = lo[d]!;
+  const r = (dl + 1) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_INC; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = 1; cpu.lcf = cf;
+}
+function dec32R(cpu: Cpu, i: Insn): void {
+  const cf = getCF(cpu) ? 1 : 0;
+  const lo = cpu.lo, d = i.r0, dl = lo[d]!;
+  const r = (dl - 1) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.lop = LF_DEC; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = 1; cpu.lcf = cf;
+}
+addSpecializer(incE, (i) => rrForm(i, i.rm, 0, [inc64R], [inc32R], 0));
+addSpecializer(decE, (i) => rrForm(i, i.rm, 0, [dec64R], [dec32R], 0));
+addSpecializer(incR, (i) => {
+  if (i.osz !== 4) return undefined;
+  i.r0 = i.op & 7;
+  return (i.op & 8) !== 0 ? dec32R : inc32R;
+});
+
+// ---- SHL/SHR/SAR register by a constant non-zero count (C1 /4,5,6,7 Ib; D1 /4,5,6,7) ----
+// Flags as shiftOp/shiftOp64: CF last bit out, OF from the formulas there, SF/ZF/PF of the result, AF 0.
+function shl64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
+  const l = lo[d]!, h = hi[d]!;
+  let rl: number, rh: number;
+  if (n < 32) { rl = l << n; rh = (h << n) | (l >>> (32 - n)); } else { rl = 0; rh = l << (n - 32); }
+  const cf = n <= 32 ? (h >>> (32 - n)) & 1 : (l >>> (64 - n)) & 1; // bit 64 - n
+  lo[d] = rl; hi[d] = rh;
+  cpu.farith = szpOf(8, rl, rh) | cf | (((rh >>> 31) ^ cf) !== 0 ? OF : 0);
+  cpu.lop = LF_NONE;
+}
+function shr64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
+  const l = lo[d]!, h = hi[d]!;
+  let rl: number, rh: number;
+  if (n < 32) { rl = (l >>> n) | (h << (32 - n)); rh = (h >>> n) | 0; } else { rl = (h >>> (n - 32)) | 0; rh = 0; }
+  const cf = n <= 32 ? (l >>> (n - 1)) & 1 : (h >>> (n - 33)) & 1; // bit n - 1
+  lo[d] = rl; hi[d] = rh;
+  cpu.farith = szpOf(8, rl, rh) | cf | (h < 0 ? OF : 0);
+  cpu.lop = LF_NONE;
+}
+function sar64RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
+  const l = lo[d]!, h = hi[d]!;
+  let rl: number, rh: number;
+  if (n < 32) { rl = (l >>> n) | (h << (32 - n)); rh = h >> n; } else { rl = h >> (n - 32); rh = h >> 31; }
+  const cf = n <= 32 ? (l >>> (n - 1)) & 1 : (h >>> (n - 33)) & 1;
+  lo[d] = rl; hi[d] = rh;
+  cpu.farith = szpOf(8, rl, rh) | cf;
+  cpu.lop = LF_NONE;
+}
+function shl32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
+  const r = x << n, cf = (x >>> (32 - n)) & 1;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.farith = szpOf(4, r, 0) | cf | (((r >>> 31) ^ cf) !== 0 ? OF : 0);
+  cpu.lop = LF_NONE;
+}
+function shr32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
+  const r = (x >>> n) | 0;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.farith = szpOf(4, r, 0) | ((x >>> (n - 1)) & 1) | (x < 0 ? OF : 0);
+  cpu.lop = LF_NONE;
+}
+function sar32RI(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
+  const r = x >> n;
+  lo[d] = r; cpu.hi[d] = 0;
+  cpu.farith = szpOf(4, r, 0) | ((x >> (n - 1)) & 1);
+  cpu.lop = LF_NONE;
+}
+const SH64: (Handler | undefined)[] = [undefined, undefined, undefined, undefined, shl64RI, shr64RI, shl64RI, sar64RI];
+const SH32: (Handler | undefined)[] = [undefined, undefined, undefined, undefined, shl32RI, shr32RI, shl32RI, sar32RI];
+addSpecializer(shiftE, (i) => {
+  if (i.op !== 0xc1 && i.op !== 0xd1) return undefined;
+  const n = (i.op === 0xd1 ? 1 : i.imm) & (i.osz === 8 ? 63 : 31);
+  if (n === 0) return undefined;
+  const f = rrForm(i, i.rm, n, SH64, SH32, i.reg & 7);
+  return f;
+});
+
+markPure(add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR,
+  xor32RR, test32RR, add64RI, sub64RI, cmp64RI, and64RI, or64RI, xor64RI, test64RI, add32RI, sub32RI, cmp32RI, and32RI,
+  or32RI, xor32RI, test32RI, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI);

@@ -5,13 +5,13 @@
  * branch, Vol. 2A JMP) and truncated to the operand size elsewhere.
  */
 import type { Cpu } from '../cpu.js';
-import type { Insn } from '../insn.js';
+import { addSpecializer, type Insn, type Handler } from '../insn.js';
 import { testCC } from '../flags.js';
 import { readE } from './operands.js';
 import { CS, SS, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
 import { loadCodeSegmentFar, loadCsForCpl, loadSsForCpl, readDescriptor } from '../segments.js';
 import { deliverEvent, T_SWINT, T_SWEXC } from '../interrupts.js';
-import { getOF } from '../flags.js';
+import { getOF, getCF, getZF, getSF, getPF } from '../flags.js';
 
 /** Set the branch target (a double), applying operand-size truncation / canonical check. */
 export function jumpTo(cpu: Cpu, target: number, osz: number): void {
@@ -254,3 +254,33 @@ export function into(cpu: Cpu, i: Insn): void {
 /** UD2 (0F 0B) and other architecturally invalid encodings placed in the table. */
 export function ud(cpu: Cpu): void { cpu.fault(UD); }
 
+
+// =====================================================================
+// Specialized Jcc for 64-bit mode (operand size forced to 64): one handler
+// per condition, reading the lazy flags directly; the target only needs
+// the canonical check of jumpTo (Vol. 2A Jcc).
+// =====================================================================
+function taken64(cpu: Cpu, i: Insn): void {
+  const t = cpu.ripNext + i.imm;
+  if (t >= -0x8000_0000_0000 && t < 0x8000_0000_0000) cpu.ripNext = t;
+  else jumpTo(cpu, t, 8);
+}
+const JCC64: Handler[] = [
+  (cpu, i) => { if (getOF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!getOF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getCF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!getCF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getZF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!getZF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getCF(cpu) || getZF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!(getCF(cpu) || getZF(cpu))) taken64(cpu, i); },
+  (cpu, i) => { if (getSF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!getSF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getPF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!getPF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getSF(cpu) !== getOF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getSF(cpu) === getOF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (getZF(cpu) || getSF(cpu) !== getOF(cpu)) taken64(cpu, i); },
+  (cpu, i) => { if (!(getZF(cpu) || getSF(cpu) !== getOF(cpu))) taken64(cpu, i); },
+];
+addSpecializer(jcc, (i) => (i.osz === 8 ? JCC64[i.op & 0xf] : undefined));

@@ -3,7 +3,7 @@
  * POP, PUSHF, POPF, ENTER, LEAVE, MOV Sreg, XLAT).
  */
 import type { Cpu } from '../cpu.js';
-import type { Insn } from '../insn.js';
+import { markPure, addSpecializer, type Insn, type Handler } from '../insn.js';
 import { readE, writeE, readG, writeG, getReg, setReg, immHi } from './operands.js';
 import { linearOf } from '../ea.js';
 import { RAX, RBX, RSP, RBP, SS, CS, IF, IOPL, AC, ID, VIF, VIP, RF, VM, TWO32, ARITH_FLAGS, DF, TF, NT, OF as OFLAG } from '../regs.js';
@@ -279,3 +279,61 @@ export function legacyUnimplemented(cpu: Cpu, i: Insn): void {
 
 /** NOP forms (90, 0F 1F /0, PAUSE handled in system). */
 export function nop(): void { /* nothing */ }
+
+// Handlers that neither read nor change RIP or the instruction count (insn.ts, markPure);
+// not POP SS / MOV SS (they start an interrupt shadow at icount + 1).
+markPure(movEG, movGE, movEI, movRI, movMoffs, movzx, movsx, movsxd, lea, xchgEG, xchgAR, pushR, popR, pushI,
+  pushE, popE, pushSeg, movESreg, pushf, leave, enter, xlat, movnti, clflush, pusha, popa, nop);
+
+// =====================================================================
+// Specialized forms (insn.ts, addSpecializer): i.r0 destination, i.r1
+// source register, resolved at decode time; no size switch, no cpu.th.
+// =====================================================================
+function mov64RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = cpu.hi[i.r1]!; }
+function mov32RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = 0; }
+/** MOV r64, imm (sign-extended imm32 or imm64: the high half is in i.immHi / i.imm >> 31 by form). */
+function mov64RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = i.immHi; }
+function mov32RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = 0; }
+/** Loads and stores through the instruction's EA function. */
+function mov64RM(cpu: Cpu, i: Insn): void {
+  const v = cpu.read64(i.ea(cpu, i));
+  cpu.lo[i.r0] = v; cpu.hi[i.r0] = cpu.th;
+}
+function mov32RM(cpu: Cpu, i: Insn): void {
+  const v = cpu.read32(i.ea(cpu, i));
+  cpu.lo[i.r0] = v; cpu.hi[i.r0] = 0;
+}
+function mov64MR(cpu: Cpu, i: Insn): void {
+  const l = cpu.lo[i.r1]!, h = cpu.hi[i.r1]!;
+  cpu.write64(i.ea(cpu, i), l, h);
+}
+function mov32MR(cpu: Cpu, i: Insn): void {
+  const l = cpu.lo[i.r1]!;
+  cpu.write32(i.ea(cpu, i), l);
+}
+/** MOV r/m, imm to memory: the imm32 is sign-extended for 64-bit operands. */
+function mov64MI(cpu: Cpu, i: Insn): void { cpu.write64(i.ea(cpu, i), i.imm, i.imm >> 31); }
+function mov32MI(cpu: Cpu, i: Insn): void { cpu.write32(i.ea(cpu, i), i.imm); }
+
+function sized(i: Insn, f64: Handler, f32: Handler): Handler | undefined {
+  return i.osz === 8 ? f64 : i.osz === 4 ? f32 : undefined;
+}
+addSpecializer(movEG, (i) => {
+  i.r0 = i.rm; i.r1 = i.reg;
+  return i.mod === 3 ? sized(i, mov64RR, mov32RR) : sized(i, mov64MR, mov32MR);
+});
+addSpecializer(movGE, (i) => {
+  i.r0 = i.reg; i.r1 = i.rm;
+  return i.mod === 3 ? sized(i, mov64RR, mov32RR) : sized(i, mov64RM, mov32RM);
+});
+addSpecializer(movRI, (i) => {
+  i.r0 = (i.op & 7) | ((i.rex & 1) << 3);
+  return sized(i, mov64RI, mov32RI); // B8+r: imm64 with REX.W (immHi decoded)
+});
+addSpecializer(movEI, (i) => {
+  if (i.mod !== 3) return sized(i, mov64MI, mov32MI);
+  i.r0 = i.rm;
+  i.immHi = i.imm >> 31; // C7 /0: imm32 sign-extended (immHi(i, 8))
+  return sized(i, mov64RI, mov32RI);
+});
+markPure(mov64RR, mov32RR, mov64RI, mov32RI, mov64RM, mov32RM, mov64MR, mov32MR, mov64MI, mov32MI);

@@ -1,0 +1,291 @@
+// The run loop's fast paths (core/cpu/cpu.ts runBlocks: whole blocks without
+// per-instruction RIP/icount stores, block chaining, decode-time specialized
+// handlers) against the reference interpreter (cpu.fast = false: the opcode
+// table's handlers, every instruction synced and run one at a time).
+//
+// Random straight-line programs of hot instruction forms (ALU, INC/DEC,
+// shifts, MOV, loads/stores, Jcc over the next instruction, PUSH/POP,
+// RIP-relative loads, faulting accesses, stores into the program itself)
+// run on the native harness's layout (test/helpers/cpu1.ts: 64-bit mode,
+// paging, every exception a VM exit). At every stop - a fault or exit, the
+// end of the budget (stopAt), or an arbitrary instruction count - both
+// paths must agree on RIP, the retired-instruction count, every register,
+// RFLAGS and memory.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Cpu1, PA_SCRATCH, PA_CODE, PA_PT_CODE, CODE_BASE, SYS_ADDR, PTE_P, PTE_W } from '../../helpers/cpu1.js';
+import { NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE } from '../../native/native.js';
+import type { Cpu } from '../../../core/cpu/cpu.js';
+import { VM_EXIT, UnimplementedError } from '../../../core/cpu/fault.js';
+import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE } from '../../../core/cpu/regs.js';
+
+/** mulberry32: a small deterministic PRNG (no Math.random in tests). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const R15 = 15, R14 = 14, RSP = 4;
+/** Destination registers: not RSP (the stack), R14 (code base) or R15 (scratch base). */
+const DESTS = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+
+function rex(w: number, reg: number, rm: number, x = 0): number { return 0x40 | (w << 3) | ((reg >> 3) << 2) | ((x >> 3) << 1) | (rm >> 3); }
+function modrm(mod: number, reg: number, rm: number): number { return (mod << 6) | ((reg & 7) << 3) | (rm & 7); }
+
+/** One random instruction (bytes); `jcc` asks the caller to append a Jcc over the next instruction. */
+function genInsn(rnd: () => number, progLen: () => number): { bytes: number[]; jcc?: number } {
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const d = pick(DESTS), s = Math.floor(rnd() * 16), w = rnd() < 0.7 ? 1 : 0;
+  const imm8 = Math.floor(rnd() * 256), imm32 = Math.floor(rnd() * 4294967296);
+  const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  const disp = Math.floor(rnd() * 15) * 8 + (rnd() < 0.2 ? Math.floor(rnd() * 8) : 0);
+  switch (Math.floor(rnd() * 22)) {
+    case 0: case 1: { // ALU Ev,Gv / Gv,Ev register forms (ADD OR ADC SBB AND SUB XOR CMP)
+      const op = Math.floor(rnd() * 8) * 8 + (rnd() < 0.5 ? 1 : 3);
+      return { bytes: [rex(w, op & 2 ? d : s, op & 2 ? s : d), op, modrm(3, op & 2 ? d : s, op & 2 ? s : d)] };
+    }
+    case 2: { // 83 /op ib, 81 /op id
+      const op = Math.floor(rnd() * 8);
+      return rnd() < 0.5 ? { bytes: [rex(w, 0, d), 0x83, modrm(3, op, d), imm8] } : { bytes: [rex(w, 0, d), 0x81, modrm(3, op, d), ...le32(imm32)] };
+    }
+    case 3: return { bytes: [rex(w, 0, 0), 0x05, ...le32(imm32)] }; // add rAX, imm32
+    case 4: return { bytes: [rex(w, 0, d), 0xff, modrm(3, rnd() < 0.5 ? 0 : 1, d)] }; // INC / DEC
+    case 5: { // shifts and rotates: C1 ib (any count), D1, D3 (CL)
+      const op = Math.floor(rnd() * 8), k = rnd();
+      if (k < 0.6) return { bytes: [rex(w, 0, d), 0xc1, modrm(3, op, d), rnd() < 0.8 ? Math.floor(rnd() * 64) : imm8] };
+      return { bytes: [rex(w, 0, d), k < 0.8 ? 0xd1 : 0xd3, modrm(3, op, d)] };
+    }
+    case 6: return { bytes: [rex(w, s, d), 0x85, modrm(3, s, d)] }; // TEST
+    case 7: return { bytes: [rex(w, 0, d), 0xf7, modrm(3, 0, d), ...le32(imm32)] }; // TEST imm
+    case 8: return { bytes: [rex(w, s, d), rnd() < 0.5 ? 0x89 : 0x8b, modrm(3, s, d)] }; // MOV r, r
+    case 9: return w ? { bytes: [rex(1, 0, d), 0xb8 + (d & 7), ...le32(imm32), ...le32(Math.floor(rnd() * 4294967296))] }
+      : { bytes: [rex(0, 0, d), 0xb8 + (d & 7), ...le32(imm32)] };
+    case 10: return { bytes: [rex(w, 0, d), 0xc7, modrm(3, 0, d), ...le32(imm32)] }; // MOV r, imm32
+    case 11: return { bytes: [rex(w, d, R15), 0x8b, modrm(1, d, R15), disp] }; // load [r15 + disp8]
+    case 12: return { bytes: [rex(w, s, R15), 0x89, modrm(1, s, R15), disp] }; // store [r15 + disp8]
+    case 13: { // ALU with memory: RMW (Ev,Gv) or load (Gv,Ev); INC/DEC/NOT/NEG qword [r15 + disp8]
+      if (rnd() < 0.3) return { bytes: [rex(w, 0, R15), rnd() < 0.5 ? 0xff : 0xf7, modrm(1, rnd() < 0.5 ? 0 : (rnd() < 0.5 ? 1 : 2), R15), disp] };
+      const op = Math.floor(rnd() * 8) * 8 + (rnd() < 0.5 ? 1 : 3);
+      return { bytes: [rex(w, op & 2 ? d : s, R15), op, modrm(1, op & 2 ? d : s, R15), disp] };
+    }
+    case 14: return { bytes: [rex(w, d, s), 0x8b, modrm(1, d, s), disp] }; // load through a random register: #PF/#GP mostly
+    case 15: { // store a byte into the program itself (self-modifying code)
+      const at = Math.floor(rnd() * (progLen() + 40));
+      return { bytes: [rex(0, 0, R14), 0xc6, modrm(2, 0, R14), ...le32(at), imm8] };
+    }
+    case 16: return { bytes: [], jcc: 0x70 + Math.floor(rnd() * 16) }; // Jcc rel8 over the next instruction
+    case 17: return rnd() < 0.5 ? { bytes: [rex(0, 0, s === RSP ? 0 : s), 0x50 + (s & 7)] } : { bytes: [rex(0, 0, d), 0x58 + (d & 7)] }; // PUSH / POP
+    case 18: return { bytes: [rex(w, d, 0), 0x8b, modrm(0, d, 5), ...le32(-(Math.floor(rnd() * 64)) >>> 0)] }; // RIP-relative load
+    case 19: { // SETcc, CMOVcc, LEA, IMUL, BT, XCHG
+      const k = Math.floor(rnd() * 6), cc = Math.floor(rnd() * 16);
+      if (k === 0) return { bytes: [rex(0, 0, d), 0x0f, 0x90 + cc, modrm(3, 0, d)] };
+      if (k === 1) return { bytes: [rex(w, d, s), 0x0f, 0x40 + cc, modrm(3, d, s)] };
+      if (k === 2) return { bytes: [rex(w, d, R15, s === RSP ? 0 : s), 0x8d, modrm(1, d, 4), (2 << 6) | (((s === RSP ? 0 : s) & 7) << 3) | 7, disp] };
+      if (k === 3) return { bytes: [rex(w, d, s), 0x0f, 0xaf, modrm(3, d, s)] };
+      if (k === 4) return { bytes: [rex(w, s, d), 0x0f, 0xa3, modrm(3, s, d)] };
+      return { bytes: [rex(w, s, d), 0x87, modrm(3, s, d)] };
+    }
+    case 20: return { bytes: [0x66, rex(0, s, d), 0x01 + 8 * Math.floor(rnd() * 8), modrm(3, s, d)] }; // 16-bit ALU
+    default: return { bytes: [rex(0, s, d), 0x00 + 8 * Math.floor(rnd() * 8), modrm(3, s, d)] }; // 8-bit ALU
+  }
+}
+
+function genProgram(rnd: () => number, n: number): Uint8Array {
+  const out: number[] = [];
+  let pendingJcc = -1;
+  for (let k = 0; k < n; k++) {
+    const g = genInsn(rnd, () => out.length);
+    if (g.jcc !== undefined) { if (pendingJcc < 0) pendingJcc = g.jcc; continue; }
+    if (pendingJcc >= 0) { out.push(pendingJcc, g.bytes.length); pendingJcc = -1; }
+    out.push(...g.bytes);
+  }
+  return Uint8Array.from(out);
+}
+
+/** The 64-bit state of cpu1.ts's harness layout, with R14 = code, R15 = scratch, RSP in the scratch page. */
+function reset(t: Cpu1, rnd: () => number): void {
+  const c = t.cpu;
+  c.efer = (1 << 8) | (1 << 10) | (1 << 11);
+  c.cr0 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 31) | (1 << 16);
+  c.cr4 = CR4_PAE;
+  c.cr3 = 0;
+  c.cr2 = 0;
+  for (let s = 0; s < 8; s++) { c.segSel[s] = 0; c.segBase[s] = 0; c.segLimit[s] = 0xffff_ffff; c.segAr[s] = 0xc093; }
+  c.segSel[CS] = 0x08; c.segAr[CS] = 0xa09b;
+  for (const s of [SS, DS, ES, FS, GS]) c.segSel[s] = 0x10;
+  c.segAr[LDTR] = 0x10000;
+  c.segSel[TR] = 0x18; c.segAr[TR] = 0x8b; c.segLimit[TR] = 0x67;
+  c.updateMode();
+  c.eptOn = false;
+  c.excBitmap = 0xffff_ffff; c.pfecMask = 0; c.pfecMatch = 0;
+  c.ctlPin = 0; c.ctlProc = 0; c.ctlProc2 = 0; c.idtrLimit = 0;
+  c.halted = false; c.shadowAt = -1; c.shadowKind = 0; c.vecInfo = 0; c.vecErr = 0; c.codeDirty = false;
+  c.icount = 0;
+  for (let r = 0; r < 16; r++) {
+    const k = rnd();
+    c.lo[r] = k < 0.2 ? 0 : k < 0.3 ? -1 : (rnd() * 4294967296) | 0;
+    c.hi[r] = k < 0.2 ? 0 : k < 0.3 ? -1 : k < 0.6 ? 0 : (rnd() * 4294967296) | 0;
+  }
+  c.lo[R15] = NATIVE_SCRATCH_BASE; c.hi[R15] = 0;
+  c.lo[R14] = NATIVE_CODE_ADDR; c.hi[R14] = 0;
+  c.lo[RSP] = NATIVE_SCRATCH_BASE + 0x800; c.hi[RSP] = 0;
+  c.setFlags(Math.floor(rnd() * 0x1000) & 0x8d5 | IF | 2);
+  c.rip = NATIVE_CODE_ADDR;
+  c.flushTlb();
+}
+
+interface Stop { what: string; rip: number; icount: number; regs: number[]; flags: number; mem: number[] }
+
+function stopOf(t: Cpu1, what: string): Stop {
+  const c = t.cpu;
+  const regs: number[] = [];
+  for (let r = 0; r < 16; r++) regs.push(c.lo[r]!, c.hi[r]!);
+  const mem = Array.from(t.mem.u8.subarray(PA_SCRATCH, PA_SCRATCH + 0x1000));
+  mem.push(...t.mem.u8.subarray(PA_CODE + 0x1000, PA_CODE + 0x1400));
+  return { what, rip: c.rip, icount: c.icount, regs, flags: c.getFlags(), mem };
+}
+
+/**
+ * Run until stopAt, an exit or an error: the reference interpreter (`ref`) is
+ * also stepped one instruction per run() call; the fast one runs in one call.
+ */
+function runTo(t: Cpu1, stopAt: number, ref: boolean): Stop {
+  const c: Cpu = t.cpu;
+  c.fast = !ref;
+  try {
+    if (ref) { while (c.icount < stopAt) c.run(c.icount + 1); } else c.run(stopAt);
+    return stopOf(t, 'budget');
+  } catch (e) {
+    if (e === VM_EXIT) return stopOf(t, `exit ${c.xReason} info ${(c.xIntInfo >>> 0).toString(16)} qual ${c.xQual}`);
+    if (e instanceof UnimplementedError) return stopOf(t, `unimplemented ${e.message}`);
+    throw e;
+  }
+}
+
+function hexBytes(b: Uint8Array): string { return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' '); }
+
+function check(seed: number, n: number, budgets: number[]): void {
+  const code = genProgram(prng(seed), n);
+  const run = (step: boolean, budget: number): Stop => {
+    const t = new Cpu1();
+    t.loadCode(code);
+    const at = PA_CODE + 0x1000, orig = hexBytes(t.mem.u8.subarray(at, at + 0x1000));
+    reset(t, prng(seed ^ 0x5bd1e995));
+    // Run twice over the same code: the second time, blocks are cached, chained and (possibly) compiled.
+    runTo(t, budget, step);
+    if (hexBytes(t.mem.u8.subarray(at, at + 0x1000)) !== orig) {
+      t.loadCode(code); // the program changed itself: start from the original bytes (and no blocks)
+    }
+    t.mem.u8.fill(0, PA_SCRATCH, PA_SCRATCH + 0x1000);
+    reset(t, prng(seed ^ 0x5bd1e995));
+    return runTo(t, budget, step);
+  };
+  for (const budget of budgets) {
+    const ref = run(true, budget);
+    const fast = run(false, budget);
+    const where = `seed ${seed}, budget ${budget}, code ${hexBytes(code)}`;
+    assert.is(fast.what, ref.what, where);
+    assert.is(fast.icount, ref.icount, `icount: ${where}`);
+    assert.is(fast.rip, ref.rip, `rip: ${where}`);
+    assert.equal(fast.regs, ref.regs, `registers: ${where}`);
+    assert.is(fast.flags, ref.flags, `rflags: ${where}`);
+    assert.equal(fast.mem, ref.mem, `memory: ${where}`);
+  }
+}
+
+test('random programs: the fast paths stop where the reference interpreter stops, in the same state', () => {
+  const rnd = prng(20261204);
+  for (let k = 0; k < 400; k++) {
+    const seed = (rnd() * 4294967296) >>> 0;
+    const n = 5 + Math.floor(rnd() * 60);
+    check(seed, n, [1_000, 1 + Math.floor(rnd() * n), 1 + Math.floor(rnd() * 3 * n)]);
+  }
+});
+
+test('a loop of hot forms: every stopAt inside the block stops exactly there', () => {
+  // 1: add rax, rbx; xor rdx, rax; sub rdx, rcx; and rsi, rdx; or rsi, rax; shl rbx, 3; shr rdx, 1;
+  //    inc rbx; cmp rax, rsi; dec rcx; jnz 1b   (the bench-alu loop), then the harness exit
+  const loop = [0x48, 0x01, 0xd8, 0x48, 0x31, 0xc2, 0x48, 0x29, 0xca, 0x48, 0x21, 0xd6, 0x48, 0x09, 0xc6, 0x48, 0xc1, 0xe3, 0x03,
+    0x48, 0xd1, 0xea, 0x48, 0xff, 0xc3, 0x48, 0x39, 0xf0, 0x48, 0xff, 0xc9, 0x75, 0x00];
+  loop[loop.length - 1] = -loop.length & 0xff;
+  const code = Uint8Array.from([0xb9, 50, 0, 0, 0, ...loop]); // mov ecx, 50
+  for (let budget = 1; budget <= 560; budget += 1) {
+    const stops = [true, false].map((step) => {
+      const t = new Cpu1();
+      t.loadCode(code);
+      reset(t, prng(7));
+      return runTo(t, budget, step);
+    });
+    assert.equal(stops[1], stops[0], `budget ${budget}`);
+  }
+});
+
+/** Both paths on `setup` (code and registers written by it), to `budget`; returns [reference, fast]. */
+function both(setup: (t: Cpu1) => void, budget: number): Stop[] {
+  return [true, false].map((ref) => {
+    const t = new Cpu1();
+    t.cpu.fast = !ref;
+    setup(t);
+    return runTo(t, budget, ref);
+  });
+}
+const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+
+test('a write to a chained successor block on another page: the next jump there runs the new bytes', () => {
+  // Page NATIVE_CODE_ADDR:  0: mov ecx, 16
+  //   A = 5:  mov [r14 - 1000h + 2], cl      (the imm8 of B's ADD)
+  //       12: jmp B
+  // Page CODE_BASE (B):  add eax, imm8; dec ecx; jnz A; jmp end
+  // Every iteration adds its own CL: the block B chained after `jmp B` was dropped by the write.
+  const A = NATIVE_CODE_ADDR + 5;
+  const prog = [0xb9, 16, 0, 0, 0, 0x41, 0x88, 0x8e, ...le32(-0x1000 + 2), 0xe9, ...le32(CODE_BASE - (NATIVE_CODE_ADDR + 17))];
+  const end = NATIVE_CODE_ADDR + prog.length; // loadCode's jmp to the exit stub
+  const b = [0x83, 0xc0, 0x00, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
+  const [ref, fast] = both((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    t.mem.u8.set(b, PA_CODE);
+    reset(t, prng(3));
+    t.cpu.lo[0] = 0; t.cpu.hi[0] = 0;
+  }, 10_000);
+  assert.is(ref!.regs[0], 16 * 17 / 2, 'reference: EAX = 16 + 15 + ... + 1');
+  assert.equal(fast, ref);
+});
+
+test('a PTE change + INVLPG under a chained successor: the jump runs the block of the new mapping', () => {
+  // B1 (physical PA_CODE) and B2 (another physical page) at the same linear address CODE_BASE:
+  //   add eax, 1 / add eax, 100; dec ecx; jnz A; jmp end
+  // A: mov r8d, ebx; test cl, 1; cmovnz r8d, esi; mov [r13 + pte], r8d; invlpg [r12]; (block end)
+  //    mov r9, [r12] (refills the TLB entry with the new page); jmp CODE_BASE
+  // EBX / ESI = PTE values for B1 / B2, R13 = a linear mapping of the page table, R12 = CODE_BASE.
+  const pteOff = ((CODE_BASE >>> 12) & 0x1ff) * 8;
+  const prog = [0xb9, 16, 0, 0, 0,
+    0x41, 0x89, 0xd8, 0xf6, 0xc1, 0x01, 0x44, 0x0f, 0x45, 0xc6, 0x45, 0x89, 0x85, ...le32(pteOff), 0x41, 0x0f, 0x01, 0x3c, 0x24];
+  const A = NATIVE_CODE_ADDR + 5;
+  prog.push(0x4d, 0x8b, 0x0c, 0x24);
+  const jmpAt = NATIVE_CODE_ADDR + prog.length;
+  prog.push(0xe9, ...le32(CODE_BASE - (jmpAt + 5)));
+  const end = NATIVE_CODE_ADDR + prog.length;
+  const blk = (imm: number): number[] => [0x83, 0xc0, imm, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
+  const [ref, fast] = both((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    t.mem.u8.set(blk(1), PA_CODE);
+    const p2 = t.allocPage();
+    t.mem.u8.set(blk(100), p2);
+    t.mapPage(SYS_ADDR, PA_PT_CODE, PTE_P | PTE_W);
+    reset(t, prng(4));
+    const c = t.cpu;
+    c.lo[0] = 0; c.hi[0] = 0;
+    c.lo[3] = PA_CODE | PTE_P | PTE_W; c.lo[6] = p2 | PTE_P | PTE_W;
+    c.lo[13] = SYS_ADDR; c.hi[13] = 0; c.lo[12] = CODE_BASE; c.hi[12] = 0;
+  }, 10_000);
+  assert.is(ref!.regs[0], 8 * 100 + 8 * 1, 'reference: odd CL ran B2, even CL ran B1');
+  assert.equal(fast, ref);
+});
+
+test.run();
