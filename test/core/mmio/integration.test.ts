@@ -91,6 +91,32 @@ test('64-bit guest with paging: a 1-GiB page maps linear 0xc0000000 to a GPA wit
   assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), CODE_64 + 41); // at the HLT
 });
 
+test('rep movsb from MMIO over code already decoded: RAM writes mark the page dirty and drop the decoded block', () => {
+  const m = machine(8);
+  const B = CODE_32 + 7;
+  guest32(m, [
+    0xbb, 0x00, 0x00, 0x00, 0x00, //                                 mov ebx, 0
+    0xeb, 0x00, //                                                    jmp B (so that a decoded block starts at B)
+    0x90, //                                                          B: nop (becomes hlt)
+    0x85, 0xdb, //                                                    test ebx, ebx
+    0x75, 0x14, //                                                    jnz out
+    0x43, //                                                          inc ebx
+    0xbe, 0x00, 0x00, 0x00, 0xd0, //                                 mov esi, 0xd0000000
+    0xbf, B & 0xff, (B >>> 8) & 0xff, (B >>> 16) & 0xff, B >>> 24, // mov edi, B
+    0xb9, 0x01, 0x00, 0x00, 0x00, //                                 mov ecx, 1
+    0xf3, 0xa4, //                                                    rep movsb (MMIO -> the nop at B)
+    0xeb, 0xe7, //                                                    jmp B (block B was decoded before the patch)
+    0xb8, 0x01, 0x00, 0x00, 0x00, //                                 out: mov eax, 1
+    0xf4, //                                                          hlt
+  ]);
+  m.mem.dirty.fill(0);
+  const r = runUntilOther(m, new FakeDevice(() => [0xf4, 0]));
+  assert.is(r.reason, EXIT_REASON.HLT);
+  assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), B, 'the patched byte ran, not the stale decoded nop');
+  assert.is(m.cpu.lo[RAX], 0);
+  assert.is(m.mem.dirty[B >>> 12], 1);
+});
+
 test('an instruction the emulator does not handle stops the run with a message naming RIP and bytes', () => {
   const m = machine(8);
   guest32(m, [0xff, 0x35, 0x00, 0x00, 0x00, 0xd0, 0xf4]); // push dword [0xd0000000]
