@@ -155,6 +155,14 @@ export class MmioInsn {
   rex = 0;
 }
 
+// Prefix classes by byte (Vol. 2A 2.1.1); REX (40-4F) only in 64-bit mode.
+const P_SEG = 1, P_FSGS = 2, P_OPSZ = 3, P_ADSZ = 4, P_LOCK = 5, P_REP = 6, P_REX = 7;
+const PFX = new Uint8Array(256);
+for (const b of [0x26, 0x2e, 0x36, 0x3e]) PFX[b] = P_SEG;
+PFX[0x64] = PFX[0x65] = P_FSGS; PFX[0x66] = P_OPSZ; PFX[0x67] = P_ADSZ; PFX[0xf0] = P_LOCK; PFX[0xf2] = PFX[0xf3] = P_REP;
+const PFX64 = PFX.slice();
+for (let b = 0x40; b < 0x50; b++) PFX64[b] = P_REX;
+
 function r8(buf: Uint8Array, p: number): number { return buf[p]! | 0; }
 function s8(buf: Uint8Array, p: number): number { return ((buf[p]! | 0) << 24) >> 24; }
 function u16(buf: Uint8Array, p: number): number { return (buf[p]! | 0) | ((buf[p + 1]! | 0) << 8); }
@@ -193,22 +201,26 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
 
   // ---- prefixes (Vol. 2A, 2.1.1; REX 2.2.1) ----
   let b = 0;
+  const pfxTable = mode === 64 ? PFX64 : PFX;
   for (;;) {
     if (p >= lim) return frameFail(o, start, p + 1, avail);
     b = buf[p]!;
-    switch (b) {
-      case 0x26: case 0x2e: case 0x36: case 0x3e:
+    const k = pfxTable[b]!;
+    if (k === 0) break;
+    p++;
+    if (k === P_REX) { rex = b; continue; }
+    rex = 0;
+    switch (k) {
+      case P_SEG:
         // In 64-bit mode ES/CS/SS/DS overrides are null prefixes and do not displace FS/GS.
         if (mode !== 64 || seg < SEG_FS) seg = (b >>> 3) & 3;
-        rex = 0; p++; continue;
-      case 0x64: case 0x65: seg = b - 0x60; rex = 0; p++; continue;
-      case 0x66: opsz = true; rex = 0; p++; continue;
-      case 0x67: adsz = true; rex = 0; p++; continue;
-      case 0xf0: lock = true; rex = 0; p++; continue;
-      case 0xf2: case 0xf3: rep = b; rex = 0; p++; continue;
+        break;
+      case P_FSGS: seg = b - 0x60; break;
+      case P_OPSZ: opsz = true; break;
+      case P_ADSZ: adsz = true; break;
+      case P_LOCK: lock = true; break;
+      default: rep = b; // F2, F3
     }
-    if (mode === 64 && (b & 0xf0) === 0x40) { rex = b; p++; continue; }
-    break;
   }
   o.lock = lock; o.rep = rep; o.rex = rex; o.segOverride = seg;
   const rexW = (rex & 8) !== 0;
