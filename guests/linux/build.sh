@@ -52,15 +52,20 @@ if [ ! -f "$kout" ] || [ "$here/config.fragment" -nt "$kout" ] || [ "$src_tar" -
 fi
 
 dout="$cache/disk.img"
-if [ ! -f "$dout" ] || [ "$here/init.c" -nt "$dout" ]; then
+if [ ! -f "$dout" ] || [ "$here/init.c" -nt "$dout" ] || [ "$here/build.sh" -nt "$dout" ]; then
   log "building /sbin/init and the ext2 disk image"
   tmp="$(mktemp -d)"
   mkdir -p "$tmp/root/sbin" "$tmp/root/dev" "$tmp/root/proc" "$tmp/root/sys"
   gcc -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie -O2 -Wl,--build-id=none \
     -o "$tmp/root/sbin/init" "$here/init.c"
-  # 4 MiB ext2 image; fixed UUID and timestamps for reproducibility.
+  # 4 MiB ext2 image; fixed UUID, hash seed and timestamps (file times included) for reproducibility.
+  find "$tmp/root" -exec touch -h -d @1767225600 {} +
   E2FSPROGS_FAKE_TIME=1767225600 mke2fs -q -t ext2 -b 1024 -U 0fe1d00d-0000-4000-8000-000000000001 \
     -E hash_seed=0fe1d00d-0000-4000-8000-000000000002 -d "$tmp/root" "$dout.tmp" 4M
+  # mke2fs copies each file's ctime, which touch cannot set: pin it (and the others) with debugfs.
+  for f in / /lost+found /sbin /sbin/init /dev /proc /sys; do
+    for field in atime mtime ctime; do echo "sif $f $field 20260101000000"; done
+  done | debugfs -w -f - "$dout.tmp" >/dev/null 2>&1
   mv "$dout.tmp" "$dout"
   rm -rf "$tmp"
 fi
