@@ -10,7 +10,7 @@ import type { Cpu } from './cpu.js';
 import { ACC_X } from './access.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
-import { IF_BLOCK_END, isPure, specialize, type Insn } from './insn.js';
+import { IF_BLOCK_END, isPure, isRegOnly, specialize, type Insn } from './insn.js';
 import { specializeEa } from './ea.js';
 import { GP, UD } from './regs.js';
 
@@ -29,10 +29,58 @@ export class Block {
   succ0: Block | null = null;
   succRip1 = NaN;
   succ1: Block | null = null;
+  /** Whole-block runs through the fast loop; at JIT_THRESHOLD the block is compiled. */
+  runs = 0;
+  /** The compiled block (compileBlock), or null. */
+  jit: CompiledBlock | null = null;
   constructor(readonly key: number, readonly insns: Insn[], readonly pa: number, readonly mode: number) {}
 }
 
 const buf = new Uint8Array(16);
+
+/**
+ * A compiled block: runs all of the block's instructions as the fast loop
+ * in cpu.ts does (the same handlers, the same synced stores, the same
+ * codeDirty checks and fix-ups) and leaves rip and icount after it. It is
+ * entered only with cpu.codeDirty clear.
+ */
+export type CompiledBlock = (cpu: Cpu, rip: number, ic0: number) => void;
+/** Fast-loop runs of a block before it is compiled. */
+export const JIT_THRESHOLD = 256;
+
+/** Restore rip and icount for instruction k of insns that threw (the fast loop's catch). */
+function fixUp(cpu: Cpu, insns: Insn[], k: number, rip: number, ic0: number): void {
+  const i = insns[k]!;
+  if (!i.sync) { cpu.rip = rip + i.off; cpu.icount = ic0 + k; }
+}
+
+/**
+ * Compile a block into one JS function (new Function): straight-line calls
+ * of its handlers, each a call site of its own (monomorphic, so V8 can
+ * inline it), with the stores the fast loop makes around them. Deterministic:
+ * the code depends only on the decoded block; it is dropped with the block.
+ */
+export function compileBlock(b: Block): CompiledBlock {
+  const insns = b.insns;
+  const n = insns.length;
+  let src = '';
+  for (let k = 0; k < n; k++) src += `const f${k} = I[${k}].fn, i${k} = I[${k}];\n`;
+  src += 'return function block(cpu, rip, ic0) {\n let k = 0;\n try {\n';
+  for (let k = 0; k < n; k++) {
+    const i = insns[k]!;
+    if (k > 0) src += `  k = ${k};\n`;
+    if (i.sync) src += `  cpu.rip = rip + ${i.off}; cpu.ripNext = rip + ${i.next}; cpu.icount = ic0 + ${k};\n`;
+    src += `  f${k}(cpu, i${k});\n`;
+    const ripAfter = i.sync ? 'cpu.ripNext' : `rip + ${i.next}`;
+    // A register-only handler cannot set codeDirty (the block is entered with it clear).
+    const check = !isRegOnly(i.fn);
+    if (k < n - 1) { if (check) src += `  if (cpu.codeDirty) { cpu.codeDirty = false; cpu.rip = ${ripAfter}; cpu.icount = ic0 + ${k + 1}; return; }\n`; }
+    else src += `${check ? '  if (cpu.codeDirty) cpu.codeDirty = false;\n' : ''}  cpu.rip = ${ripAfter}; cpu.icount = ic0 + ${n};\n`;
+  }
+  src += ' } catch (e) { fixUp(cpu, I, k, rip, ic0); throw e; }\n};\n';
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return new Function('I', 'fixUp', src)(insns, fixUp) as CompiledBlock;
+}
 
 export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Block {
   const insns: Insn[] = [];

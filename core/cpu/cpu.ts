@@ -19,7 +19,7 @@ import {
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
 import type { Insn } from './insn.js';
-import { Block, buildBlock, ripHex, hexBytes } from './block.js';
+import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from './block.js';
 import { walk, type WalkResult } from './mmu.js';
 import { deliverEvent } from './interrupts.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
@@ -127,6 +127,8 @@ export class Cpu implements LazyFlags {
    * before any code is decoded (or call flushCode).
    */
   fast = true;
+  /** Whole-block fast-loop runs after which a block is compiled (block.ts compileBlock); Infinity: never. */
+  jitAfter = JIT_THRESHOLD;
 
   // ---- scratch for 64-bit results ----
   /** High half of the last 64-bit value returned by a read helper. */
@@ -458,6 +460,13 @@ export class Cpu implements LazyFlags {
       const n = insns.length;
       const ic0 = this.icount;
       if (n > stopAt - ic0 || ic0 === this.shadowAt || !this.fast) { this.stepBlock(b, stopAt); prev = null; continue; }
+      prev = b;
+      const jit = b.jit;
+      if (jit !== null && !this.codeDirty) { jit(this, rip, ic0); continue; }
+      if (++b.runs >= this.jitAfter && b.valid) {
+        // Code generation from strings may be disallowed (--disallow-code-generation-from-strings): keep interpreting.
+        try { b.jit = compileBlock(b); } catch (e) { if (!(e instanceof EvalError)) throw e; this.jitAfter = Infinity; }
+      }
       let k = 0;
       try {
         for (; k < n; k++) {
@@ -475,7 +484,6 @@ export class Cpu implements LazyFlags {
       const last = insns[k - 1]!;
       this.rip = last.sync ? this.ripNext : rip + last.next;
       this.icount = ic0 + k;
-      prev = b;
     }
   }
 

@@ -95,11 +95,18 @@ const ea64bi: EaFn = (cpu, i) => {
   return canonical(cpu, i, hi * TWO32 + (s >>> 0) + cpu.segBaseEff[i.seg]!);
 };
 
+/** 64-bit addressing, disp32 only (no base, no index; not RIP-relative): absolute, usually with FS/GS. */
+const ea64d: EaFn = (cpu, i) => {
+  const s = i.disp;
+  return canonical(cpu, i, ((Math.floor(s / TWO32) | 0) * TWO32 + (s >>> 0)) + cpu.segBaseEff[i.seg]!);
+};
+
 /** Pick the EA function for the decoded base/index combination (called once per decoded instruction). */
 export function specializeEa(i: Insn): void {
   if (i.ea !== ea64) return;
   if (i.base >= 0 && i.index < 0) i.ea = ea64b;
   else if (i.base >= 0) i.ea = ea64bi;
+  else if (i.index < 0) i.ea = ea64d;
 }
 
 export function eaFor(asz: number, mode: number, ripRel: boolean): EaFn {

@@ -79,6 +79,13 @@ export class Insn {
 const PURE = new Set<Handler>();
 export function markPure(...fns: Handler[]): void { for (const f of fns) PURE.add(f); }
 export function isPure(fn: Handler): boolean { return PURE.has(fn); }
+/**
+ * Pure handlers that access no memory at all (register operands only): they
+ * cannot set cpu.codeDirty, so a compiled block skips the check after them.
+ */
+const REG_ONLY = new Set<Handler>();
+export function markRegOnly(...fns: Handler[]): void { for (const f of fns) { PURE.add(f); REG_ONLY.add(f); } }
+export function isRegOnly(fn: Handler): boolean { return REG_ONLY.has(fn); }
 
 /**
  * Decode-time specialization: a table handler may register a specializer

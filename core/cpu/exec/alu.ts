@@ -6,7 +6,7 @@
  * which ones the SDM leaves undefined so differential tests can mask them.
  */
 import type { Cpu } from '../cpu.js';
-import { markPure, addSpecializer, type Insn, type Handler } from '../insn.js';
+import { markPure, markRegOnly, addSpecializer, type Insn, type Handler } from '../insn.js';
 import { LF_NONE, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
 import { checkLinear, eaLow32 } from '../ea.js';
@@ -1116,13 +1116,30 @@ function dec32R(cpu: Cpu, i: Insn): void {
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_DEC; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = 1; cpu.lcf = cf;
 }
-addSpecializer(incE, (i) => rrForm(i, i.rm, 0, [inc64R], [inc32R], 0));
-addSpecializer(decE, (i) => rrForm(i, i.rm, 0, [dec64R], [dec32R], 0));
 addSpecializer(incR, (i) => {
   if (i.osz !== 4) return undefined;
   i.r0 = i.op & 7;
   return (i.op & 8) !== 0 ? dec32R : inc32R;
 });
+
+// ---- INC/DEC memory (64/32-bit): read with write intent, flags, write (the order of rmw + incdec) ----
+function incDecMem(cpu: Cpu, i: Insn, sz: number, dec: boolean): void {
+  const a = i.ea(cpu, i);
+  const v = readRmw(cpu, a, sz), vh = sz === 8 ? cpu.th : 0;
+  const cf = getCF(cpu) ? 1 : 0;
+  let rl: number, rh = 0;
+  if (dec) { rl = (v - 1) | 0; if (sz === 8) rh = v === 0 ? (vh - 1) | 0 : vh; }
+  else { rl = (v + 1) | 0; if (sz === 8) rh = rl === 0 ? (vh + 1) | 0 : vh; }
+  cpu.lop = dec ? LF_DEC : LF_INC; cpu.lsz = sz; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = v; cpu.ldstH = vh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
+  if (sz === 8) cpu.write64(a, rl, rh); else cpu.write32(a, rl);
+}
+function inc64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 8, false); }
+function dec64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 8, true); }
+function inc32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 4, false); }
+function dec32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 4, true); }
+addSpecializer(incE, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [inc64R], [inc32R], 0) : i.osz === 8 ? inc64M : i.osz === 4 ? inc32M : undefined));
+addSpecializer(decE, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [dec64R], [dec32R], 0) : i.osz === 8 ? dec64M : i.osz === 4 ? dec32M : undefined));
+markPure(inc64M, dec64M, inc32M, dec32M);
 
 // ---- SHL/SHR/SAR register by a constant non-zero count (C1 /4,5,6,7 Ib; D1 /4,5,6,7) ----
 // Flags as shiftOp/shiftOp64: CF last bit out, OF from the formulas there, SF/ZF/PF of the result, AF 0.
@@ -1187,6 +1204,6 @@ addSpecializer(shiftE, (i) => {
   return f;
 });
 
-markPure(add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR,
+markRegOnly(add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR,
   xor32RR, test32RR, add64RI, sub64RI, cmp64RI, and64RI, or64RI, xor64RI, test64RI, add32RI, sub32RI, cmp32RI, and32RI,
   or32RI, xor32RI, test32RI, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI);

@@ -3,7 +3,7 @@
  * POP, PUSHF, POPF, ENTER, LEAVE, MOV Sreg, XLAT).
  */
 import type { Cpu } from '../cpu.js';
-import { markPure, addSpecializer, type Insn, type Handler } from '../insn.js';
+import { markPure, markRegOnly, addSpecializer, type Insn, type Handler } from '../insn.js';
 import { readE, writeE, readG, writeG, getReg, setReg, immHi } from './operands.js';
 import { linearOf } from '../ea.js';
 import { RAX, RBX, RSP, RBP, SS, CS, IF, IOPL, AC, ID, VIF, VIP, RF, VM, TWO32, ARITH_FLAGS, DF, TF, NT, OF as OFLAG } from '../regs.js';
@@ -336,4 +336,5 @@ addSpecializer(movEI, (i) => {
   i.immHi = i.imm >> 31; // C7 /0: imm32 sign-extended (immHi(i, 8))
   return sized(i, mov64RI, mov32RI);
 });
-markPure(mov64RR, mov32RR, mov64RI, mov32RI, mov64RM, mov32RM, mov64MR, mov32MR, mov64MI, mov32MI);
+markRegOnly(mov64RR, mov32RR, mov64RI, mov32RI);
+markPure(mov64RM, mov32RM, mov64MR, mov32MR, mov64MI, mov32MI);

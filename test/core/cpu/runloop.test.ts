@@ -1,7 +1,9 @@
 // The run loop's fast paths (core/cpu/cpu.ts runBlocks: whole blocks without
 // per-instruction RIP/icount stores, block chaining, decode-time specialized
-// handlers) against the reference interpreter (cpu.fast = false: the opcode
-// table's handlers, every instruction synced and run one at a time).
+// handlers, compiled blocks) against the reference interpreter (cpu.fast =
+// false: the opcode table's handlers, every instruction synced and run one
+// at a time). The fast path runs twice: interpreted (never compiled) and
+// with every block compiled after its first run.
 //
 // Random straight-line programs of hot instruction forms (ALU, INC/DEC,
 // shifts, MOV, loads/stores, Jcc over the next instruction, PUSH/POP,
@@ -155,9 +157,10 @@ function stopOf(t: Cpu1, what: string): Stop {
  * Run until stopAt, an exit or an error: the reference interpreter (`ref`) is
  * also stepped one instruction per run() call; the fast one runs in one call.
  */
-function runTo(t: Cpu1, stopAt: number, ref: boolean): Stop {
+function runTo(t: Cpu1, stopAt: number, ref: boolean, jitAfter = Infinity): Stop {
   const c: Cpu = t.cpu;
   c.fast = !ref;
+  c.jitAfter = jitAfter;
   try {
     if (ref) { while (c.icount < stopAt) c.run(c.icount + 1); } else c.run(stopAt);
     return stopOf(t, 'budget');
@@ -172,30 +175,32 @@ function hexBytes(b: Uint8Array): string { return Array.from(b, (x) => x.toStrin
 
 function check(seed: number, n: number, budgets: number[]): void {
   const code = genProgram(prng(seed), n);
-  const run = (step: boolean, budget: number): Stop => {
+  const run = (step: boolean, budget: number, jitAfter = Infinity): Stop => {
     const t = new Cpu1();
     t.loadCode(code);
     const at = PA_CODE + 0x1000, orig = hexBytes(t.mem.u8.subarray(at, at + 0x1000));
     reset(t, prng(seed ^ 0x5bd1e995));
     // Run twice over the same code: the second time, blocks are cached, chained and (possibly) compiled.
-    runTo(t, budget, step);
+    runTo(t, budget, step, jitAfter);
     if (hexBytes(t.mem.u8.subarray(at, at + 0x1000)) !== orig) {
       t.loadCode(code); // the program changed itself: start from the original bytes (and no blocks)
     }
     t.mem.u8.fill(0, PA_SCRATCH, PA_SCRATCH + 0x1000);
     reset(t, prng(seed ^ 0x5bd1e995));
-    return runTo(t, budget, step);
+    return runTo(t, budget, step, jitAfter);
   };
   for (const budget of budgets) {
     const ref = run(true, budget);
-    const fast = run(false, budget);
-    const where = `seed ${seed}, budget ${budget}, code ${hexBytes(code)}`;
-    assert.is(fast.what, ref.what, where);
-    assert.is(fast.icount, ref.icount, `icount: ${where}`);
-    assert.is(fast.rip, ref.rip, `rip: ${where}`);
-    assert.equal(fast.regs, ref.regs, `registers: ${where}`);
-    assert.is(fast.flags, ref.flags, `rflags: ${where}`);
-    assert.equal(fast.mem, ref.mem, `memory: ${where}`);
+    for (const jitAfter of [Infinity, 1]) {
+      const fast = run(false, budget, jitAfter);
+      const where = `seed ${seed}, budget ${budget}, jitAfter ${jitAfter}, code ${hexBytes(code)}`;
+      assert.is(fast.what, ref.what, where);
+      assert.is(fast.icount, ref.icount, `icount: ${where}`);
+      assert.is(fast.rip, ref.rip, `rip: ${where}`);
+      assert.equal(fast.regs, ref.regs, `registers: ${where}`);
+      assert.is(fast.flags, ref.flags, `rflags: ${where}`);
+      assert.equal(fast.mem, ref.mem, `memory: ${where}`);
+    }
   }
 }
 
@@ -216,23 +221,23 @@ test('a loop of hot forms: every stopAt inside the block stops exactly there', (
   loop[loop.length - 1] = -loop.length & 0xff;
   const code = Uint8Array.from([0xb9, 50, 0, 0, 0, ...loop]); // mov ecx, 50
   for (let budget = 1; budget <= 560; budget += 1) {
-    const stops = [true, false].map((step) => {
+    const stops = [[true, Infinity], [false, Infinity], [false, 1], [false, 3]].map(([ref, jitAfter]) => {
       const t = new Cpu1();
       t.loadCode(code);
       reset(t, prng(7));
-      return runTo(t, budget, step);
+      return runTo(t, budget, ref === true, jitAfter as number);
     });
-    assert.equal(stops[1], stops[0], `budget ${budget}`);
+    for (let k = 1; k < stops.length; k++) assert.equal(stops[k], stops[0], `budget ${budget}, variant ${k}`);
   }
 });
 
 /** Both paths on `setup` (code and registers written by it), to `budget`; returns [reference, fast]. */
 function both(setup: (t: Cpu1) => void, budget: number): Stop[] {
-  return [true, false].map((ref) => {
+  return [[true, Infinity], [false, Infinity], [false, 1]].map(([ref, jitAfter]) => {
     const t = new Cpu1();
-    t.cpu.fast = !ref;
+    t.cpu.fast = ref !== true;
     setup(t);
-    return runTo(t, budget, ref);
+    return runTo(t, budget, ref === true, jitAfter as number);
   });
 }
 const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
@@ -247,7 +252,7 @@ test('a write to a chained successor block on another page: the next jump there 
   const prog = [0xb9, 16, 0, 0, 0, 0x41, 0x88, 0x8e, ...le32(-0x1000 + 2), 0xe9, ...le32(CODE_BASE - (NATIVE_CODE_ADDR + 17))];
   const end = NATIVE_CODE_ADDR + prog.length; // loadCode's jmp to the exit stub
   const b = [0x83, 0xc0, 0x00, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
-  const [ref, fast] = both((t) => {
+  const [ref, fast, jit] = both((t) => {
     t.loadCode(Uint8Array.from(prog));
     t.mem.u8.set(b, PA_CODE);
     reset(t, prng(3));
@@ -255,6 +260,7 @@ test('a write to a chained successor block on another page: the next jump there 
   }, 10_000);
   assert.is(ref!.regs[0], 16 * 17 / 2, 'reference: EAX = 16 + 15 + ... + 1');
   assert.equal(fast, ref);
+  assert.equal(jit, ref);
 });
 
 test('a PTE change + INVLPG under a chained successor: the jump runs the block of the new mapping', () => {
@@ -272,7 +278,7 @@ test('a PTE change + INVLPG under a chained successor: the jump runs the block o
   prog.push(0xe9, ...le32(CODE_BASE - (jmpAt + 5)));
   const end = NATIVE_CODE_ADDR + prog.length;
   const blk = (imm: number): number[] => [0x83, 0xc0, imm, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
-  const [ref, fast] = both((t) => {
+  const [ref, fast, jit] = both((t) => {
     t.loadCode(Uint8Array.from(prog));
     t.mem.u8.set(blk(1), PA_CODE);
     const p2 = t.allocPage();
@@ -286,6 +292,27 @@ test('a PTE change + INVLPG under a chained successor: the jump runs the block o
   }, 10_000);
   assert.is(ref!.regs[0], 8 * 100 + 8 * 1, 'reference: odd CL ran B2, even CL ran B1');
   assert.equal(fast, ref);
+  assert.equal(jit, ref);
+});
+
+test('a compiled block that writes into itself stops after the write; the rest runs the new bytes', () => {
+  // 0: mov ecx, 20
+  // L: mov rdx, r15; cmp ecx, 5; cmove rdx, r13; mov [rdx], cl; add eax, 1; dec ecx; jnz L   (one block)
+  // R13 = the address of the ADD's imm8: only the iteration with ECX = 5 writes into the block.
+  const L = 5;
+  const body = [0x4c, 0x89, 0xfa, 0x83, 0xf9, 0x05, 0x49, 0x0f, 0x44, 0xd5, 0x88, 0x0a];
+  const immAt = NATIVE_CODE_ADDR + L + body.length + 2;
+  body.push(0x83, 0xc0, 0x01, 0xff, 0xc9, 0x75);
+  body.push(-(body.length + 1) & 0xff);
+  const prog = [0xb9, 20, 0, 0, 0, ...body];
+  const stops = both((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    reset(t, prng(5));
+    t.cpu.lo[0] = 0; t.cpu.hi[0] = 0;
+    t.cpu.lo[13] = immAt; t.cpu.hi[13] = 0;
+  }, 10_000);
+  assert.is(stops[0]!.regs[0], 15 * 1 + 5 * 5, 'reference: 1 while ECX > 5, then 5 (from the iteration that wrote it)');
+  for (const s of stops) assert.equal(s, stops[0]);
 });
 
 test.run();
