@@ -10,7 +10,7 @@ import type { Cpu } from './cpu.js';
 import { ACC_X } from './access.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
-import { IF_BLOCK_END, isPure, isRegOnly, specialize, type Insn } from './insn.js';
+import { IF_BLOCK_END, SYNC_NONE, SYNC_NEXT, SYNC_FULL, isPure, isRegOnly, isNextOnly, specialize, type Insn } from './insn.js';
 import { specializeEa } from './ea.js';
 import { GP, UD } from './regs.js';
 
@@ -29,7 +29,16 @@ export class Block {
   succ0: Block | null = null;
   succRip1 = NaN;
   succ1: Block | null = null;
-  /** Whole-block runs through the fast loop; at JIT_THRESHOLD the block is compiled. */
+  /**
+   * cpu.chainGen and cpu.permX when a successor was last checked: while both
+   * are unchanged (no TLB fill or flush, no code invalidation, no mode
+   * change since), the check would give the same answer.
+   */
+  succGen0 = -1;
+  succPx0 = 0;
+  succGen1 = -1;
+  succPx1 = 0;
+  /** Whole-block runs through the fast loop; at cpu.jitAfter the block is compiled. */
   runs = 0;
   /** The compiled block (compileBlock), or null. */
   jit: CompiledBlock | null = null;
@@ -51,7 +60,7 @@ export const JIT_THRESHOLD = 256;
 /** Restore rip and icount for instruction k of insns that threw (the fast loop's catch). */
 function fixUp(cpu: Cpu, insns: Insn[], k: number, rip: number, ic0: number): void {
   const i = insns[k]!;
-  if (!i.sync) { cpu.rip = rip + i.off; cpu.icount = ic0 + k; }
+  if (i.sync !== SYNC_FULL) { cpu.rip = rip + i.off; cpu.icount = ic0 + k; }
 }
 
 /**
@@ -69,9 +78,10 @@ export function compileBlock(b: Block): CompiledBlock {
   for (let k = 0; k < n; k++) {
     const i = insns[k]!;
     if (k > 0) src += `  k = ${k};\n`;
-    if (i.sync) src += `  cpu.rip = rip + ${i.off}; cpu.ripNext = rip + ${i.next}; cpu.icount = ic0 + ${k};\n`;
+    if (i.sync === SYNC_FULL) src += `  cpu.rip = rip + ${i.off}; cpu.ripNext = rip + ${i.next}; cpu.icount = ic0 + ${k};\n`;
+    else if (i.sync === SYNC_NEXT) src += `  cpu.ripNext = rip + ${i.next};\n`;
     src += `  f${k}(cpu, i${k});\n`;
-    const ripAfter = i.sync ? 'cpu.ripNext' : `rip + ${i.next}`;
+    const ripAfter = i.sync !== SYNC_NONE ? 'cpu.ripNext' : `rip + ${i.next}`;
     // A register-only handler cannot set codeDirty (the block is entered with it clear).
     const check = !isRegOnly(i.fn);
     if (k < n - 1) { if (check) src += `  if (cpu.codeDirty) { cpu.codeDirty = false; cpu.rip = ${ripAfter}; cpu.icount = ic0 + ${k + 1}; return; }\n`; }
@@ -121,8 +131,8 @@ export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Bloc
     // Offsets within the block, and whether the run loop must store rip/ripNext/icount first.
     ins.off = hpa - pa;
     ins.next = ins.off + ins.len;
-    ins.sync = (ins.flags & IF_BLOCK_END) !== 0 || !isPure(ins.fn) ||
-      (cpu.mode === 8 && ins.mod === 0 && ins.base < 0 && ins.index < 0 && (ins.rm & 7) === 5); // RIP-relative
+    const ripRel = cpu.mode === 8 && ins.mod === 0 && ins.base < 0 && ins.index < 0 && (ins.rm & 7) === 5;
+    ins.sync = isNextOnly(ins.fn) ? SYNC_NEXT : (ins.flags & IF_BLOCK_END) !== 0 || !isPure(ins.fn) ? SYNC_FULL : ripRel ? SYNC_NEXT : SYNC_NONE;
     insns.push(ins);
     if (!cacheable) break;
     lin = cpu.linAdd(lin, ins.len);

@@ -18,7 +18,7 @@ import {
   CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, IF, TWO32,
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
-import type { Insn } from './insn.js';
+import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
 import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from './block.js';
 import { walk, type WalkResult } from './mmu.js';
 import { deliverEvent } from './interrupts.js';
@@ -121,6 +121,12 @@ export class Cpu implements LazyFlags {
   /** Set when a write invalidated code, so the current block stops after this instruction. */
   codeDirty = false;
   /**
+   * Bumped by every change that can alter what blockAt returns for a linear
+   * RIP - a TLB fill or flush, dropped code, a mode change - so a block
+   * chain checked at the current value needs no new check (Block.succGen0).
+   */
+  chainGen = 0;
+  /**
    * false: run as the reference interpreter - the opcode table's handlers
    * only (no decode-time specialization), every instruction synced and run
    * one at a time, no block chaining. Tests compare the two paths; set it
@@ -187,12 +193,14 @@ export class Cpu implements LazyFlags {
     this.permR = user ? P_UR : P_SR;
     this.permW = user ? P_UW : P_SW;
     this.permX = user ? P_UX : P_SX;
+    this.chainGen++;
     for (let s = 0; s < 8; s++) {
       this.segBaseEff[s] = this.mode === 8 && s < FS ? 0 : this.segBase[s]!;
     }
   }
 
   flushTlb(): void {
+    this.chainGen++;
     this.tlbTag.fill(NO_TAG);
     this.tlbLarge.clear();
   }
@@ -202,6 +210,7 @@ export class Cpu implements LazyFlags {
    * which are listed under the large page's base in tlbLarge.
    */
   flushTlbPage(lin: number): void {
+    this.chainGen++;
     const base = lin - (lin & 0xfff);
     const idx = (lin >>> 12) & TLB_MASK;
     if (this.tlbTag[idx] === base) this.tlbTag[idx] = NO_TAG;
@@ -221,6 +230,7 @@ export class Cpu implements LazyFlags {
   /** Translate a linear address for an access; fills the TLB; returns the host-physical address. */
   translate(lin: number, acc: number): number {
     const r: WalkResult = walk(this, lin, acc);
+    this.chainGen++;
     const base = lin - (lin & 0xfff);
     const idx = (lin >>> 12) & TLB_MASK;
     this.tlbTag[idx] = base;
@@ -384,6 +394,7 @@ export class Cpu implements LazyFlags {
   // =====================================================================
   /** Invalidate decoded code overlapping host-physical [pa, pa+len). */
   invalidateCode(pa: number, len: number): void {
+    this.chainGen++;
     for (let page = pa >>> 12; page <= (pa + len - 1) >>> 12; page++) {
       if (!this.codePages[page]) continue;
       const list = this.pageBlocks.get(page);
@@ -395,6 +406,7 @@ export class Cpu implements LazyFlags {
   }
   /** Drop every decoded block (after a change the cache key does not capture). */
   flushCode(): void {
+    this.chainGen++;
     for (const b of this.blocks.values()) b.valid = false;
     this.blocks.clear();
     this.pageBlocks.clear();
@@ -431,35 +443,39 @@ export class Cpu implements LazyFlags {
 
   /**
    * The dispatch loop. A whole block runs without per-instruction stores of
-   * rip and icount: an instruction whose handler is pure (insn.ts) gets
-   * them restored only if it throws; the others (branches, anything that
-   * reads RIP or the instruction count) are synced before they run. The
-   * slow path, one synced instruction at a time, serves a block that would
-   * run past stopAt or starts inside an interrupt shadow.
+   * rip and icount: a pure handler (insn.ts) gets them restored only if it
+   * throws, a branch gets only ripNext, anything that reads RIP or the
+   * instruction count is synced before it runs (Insn.sync). Hot blocks run
+   * compiled (block.ts compileBlock) with the same stores. The slow path,
+   * one synced instruction at a time, serves a block that would run past
+   * stopAt, starts inside an interrupt shadow, or the reference interpreter.
+   * Block boundaries are those of the decoded blocks in every path: the
+   * interrupt-window check below happens between them.
    */
   private runBlocks(stopAt: number): void {
-    const ctlProc = this.ctlProc;
+    const iwExiting = (this.ctlProc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0;
+    const fast = this.fast;
     let prev: Block | null = null;
-    while (this.icount < stopAt) {
-      if (this.halted) return;
+    for (;;) {
+      const ic0 = this.icount;
+      if (ic0 >= stopAt || this.halted) return;
       // Interrupt-window exiting (SDM Vol. 3C, 26.7.5): exit before an instruction when RFLAGS.IF = 1 and no blocking.
-      if ((ctlProc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && (this.flagsRest & IF) !== 0 && this.icount !== this.shadowAt) {
-        this.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
-      }
+      if (iwExiting && (this.flagsRest & IF) !== 0 && ic0 !== this.shadowAt) this.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
       const rip = this.rip;
       let b: Block;
-      if (prev !== null && rip === prev.succRip0 && this.chainOk(prev.succ0!, rip)) b = prev.succ0!;
-      else if (prev !== null && rip === prev.succRip1 && this.chainOk(prev.succ1!, rip)) b = prev.succ1!;
+      if (prev === null) b = this.blockAt(rip);
+      else if (rip === prev.succRip0 && ((prev.succGen0 === this.chainGen && prev.succPx0 === this.permX) || this.chainOk(prev, 0, rip))) b = prev.succ0!;
+      else if (rip === prev.succRip1 && ((prev.succGen1 === this.chainGen && prev.succPx1 === this.permX) || this.chainOk(prev, 1, rip))) b = prev.succ1!;
       else {
         b = this.blockAt(rip);
-        if (prev !== null && b.valid) {
-          if (prev.succ0 === null) { prev.succRip0 = rip; prev.succ0 = b; } else { prev.succRip1 = rip; prev.succ1 = b; }
+        if (b.valid) {
+          if (prev.succ0 === null) { prev.succRip0 = rip; prev.succ0 = b; prev.succGen0 = this.chainGen; prev.succPx0 = this.permX; }
+          else { prev.succRip1 = rip; prev.succ1 = b; prev.succGen1 = this.chainGen; prev.succPx1 = this.permX; }
         }
       }
       const insns = b.insns;
       const n = insns.length;
-      const ic0 = this.icount;
-      if (n > stopAt - ic0 || ic0 === this.shadowAt || !this.fast) { this.stepBlock(b, stopAt); prev = null; continue; }
+      if (n > stopAt - ic0 || ic0 === this.shadowAt || !fast) { this.stepBlock(b, stopAt); prev = null; continue; }
       prev = b;
       const jit = b.jit;
       if (jit !== null && !this.codeDirty) { jit(this, rip, ic0); continue; }
@@ -471,28 +487,38 @@ export class Cpu implements LazyFlags {
       try {
         for (; k < n; k++) {
           const i = insns[k]!;
-          if (i.sync) { this.rip = rip + i.off; this.ripNext = rip + i.next; this.icount = ic0 + k; }
+          const sync = i.sync;
+          if (sync !== SYNC_NONE) {
+            this.ripNext = rip + i.next;
+            if (sync === SYNC_FULL) { this.rip = rip + i.off; this.icount = ic0 + k; }
+          }
           i.fn(this, i);
           if (this.codeDirty) break;
         }
       } catch (e) {
         const i = insns[k]!;
-        if (!i.sync) { this.rip = rip + i.off; this.icount = ic0 + k; }
+        if (i.sync !== SYNC_FULL) { this.rip = rip + i.off; this.icount = ic0 + k; }
         throw e;
       }
       if (k < n) { this.codeDirty = false; k++; }
       const last = insns[k - 1]!;
-      this.rip = last.sync ? this.ripNext : rip + last.next;
+      this.rip = last.sync !== SYNC_NONE ? this.ripNext : rip + last.next;
       this.icount = ic0 + k;
     }
   }
 
-  /** Whether chained block c is the one blockAt(rip) would return: the same TLB hit, still valid, same mode. */
-  private chainOk(c: Block, rip: number): boolean {
+  /**
+   * Whether successor `slot` of `from` is the block blockAt(rip) would return:
+   * the same TLB hit, still valid, decoded for this mode. Records the check.
+   */
+  private chainOk(from: Block, slot: number, rip: number): boolean {
+    const c = slot === 0 ? from.succ0! : from.succ1!;
     const idx = (rip >>> 12) & TLB_MASK;
     const off = rip & 0xfff;
-    return this.tlbTag[idx] === rip - off && (this.tlbPerm[idx]! & this.permX) !== 0 &&
-      this.tlbHpa[idx]! + off === c.pa && c.valid && c.mode === this.mode;
+    if (this.tlbTag[idx] !== rip - off || (this.tlbPerm[idx]! & this.permX) === 0 ||
+      this.tlbHpa[idx]! + off !== c.pa || !c.valid || c.mode !== this.mode) return false;
+    if (slot === 0) { from.succGen0 = this.chainGen; from.succPx0 = this.permX; } else { from.succGen1 = this.chainGen; from.succPx1 = this.permX; }
+    return true;
   }
 
   /** Run up to stopAt - icount instructions of b (at most one inside an interrupt shadow), each synced. */

@@ -6,6 +6,9 @@
 import type { Cpu } from './cpu.js';
 
 export type Handler = (cpu: Cpu, i: Insn) => void;
+
+/** Insn.sync values. */
+export const SYNC_NONE = 0, SYNC_NEXT = 1, SYNC_FULL = 2;
 /** Effective-address function: returns the linear address of the memory operand. */
 export type EaFn = (cpu: Cpu, i: Insn) => number;
 
@@ -54,13 +57,14 @@ export class Insn {
   r0 = 0;
   r1 = 0;
   /**
-   * Set by the block builder. `sync`: the run loop stores rip, ripNext and
-   * icount before calling the handler (it may read them or change control
-   * flow); otherwise the loop restores them only if the handler throws.
-   * `off` / `next`: byte offset of this instruction / of the next one from
-   * the start of its block.
+   * Set by the block builder. `sync`: what the run loop stores before calling
+   * the handler - SYNC_FULL: rip, ripNext and icount (the handler may read
+   * them, or deliver an event); SYNC_NEXT: ripNext only (RIP-relative
+   * operands, relative branches); SYNC_NONE: nothing. Whatever it did not
+   * store, the loop restores if the handler throws. `off` / `next`: byte
+   * offset of this instruction / of the next one from the start of its block.
    */
-  sync = true;
+  sync = SYNC_FULL;
   off = 0;
   next = 0;
 
@@ -79,6 +83,14 @@ export class Insn {
 const PURE = new Set<Handler>();
 export function markPure(...fns: Handler[]): void { for (const f of fns) PURE.add(f); }
 export function isPure(fn: Handler): boolean { return PURE.has(fn); }
+/**
+ * Control transfers that read and write cpu.ripNext but never cpu.rip or
+ * cpu.icount (relative and indirect near branches, CALL, RET, LOOP): the run
+ * loop stores only ripNext before them and takes RIP from it after.
+ */
+const NEXT_ONLY = new Set<Handler>();
+export function markNextOnly(...fns: Handler[]): void { for (const f of fns) NEXT_ONLY.add(f); }
+export function isNextOnly(fn: Handler): boolean { return NEXT_ONLY.has(fn); }
 /**
  * Pure handlers that access no memory at all (register operands only): they
  * cannot set cpu.codeDirty, so a compiled block skips the check after them.

@@ -444,13 +444,14 @@ function sseEntries(add: (d: OpDef) => void): void {
 
 // ---- small dispatchers for encodings selected by prefixes or ModRM.rm ----
 import type { Cpu } from './cpu.js';
-import type { Insn } from './insn.js';
+import { markPure, type Insn } from './insn.js';
 
 /** 90: NOP; F3 90: PAUSE; REX.B 90: XCHG r8, rAX. */
 function nopOrPause(cpu: Cpu, i: Insn): void {
   if (i.rex & 1) { mov.xchgAR(cpu, i); return; }
   if (i.rep === 1) sys.pause(cpu, i);
 }
+markPure(nopOrPause); // reads neither RIP nor the instruction count (insn.ts); PAUSE exits by throwing
 /** 0F 01 C1-C4: VMCALL, VMLAUNCH, VMRESUME, VMXOFF exit unconditionally (Vol. 3C, 26.1.2). */
 function vmcall(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMCALL, 0, i.len); }
 function vmlaunch(cpu: Cpu, i: Insn): void { cpu.vmexit(EXIT_REASON.VMLAUNCH, 0, i.len); }

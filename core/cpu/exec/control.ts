@@ -5,7 +5,7 @@
  * branch, Vol. 2A JMP) and truncated to the operand size elsewhere.
  */
 import type { Cpu } from '../cpu.js';
-import { addSpecializer, type Insn, type Handler } from '../insn.js';
+import { addSpecializer, markNextOnly, type Insn, type Handler } from '../insn.js';
 import { testCC } from '../flags.js';
 import { readE } from './operands.js';
 import { CS, SS, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
@@ -284,3 +284,6 @@ const JCC64: Handler[] = [
   (cpu, i) => { if (!(getZF(cpu) || getSF(cpu) !== getOF(cpu))) taken64(cpu, i); },
 ];
 addSpecializer(jcc, (i) => (i.osz === 8 ? JCC64[i.op & 0xf] : undefined));
+
+// Near branches read and write only ripNext (insn.ts, markNextOnly).
+markNextOnly(jcc, jmpRel, jmpE, callRel, callE, ret, loop, ...JCC64);

@@ -263,37 +263,45 @@ test('a write to a chained successor block on another page: the next jump there 
   assert.equal(jit, ref);
 });
 
-test('a PTE change + INVLPG under a chained successor: the jump runs the block of the new mapping', () => {
-  // B1 (physical PA_CODE) and B2 (another physical page) at the same linear address CODE_BASE:
-  //   add eax, 1 / add eax, 100; dec ecx; jnz A; jmp end
-  // A: mov r8d, ebx; test cl, 1; cmovnz r8d, esi; mov [r13 + pte], r8d; invlpg [r12]; (block end)
-  //    mov r9, [r12] (refills the TLB entry with the new page); jmp CODE_BASE
-  // EBX / ESI = PTE values for B1 / B2, R13 = a linear mapping of the page table, R12 = CODE_BASE.
-  const pteOff = ((CODE_BASE >>> 12) & 0x1ff) * 8;
-  const prog = [0xb9, 16, 0, 0, 0,
-    0x41, 0x89, 0xd8, 0xf6, 0xc1, 0x01, 0x44, 0x0f, 0x45, 0xc6, 0x45, 0x89, 0x85, ...le32(pteOff), 0x41, 0x0f, 0x01, 0x3c, 0x24];
-  const A = NATIVE_CODE_ADDR + 5;
-  prog.push(0x4d, 0x8b, 0x0c, 0x24);
-  const jmpAt = NATIVE_CODE_ADDR + prog.length;
-  prog.push(0xe9, ...le32(CODE_BASE - (jmpAt + 5)));
-  const end = NATIVE_CODE_ADDR + prog.length;
-  const blk = (imm: number): number[] => [0x83, 0xc0, imm, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
-  const [ref, fast, jit] = both((t) => {
-    t.loadCode(Uint8Array.from(prog));
-    t.mem.u8.set(blk(1), PA_CODE);
-    const p2 = t.allocPage();
-    t.mem.u8.set(blk(100), p2);
-    t.mapPage(SYS_ADDR, PA_PT_CODE, PTE_P | PTE_W);
-    reset(t, prng(4));
-    const c = t.cpu;
-    c.lo[0] = 0; c.hi[0] = 0;
-    c.lo[3] = PA_CODE | PTE_P | PTE_W; c.lo[6] = p2 | PTE_P | PTE_W;
-    c.lo[13] = SYS_ADDR; c.hi[13] = 0; c.lo[12] = CODE_BASE; c.hi[12] = 0;
-  }, 10_000);
-  assert.is(ref!.regs[0], 8 * 100 + 8 * 1, 'reference: odd CL ran B2, even CL ran B1');
-  assert.equal(fast, ref);
-  assert.equal(jit, ref);
-});
+for (const how of ['INVLPG', 'INVLPG and a data read refilling the TLB', 'a CR3 reload', 'a TLB eviction by a data read'] as const) {
+  test(`a PTE change + ${how} under a chained successor: the jump runs the block of the new mapping`, () => {
+    // B1 (physical PA_CODE) and B2 (another physical page) at the same linear address CODE_BASE:
+    //   add eax, 1 / add eax, 100; dec ecx; jnz A; jmp end
+    // A: mov r8d, ebx; test cl, 1; cmovnz r8d, esi; mov [r13 + pte], r8d; then
+    //    invlpg [r12] / invlpg [r12] (block end), mov r9, [r12] / mov rdx, cr3; mov cr3, rdx (block end) /
+    //    mov r9, [r11] (R11 = a page whose TLB entry is the one of CODE_BASE)
+    //    and jmp CODE_BASE.
+    // EBX / ESI = PTE values for B1 / B2, R13 = a linear mapping of the page table, R12 = CODE_BASE.
+    const pteOff = ((CODE_BASE >>> 12) & 0x1ff) * 8;
+    const prog = [0xb9, 16, 0, 0, 0,
+      0x41, 0x89, 0xd8, 0xf6, 0xc1, 0x01, 0x44, 0x0f, 0x45, 0xc6, 0x45, 0x89, 0x85, ...le32(pteOff)];
+    if (how.startsWith('INVLPG')) prog.push(0x41, 0x0f, 0x01, 0x3c, 0x24);
+    if (how === 'INVLPG and a data read refilling the TLB') prog.push(0x4d, 0x8b, 0x0c, 0x24);
+    if (how === 'a CR3 reload') prog.push(0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda);
+    if (how === 'a TLB eviction by a data read') prog.push(0x4d, 0x8b, 0x0b);
+    const A = NATIVE_CODE_ADDR + 5;
+    const jmpAt = NATIVE_CODE_ADDR + prog.length;
+    prog.push(0xe9, ...le32(CODE_BASE - (jmpAt + 5)));
+    const end = NATIVE_CODE_ADDR + prog.length;
+    const blk = (imm: number): number[] => [0x83, 0xc0, imm, 0xff, 0xc9, 0x0f, 0x85, ...le32(A - (CODE_BASE + 11)), 0xe9, ...le32(end - (CODE_BASE + 16))];
+    const evict = CODE_BASE + 4096 * 4096; // same software-TLB index (cpu.ts: 4096 entries)
+    const stops = both((t) => {
+      t.loadCode(Uint8Array.from(prog));
+      t.mem.u8.set(blk(1), PA_CODE);
+      const p2 = t.allocPage();
+      t.mem.u8.set(blk(100), p2);
+      t.mapPage(SYS_ADDR, PA_PT_CODE, PTE_P | PTE_W);
+      t.mapPage(evict, t.allocPage(), PTE_P | PTE_W);
+      reset(t, prng(4));
+      const c = t.cpu;
+      c.lo[0] = 0; c.hi[0] = 0;
+      c.lo[3] = PA_CODE | PTE_P | PTE_W; c.lo[6] = p2 | PTE_P | PTE_W;
+      c.lo[13] = SYS_ADDR; c.hi[13] = 0; c.lo[12] = CODE_BASE; c.hi[12] = 0; c.lo[11] = evict; c.hi[11] = 0;
+    }, 10_000);
+    assert.is(stops[0]!.regs[0], 8 * 100 + 8 * 1, 'reference: odd CL ran B2, even CL ran B1');
+    for (const s of stops) assert.equal(s, stops[0]);
+  });
+}
 
 test('a compiled block that writes into itself stops after the write; the rest runs the new bytes', () => {
   // 0: mov ecx, 20
