@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_DIGEST_EVERY } from '../core/hv/machine.js';
-import { RUN_OPTIONS, guestSpecFrom, serialToStdout, summarize, stopStatus } from './run.js';
+import { RUN_OPTIONS, guestSpecFrom, serialToStdout, summarize, stopStatus, failureContext } from './run.js';
 import { recordTrace } from './session.js';
 import { CliError, intOption } from './common.js';
 
@@ -25,9 +25,10 @@ export function recordCommand(argv: string[]): number {
   const spec = guestSpecFrom(values, positionals);
   const digestEvery = intOption('digest-every', values['digest-every'], DEFAULT_DIGEST_EVERY);
   const out = serialToStdout();
-  const r = recordTrace(spec, values.output, digestEvery, values.quiet ? () => undefined : out.put);
+  const r = recordTrace(spec, values.output, digestEvery, values.quiet ? (b) => out.tail.put(b) : out.put);
   out.flush();
   process.stderr.write(`hvtrace: ${summarize(r.run, r.seconds)}\n`);
+  process.stderr.write(failureContext(r.run, out.tail));
   const st = r.stats;
   process.stderr.write(`hvtrace: recorded ${st.events} events in ${st.chunks} chunks to ${values.output} (${st.bytes} bytes, ${(st.bytes / Math.max(1, st.events)).toFixed(2)} bytes/event)\n`);
   return stopStatus(r.run);

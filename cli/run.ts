@@ -87,11 +87,34 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
   return m;
 }
 
-/** Serial output to stdout, buffered and flushed at the end and on newlines in bulk. */
-export function serialToStdout(): { put: (b: number) => void; flush: () => void } {
+/** The last bytes of serial output, to show why a guest failed. */
+export class SerialTail {
+  private readonly ring = new Uint8Array(4096);
+  private n = 0;
+  put(b: number): void { this.ring[this.n++ % this.ring.length] = b; }
+  /** The last `lines` complete or partial lines. */
+  lines(lines: number): string[] {
+    const len = Math.min(this.n, this.ring.length);
+    const bytes = new Uint8Array(len);
+    for (let k = 0; k < len; k++) bytes[k] = this.ring[(this.n - len + k) % this.ring.length]!;
+    const text = Buffer.from(bytes).toString('latin1').replace(/\r/g, '');
+    return text.split('\n').filter((l) => l.length > 0).slice(-lines);
+  }
+}
+
+/** Serial output to stdout, buffered and flushed at the end and on newlines in bulk; the tail is kept. */
+export function serialToStdout(): { put: (b: number) => void; flush: () => void; tail: SerialTail } {
   let buf: number[] = [];
+  const tail = new SerialTail();
   const flush = (): void => { if (buf.length) { process.stdout.write(Buffer.from(buf)); buf = []; } };
-  return { put: (b) => { buf.push(b); if (buf.length >= 4096) flush(); }, flush };
+  return { put: (b) => { buf.push(b); tail.put(b); if (buf.length >= 4096) flush(); }, flush, tail };
+}
+
+/** For a run that did not end cleanly: its last serial lines, indented, to print after the summary. */
+export function failureContext(r: RunResult, tail: SerialTail): string {
+  if (stopStatus(r) === 0) return '';
+  const l = tail.lines(8);
+  return l.length ? `hvtrace: last serial output:\n${l.map((x) => `  | ${x}`).join('\n')}\n` : '';
 }
 
 /** The one-line run summary printed on stderr after "hvtrace: ". */
@@ -122,5 +145,6 @@ export function runCommand(argv: string[]): number {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   out.flush();
   process.stderr.write(`hvtrace: ${summarize(r, secs)}\n`);
+  process.stderr.write(failureContext(r, out.tail));
   return stopStatus(r);
 }

@@ -15,7 +15,21 @@ import { emulateMmio } from '../../mmio/emulator.js';
 import { MachineGuestAccess, guestMode } from '../../mmio/machine.js';
 
 export function eptViolation(m: Machine): Stop | void {
-  const q = m.vmx.vmreadNum(VMCS.EXIT_QUALIFICATION);
+  return mmioOrStop(m, m.vmx.vmreadNum(VMCS.EXIT_QUALIFICATION), 'EPT violation');
+}
+
+/**
+ * Exit reason 49, EPT misconfiguration (Vol. 3C, 29.3.3.1): the exit
+ * qualification is undefined, the guest-physical address field is valid. A
+ * VMM may mark MMIO pages misconfigured on purpose (KVM does, to tell MMIO
+ * from RAM faults quickly); this machine's EPT never does, so a
+ * misconfiguration outside a device window is a hypervisor bug and stops.
+ */
+export function eptMisconfiguration(m: Machine): Stop | void {
+  return mmioOrStop(m, 1 /* treated as a data read: the emulator learns the direction from the instruction */, 'EPT misconfiguration');
+}
+
+function mmioOrStop(m: Machine, q: number, exit: string): Stop | void {
   const gpa = m.vmx.vmreadNum(VMCS.GUEST_PHYSICAL_ADDRESS);
   const rip = m.vmx.vmreadSigned(VMCS.GUEST_RIP);
   const what = q & 4 ? 'instruction fetch' : q & 2 ? 'write' : 'read';
@@ -32,5 +46,5 @@ export function eptViolation(m: Machine): Stop | void {
   }
   const bytes = readGuestLinear(m, rip, 15);
   const shown = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
-  return { kind: 'error', message: `guest ${what} of unmapped guest-physical address 0x${hex(gpa)} at RIP 0x${hex(rip)} (instruction bytes: ${shown || 'unreadable'})` };
+  return { kind: 'error', message: `${exit}: guest ${what} of unmapped guest-physical address 0x${hex(gpa)} at RIP 0x${hex(rip)} (instruction bytes: ${shown || 'unreadable'})` };
 }

@@ -13,7 +13,7 @@ import { ioInstruction } from './io-instruction.js';
 import { rdmsrExit } from './rdmsr.js';
 import { wrmsrExit } from './wrmsr.js';
 import { crAccess } from './cr-access.js';
-import { eptViolation } from './ept-violation.js';
+import { eptViolation, eptMisconfiguration } from './ept-violation.js';
 import { interruptWindow } from './interrupt-window.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
@@ -28,4 +28,5 @@ EXIT_HANDLERS[EXIT_REASON.RDMSR] = rdmsrExit;
 EXIT_HANDLERS[EXIT_REASON.WRMSR] = wrmsrExit;
 EXIT_HANDLERS[EXIT_REASON.CONTROL_REGISTER_ACCESS] = crAccess;
 EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;
+EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
