@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { Machine, type RunResult } from '../core/hv/machine.js';
 import { bootPvh } from '../core/hv/boot.js';
+import { bootMultiboot } from '../core/hv/multiboot.js';
+import { detectBootProtocol, MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
 import { ElfError } from '../core/boot/elf.js';
 import { PvhError } from '../core/boot/pvh.js';
 import { DiskError } from '../core/devices/disk.js';
@@ -19,20 +21,24 @@ export const RUN_OPTIONS = {
   'max-instructions': { type: 'string' },
   append: { type: 'string' },
   initrd: { type: 'string' },
+  module: { type: 'string' },
   disk: { type: 'string' },
   persist: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const RUN_USAGE = `usage: hvtrace run <guest image> [--mem MiB] [--max-instructions N] [--append CMDLINE] [--initrd FILE]
+export const RUN_USAGE = `usage: hvtrace run <guest image> [--mem MiB] [--max-instructions N] [--append CMDLINE] [--initrd FILE | --module FILE]
        hvtrace run --kernel vmlinux [...]
 
-Boots a PVH ELF guest (a test guest or a Linux vmlinux) and prints its serial
-console (COM1) on stdout and a summary on stderr.
+Boots a guest and prints its serial console (COM1) on stdout and a summary on
+stderr. The image is a PVH ELF kernel (a test guest or a Linux vmlinux: it has
+the Xen PVH entry note) or else a multiboot v1 kernel (a kvm-unit-tests .flat).
   --mem MiB               guest RAM (even, default 64)
   --max-instructions N    stop after N guest instructions (default 2e9)
-  --append CMDLINE        kernel command line
+  --append CMDLINE        kernel command line (multiboot: empty when not given)
   --initrd FILE           initial ramdisk (first PVH module)
+  --module FILE           multiboot boot module (kvm-unit-tests: the environment
+                          file); the same slot as --initrd
   --disk FILE             disk image for virtio-blk (PCI 00:01.0); writes go to a
                           copy-on-write overlay in memory unless --persist`;
 
@@ -41,9 +47,12 @@ export interface GuestSpec {
   readonly memMiB: number;
   readonly maxInstructions: number;
   readonly cmdline?: string;
+  /** PVH: the initrd; multiboot: the (single) boot module. */
   readonly initrdPath?: string;
   readonly diskPath?: string;
   readonly persist?: boolean;
+  /** The boot protocol the image must have (a replayed trace says which); detected when absent. */
+  readonly guest?: BootProtocol;
 }
 
 export function guestSpecFrom(values: Record<string, string | boolean | undefined>, positionals: string[]): GuestSpec {
@@ -51,12 +60,14 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
   if (!kernel) throw new CliError('no guest image given (hvtrace run <guest image> or --kernel FILE)');
   if (values.kernel !== undefined && positionals.length > 0) throw new CliError(`unexpected argument '${positionals[0]}' (the guest is already given by --kernel)`);
   if (positionals.length > 1) throw new CliError(`unexpected argument '${positionals[1]}'`);
+  if (values.initrd !== undefined && values.module !== undefined) throw new CliError('--initrd and --module name the same thing (the first boot module); give one');
+  const initrd = (values.initrd ?? values.module) as string | undefined;
   const spec: GuestSpec = {
     kernelPath: kernel,
     memMiB: intOption('mem', values.mem as string | undefined, 64),
     maxInstructions: intOption('max-instructions', values['max-instructions'] as string | undefined, 2_000_000_000),
     ...(values.append !== undefined ? { cmdline: values.append as string } : {}),
-    ...(values.initrd !== undefined ? { initrdPath: values.initrd as string } : {}),
+    ...(initrd !== undefined ? { initrdPath: initrd } : {}),
     ...(values.disk !== undefined ? { diskPath: values.disk as string } : {}),
     ...(values.persist ? { persist: true } : {}),
   };
@@ -78,10 +89,14 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
     if (e instanceof RangeError || e instanceof DiskError) throw new CliError(e.message);
     throw e;
   }
+  const name = basename(spec.kernelPath);
   try {
-    bootPvh(m, { kernel, kernelName: basename(spec.kernelPath), ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd ? { initrd } : {}) });
+    const kind = detectBootProtocol(kernel, name);
+    if (spec.guest !== undefined && spec.guest !== kind) throw new CliError(`${name} is a ${kind} kernel, but the trace recorded a ${spec.guest} guest`);
+    if (kind === 'pvh') bootPvh(m, { kernel, kernelName: name, ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd ? { initrd } : {}) });
+    else bootMultiboot(m, { kernel, kernelName: name, ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd && spec.initrdPath ? { modules: [{ data: initrd, name: basename(spec.initrdPath) }] } : {}) });
   } catch (e) {
-    if (e instanceof ElfError || e instanceof PvhError) throw new CliError(e.message, 2);
+    if (e instanceof ElfError || e instanceof PvhError || e instanceof MultibootError) throw new CliError(e.message, 2);
     throw e;
   }
   return m;

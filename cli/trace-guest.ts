@@ -3,10 +3,12 @@
  * into the header so that `replay` can rebuild exactly the same machine, and
  * the checks replay makes on the inputs (present, same SHA-256).
  */
-import { dirname, relative, resolve, sep } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { existsSync } from 'node:fs';
 import { describeInput, describeBytes, sha256File, type TraceHeader, type TraceInput, type JsonObject } from '../recorder/index.js';
-import { CliError } from './common.js';
+import { CliError, readInput } from './common.js';
+import { detectBootProtocol, MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
+import { ElfError } from '../core/boot/elf.js';
 import type { GuestSpec } from './run.js';
 import { PRODUCER_VERSION } from './version.js';
 
@@ -15,13 +17,27 @@ function relPath(tracePath: string, file: string): string {
   return relative(dirname(resolve(tracePath)), resolve(file)).split(sep).join('/');
 }
 
+/** The guest's boot protocol: the spec's, or detected from the image (PVH note, else multiboot header). */
+export function guestKindOf(spec: GuestSpec): BootProtocol {
+  if (spec.guest) return spec.guest;
+  try { return detectBootProtocol(readInput(spec.kernelPath, 'guest image'), basename(spec.kernelPath)); } catch (e) {
+    if (e instanceof ElfError || e instanceof MultibootError) throw new CliError(e.message, 2);
+    throw e;
+  }
+}
+
+/**
+ * The header of a recording. `machine.guest` is 'pvh' or 'multiboot'; a
+ * multiboot guest's boot module is recorded in the 'initrd' slot (role
+ * 'initrd', named by its path), as the first module is for a PVH guest.
+ */
 export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: number): TraceHeader {
   const kernelRel = relPath(tracePath, spec.kernelPath);
   const initrdRel = spec.initrdPath ? relPath(tracePath, spec.initrdPath) : null;
   const diskRel = spec.diskPath ? relPath(tracePath, spec.diskPath) : null;
   if (spec.persist) throw new CliError('--persist cannot be recorded: the disk image would no longer match the trace');
   const machine: JsonObject = {
-    guest: 'pvh',
+    guest: guestKindOf(spec),
     memMiB: spec.memMiB,
     maxInstructions: spec.maxInstructions,
     digestEvery,
@@ -44,7 +60,7 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
   const m = h.machine;
   const bad = (what: string): never => { throw new CliError(`${tracePath}: trace header has an invalid machine field '${what}'`); };
   if (h.producer.name !== 'hvtrace') throw new CliError(`${tracePath}: trace was produced by '${h.producer.name}', not hvtrace`);
-  if (m.guest !== 'pvh') bad('guest');
+  if (m.guest !== 'pvh' && m.guest !== 'multiboot') bad('guest');
   const num = (k: string): number => { const v = m[k]; if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(k); return v as number; };
   const memMiB = num('memMiB'), maxInstructions = num('maxInstructions'), digestEvery = num('digestEvery');
   if (typeof m.kernel !== 'string') bad('kernel');
@@ -70,7 +86,7 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
     if (!rec || rec.sha256 !== want.sha256) throw new CliError(`${tracePath}: the command line in the header does not match its recorded SHA-256`);
   }
   const spec: GuestSpec = {
-    kernelPath, memMiB, maxInstructions,
+    kernelPath, memMiB, maxInstructions, guest: m.guest as BootProtocol,
     ...(initrdPath ? { initrdPath } : {}),
     ...(diskPath ? { diskPath } : {}),
     ...(typeof m.cmdline === 'string' ? { cmdline: m.cmdline } : {}),

@@ -10,7 +10,9 @@ set -euo pipefail
 export LC_ALL=C TZ=UTC
 cd "$(dirname "$0")"
 
-GUESTS=(hello longmode cpuid bench-alu bench-memcpy bench-syscall sse)
+GUESTS=(hello longmode cpuid bench-alu bench-memcpy bench-syscall sse multiboot kut-pass kut-fail kut-devices)
+# ELF32 multiboot guests (guest32.ld, multiboot.inc) instead of ELF64 PVH ones.
+ELF32_GUESTS=" multiboot kut-pass kut-fail kut-devices "
 
 need_binutils() {
   command -v as >/dev/null 2>&1 && command -v ld >/dev/null 2>&1
@@ -29,10 +31,12 @@ build() {
   local obj
   obj="$(mktemp -d)"
   for g in "${GUESTS[@]}"; do
-    as --64 -mx86-used-note=no -o "$obj/$g.o" "$g.S"
-    ld -m elf_x86_64 -static -nostdlib --build-id=none -z noexecstack \
+    local bits=64 emul=elf_x86_64 script=guest.ld
+    if [[ "$ELF32_GUESTS" == *" $g "* ]]; then bits=32 emul=elf_i386 script=guest32.ld; fi
+    as --$bits -mx86-used-note=no -o "$obj/$g.o" "$g.S"
+    ld -m $emul -static -nostdlib --build-id=none -z noexecstack \
        -z max-page-size=0x1000 -z norelro \
-       -T guest.ld -o "$out/$g.elf" "$obj/$g.o"
+       -T $script -o "$out/$g.elf" "$obj/$g.o"
   done
   rm -rf "$obj"
 }

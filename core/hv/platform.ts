@@ -20,6 +20,8 @@ import { PciHost } from '../devices/pci.js';
 import { VirtioBlk } from '../devices/virtio-blk.js';
 import { openDisk, type Disk } from '../devices/disk.js';
 import { writeMpTable } from '../boot/mptable.js';
+import { FwCfg } from '../devices/fw-cfg.js';
+import { PcTestdev, TESTDEV_IOMEM_BASE } from '../devices/pc-testdev.js';
 import type { MmioDevice } from './mmio-bus.js';
 
 /** Nominal machine speed: 1 retired instruction = 1 ns (PIT, RTC and LAPIC timer derive from it). */
@@ -49,6 +51,9 @@ export class PcPlatform {
   readonly pci: PciHost;
   readonly disk: Disk | null;
   readonly virtioBlk: VirtioBlk | null;
+  /** QEMU fw_cfg (ports 0x510-0x511) and pc-testdev (0xE0-0xEB, 0x2000-0x2017, MMIO 0xFF000000), as kvm-unit-tests expects. */
+  readonly fwCfg: FwCfg;
+  readonly testdev: PcTestdev;
 
   constructor(private readonly m: Machine, o: PlatformOptions) {
     const now = (): number => m.cpu.icount;
@@ -70,6 +75,13 @@ export class PcPlatform {
     });
     for (const d of [this.pic, this.pit, this.cmos, this.i8042]) for (const r of d.ports()) io.register(r.base, r.len, r.dev);
     io.register(this.debugExit.iobase, this.debugExit.iosize, { name: 'debug-exit', read: (o, s) => this.debugExit.read(o, s), write: (o, s, v) => this.debugExit.write(o, s, v) });
+    this.fwCfg = new FwCfg({ ramBytes: m.ramBytes });
+    // Lines 0-15 are ISA IRQs; 16-23 reach only the I/O APIC (QEMU's GSIs).
+    this.testdev = new PcTestdev({
+      irq: (line, l) => { if (line < 16) this.isaIrq(line, l); else this.ioapic.setIrq(line, l); },
+      flushPage: (pa) => { if (pa < m.ramBytes) m.cpu.invalidateCode(pa, 4096); },
+    });
+    for (const d of [this.fwCfg, this.testdev]) for (const r of d.ports()) io.register(r.base, r.len, r.dev);
     m.clock.addSource(this.pit);
     m.clock.addSource(this.cmos);
     m.clock.addSource(this.lapic.timer);
@@ -102,12 +114,13 @@ export class PcPlatform {
     }
   }
 
-  /** MMIO windows: the local APIC wherever IA32_APIC_BASE puts it (while enabled), the I/O APIC page. */
+  /** MMIO windows: the local APIC wherever IA32_APIC_BASE puts it (while enabled), the I/O APIC page, pc-testdev's 64 KiB buffer. */
   mmioDevices(): MmioDevice[] {
-    const l = this.lapic, io = this.ioapic;
+    const l = this.lapic, io = this.ioapic, t = this.testdev;
     return [
       { name: 'lapic', claims: (gpa) => l.claims(gpa), base: () => l.base, read: (o, s) => l.read(o, s as 1 | 2 | 4), write: (o, s, v) => l.write(o, s as 1 | 2 | 4, v) },
       { name: 'ioapic', claims: (gpa) => gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000, base: () => IOAPIC_BASE, read: (o, s) => io.read(o, s), write: (o, s, v) => io.write(o, s, v) },
+      { name: 'pc-testdev', claims: (gpa) => t.claims(gpa), base: () => TESTDEV_IOMEM_BASE, read: (o, s) => t.readMem(o, s), write: (o, s, v) => t.writeMem(o, s, v) },
     ];
   }
 
