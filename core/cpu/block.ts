@@ -55,7 +55,7 @@ const buf = new Uint8Array(16);
  */
 export type CompiledBlock = (cpu: Cpu, rip: number, ic0: number) => void;
 /** Fast-loop runs of a block before it is compiled. */
-export const JIT_THRESHOLD = 256;
+export const JIT_THRESHOLD = 4096;
 
 /** Restore rip and icount for instruction k of insns that threw (the fast loop's catch). */
 function fixUp(cpu: Cpu, insns: Insn[], k: number, rip: number, ic0: number): void {

@@ -379,6 +379,27 @@ export class Cpu implements LazyFlags {
     else this.write16(a, lo);
     this.addRsp(-size);
   }
+  /** push(8, lo, hi) in 64-bit mode (the same checks and order, no size dispatch). */
+  push64(lo: number, hi: number): void {
+    const l = this.lo[RSP]! >>> 0;
+    const a = this.hi[RSP]! * TWO32 + l - 8;
+    if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) this.fault(SS_VEC, 0);
+    this.write64(a, lo, hi);
+    const s = l - 8;
+    this.lo[RSP] = s;
+    this.hi[RSP] = (this.hi[RSP]! + (s < 0 ? -1 : 0)) | 0;
+  }
+  /** pop(8) in 64-bit mode: returns the low half, high half in `th`. */
+  pop64(): number {
+    const l = this.lo[RSP]! >>> 0;
+    const a = this.hi[RSP]! * TWO32 + l;
+    if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) this.fault(SS_VEC, 0);
+    const v = this.read64(a);
+    const s = l + 8;
+    this.lo[RSP] = s;
+    this.hi[RSP] = (this.hi[RSP]! + (s >= TWO32 ? 1 : 0)) | 0;
+    return v;
+  }
   /** Pop `size` bytes: returns the low half, high half in `th`. */
   pop(size: number): number {
     const a = this.stackAddr(0);

@@ -1077,13 +1077,58 @@ function rrForm(i: Insn, d: number, s: number, t64: (Handler | undefined)[], t32
   i.r0 = d; i.r1 = s;
   return (i.osz === 8 ? t64 : t32)[op];
 }
-addSpecializer(aluEG, (i) => rrForm(i, i.rm, i.reg, RR64, RR32, i.arg));
-addSpecializer(aluGE, (i) => rrForm(i, i.reg, i.rm, RR64, RR32, i.arg));
-addSpecializer(aluEI, (i) => rrForm(i, i.rm, 0, RI64, RI32, i.arg));
 addSpecializer(aluAI, (i) => rrForm(i, 0, 0, RI64, RI32, i.arg));
-addSpecializer(testEG, (i) => rrForm(i, i.rm, i.reg, [test64RR], [test32RR], 0));
-addSpecializer(testEI, (i) => rrForm(i, i.rm, 0, [test64RI], [test32RI], 0));
 addSpecializer(testAI, (i) => rrForm(i, 0, 0, [test64RI], [test32RI], 0));
+
+// ---- CMP and TEST with a memory operand (no write: a plain read, as the table's handlers do) ----
+function cmp64Flags(cpu: Cpu, dl: number, dh: number, sl: number, sh: number): void {
+  const t = (dl >>> 0) - (sl >>> 0);
+  cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
+  cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
+}
+function cmp32Flags(cpu: Cpu, dl: number, sl: number): void {
+  cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
+}
+/** CMP m, imm (81 /7, 83 /7). */
+function cmp64MI(cpu: Cpu, i: Insn): void { const d = cpu.read64(i.ea(cpu, i)); cmp64Flags(cpu, d, cpu.th, i.imm, i.imm >> 31); }
+function cmp32MI(cpu: Cpu, i: Insn): void { cmp32Flags(cpu, cpu.read32(i.ea(cpu, i)), i.imm); }
+/** CMP m, r (39): the register is read first, as aluEG does (no difference: reads have no side effect). */
+function cmp64MR(cpu: Cpu, i: Insn): void { const sl = cpu.lo[i.r1]!, sh = cpu.hi[i.r1]!; const d = cpu.read64(i.ea(cpu, i)); cmp64Flags(cpu, d, cpu.th, sl, sh); }
+function cmp32MR(cpu: Cpu, i: Insn): void { const sl = cpu.lo[i.r1]!; cmp32Flags(cpu, cpu.read32(i.ea(cpu, i)), sl); }
+/** CMP r, m (3B). */
+function cmp64RM(cpu: Cpu, i: Insn): void { const s = cpu.read64(i.ea(cpu, i)), sh = cpu.th; cmp64Flags(cpu, cpu.lo[i.r0]!, cpu.hi[i.r0]!, s, sh); }
+function cmp32RM(cpu: Cpu, i: Insn): void { const s = cpu.read32(i.ea(cpu, i)); cmp32Flags(cpu, cpu.lo[i.r0]!, s); }
+/** TEST m, imm (F7 /0) and TEST m, r (85). */
+function test64MI(cpu: Cpu, i: Insn): void {
+  const d = cpu.read64(i.ea(cpu, i));
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = d & i.imm; cpu.lresH = cpu.th & (i.imm >> 31);
+}
+function test32MI(cpu: Cpu, i: Insn): void {
+  const d = cpu.read32(i.ea(cpu, i)); // before any flag state changes: the read may fault
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & i.imm;
+}
+function test64MR(cpu: Cpu, i: Insn): void {
+  const sl = cpu.lo[i.r1]!, sh = cpu.hi[i.r1]!;
+  const d = cpu.read64(i.ea(cpu, i));
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = d & sl; cpu.lresH = cpu.th & sh;
+}
+function test32MR(cpu: Cpu, i: Insn): void {
+  const sl = cpu.lo[i.r1]!, d = cpu.read32(i.ea(cpu, i));
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & sl;
+}
+markPure(cmp64MI, cmp32MI, cmp64MR, cmp32MR, cmp64RM, cmp32RM, test64MI, test32MI, test64MR, test32MR);
+
+/** Memory forms: d, s as in rrForm; only CMP/TEST are specialized. */
+function memForm(i: Insn, d: number, s: number, f64: Handler, f32: Handler): Handler | undefined {
+  if (i.mod === 3 || (i.osz !== 8 && i.osz !== 4)) return undefined;
+  i.r0 = d; i.r1 = s;
+  return i.osz === 8 ? f64 : f32;
+}
+addSpecializer(aluEG, (i) => (i.mod === 3 ? rrForm(i, i.rm, i.reg, RR64, RR32, i.arg) : i.arg === ALU_CMP ? memForm(i, 0, i.reg, cmp64MR, cmp32MR) : undefined));
+addSpecializer(aluGE, (i) => (i.mod === 3 ? rrForm(i, i.reg, i.rm, RR64, RR32, i.arg) : i.arg === ALU_CMP ? memForm(i, i.reg, 0, cmp64RM, cmp32RM) : undefined));
+addSpecializer(aluEI, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, RI64, RI32, i.arg) : i.arg === ALU_CMP ? memForm(i, 0, 0, cmp64MI, cmp32MI) : undefined));
+addSpecializer(testEG, (i) => (i.mod === 3 ? rrForm(i, i.rm, i.reg, [test64RR], [test32RR], 0) : memForm(i, 0, i.reg, test64MR, test32MR)));
+addSpecializer(testEI, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [test64RI], [test32RI], 0) : memForm(i, 0, 0, test64MI, test32MI)));
 
 // ---- INC/DEC register: CF is kept (materialized into lcf, as incdec does) ----
 function inc64R(cpu: Cpu, i: Insn): void {

@@ -8,7 +8,7 @@ import type { Cpu } from '../cpu.js';
 import { addSpecializer, markNextOnly, type Insn, type Handler } from '../insn.js';
 import { testCC } from '../flags.js';
 import { readE } from './operands.js';
-import { CS, SS, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
+import { CS, SS, SS_VEC, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
 import { loadCodeSegmentFar, loadCsForCpl, loadSsForCpl, readDescriptor } from '../segments.js';
 import { deliverEvent, T_SWINT, T_SWEXC } from '../interrupts.js';
 import { getOF, getCF, getZF, getSF, getPF } from '../flags.js';
@@ -284,6 +284,30 @@ const JCC64: Handler[] = [
   (cpu, i) => { if (!(getZF(cpu) || getSF(cpu) !== getOF(cpu))) taken64(cpu, i); },
 ];
 addSpecializer(jcc, (i) => (i.osz === 8 ? JCC64[i.op & 0xf] : undefined));
+/** JMP rel8/rel32 in 64-bit mode. */
+addSpecializer(jmpRel, (i) => (i.osz === 8 ? taken64 : undefined));
+/** CALL rel32 in 64-bit mode: the target is checked before the push (callRel does the rest otherwise). */
+function call64(cpu: Cpu, i: Insn): void {
+  const ret = cpu.ripNext, t = ret + i.imm;
+  if (t < -0x8000_0000_0000 || t >= 0x8000_0000_0000) { callRel(cpu, i); return; }
+  cpu.push64(ret | 0, Math.floor(ret / TWO32) | 0);
+  cpu.ripNext = t;
+}
+addSpecializer(callRel, (i) => (i.osz === 8 ? call64 : undefined));
+/** RET (C3) in 64-bit mode: the target is checked before RSP moves. */
+function ret64(cpu: Cpu): void {
+  const lo = cpu.lo, hi = cpu.hi;
+  const l = lo[RSP]! >>> 0;
+  const a = hi[RSP]! * TWO32 + l;
+  if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) cpu.fault(SS_VEC, 0);
+  const v = cpu.read64(a);
+  const t = cpu.th * TWO32 + (v >>> 0);
+  if (t >= -0x8000_0000_0000 && t < 0x8000_0000_0000) cpu.ripNext = t; else jumpTo(cpu, t, 8);
+  const s = l + 8;
+  lo[RSP] = s;
+  hi[RSP] = (hi[RSP]! + (s >= TWO32 ? 1 : 0)) | 0;
+}
+addSpecializer(ret, (i) => (i.osz === 8 && i.op === 0xc3 ? ret64 : undefined));
 
 // Near branches read and write only ripNext (insn.ts, markNextOnly).
-markNextOnly(jcc, jmpRel, jmpE, callRel, callE, ret, loop, ...JCC64);
+markNextOnly(jcc, jmpRel, jmpE, callRel, callE, ret, loop, ...JCC64, taken64, call64, ret64);

@@ -336,5 +336,14 @@ addSpecializer(movEI, (i) => {
   i.immHi = i.imm >> 31; // C7 /0: imm32 sign-extended (immHi(i, 8))
   return sized(i, mov64RI, mov32RI);
 });
+/** PUSH r64 / POP r64 (50+r / 58+r in 64-bit mode). POP RSP: RSP is incremented, then loaded. */
+function push64R(cpu: Cpu, i: Insn): void { cpu.push64(cpu.lo[i.r0]!, cpu.hi[i.r0]!); }
+function pop64R(cpu: Cpu, i: Insn): void {
+  const v = cpu.pop64();
+  cpu.lo[i.r0] = v; cpu.hi[i.r0] = cpu.th;
+}
+addSpecializer(pushR, (i) => { i.r0 = (i.op & 7) | ((i.rex & 1) << 3); return i.osz === 8 ? push64R : undefined; });
+addSpecializer(popR, (i) => { i.r0 = (i.op & 7) | ((i.rex & 1) << 3); return i.osz === 8 ? pop64R : undefined; });
+markPure(push64R, pop64R);
 markRegOnly(mov64RR, mov32RR, mov64RI, mov32RI);
 markPure(mov64RM, mov32RM, mov64MR, mov32MR, mov64MI, mov32MI);

@@ -47,7 +47,7 @@ function genInsn(rnd: () => number, progLen: () => number): { bytes: number[]; j
   const imm8 = Math.floor(rnd() * 256), imm32 = Math.floor(rnd() * 4294967296);
   const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
   const disp = Math.floor(rnd() * 15) * 8 + (rnd() < 0.2 ? Math.floor(rnd() * 8) : 0);
-  switch (Math.floor(rnd() * 22)) {
+  switch (Math.floor(rnd() * 25)) {
     case 0: case 1: { // ALU Ev,Gv / Gv,Ev register forms (ADD OR ADC SBB AND SUB XOR CMP)
       const op = Math.floor(rnd() * 8) * 8 + (rnd() < 0.5 ? 1 : 3);
       return { bytes: [rex(w, op & 2 ? d : s, op & 2 ? s : d), op, modrm(3, op & 2 ? d : s, op & 2 ? s : d)] };
@@ -76,7 +76,14 @@ function genInsn(rnd: () => number, progLen: () => number): { bytes: number[]; j
       const op = Math.floor(rnd() * 8) * 8 + (rnd() < 0.5 ? 1 : 3);
       return { bytes: [rex(w, op & 2 ? d : s, R15), op, modrm(1, op & 2 ? d : s, R15), disp] };
     }
-    case 14: return { bytes: [rex(w, d, s), 0x8b, modrm(1, d, s), disp] }; // load through a random register: #PF/#GP mostly
+    case 14: { // access through a random register (#PF/#GP mostly): MOV load, CMP, TEST, INC
+      const k = Math.floor(rnd() * 5);
+      if (k === 0) return { bytes: [rex(w, d, s), 0x8b, modrm(1, d, s), disp] };
+      if (k === 1) return { bytes: [rex(w, d, s), rnd() < 0.5 ? 0x39 : 0x3b, modrm(1, d, s), disp] };
+      if (k === 2) return { bytes: [rex(w, d, s), 0x85, modrm(1, d, s), disp] };
+      if (k === 3) return { bytes: [rex(w, 0, s), 0xf7, modrm(1, 0, s), disp, ...le32(imm32)] };
+      return rnd() < 0.5 ? { bytes: [rex(w, 0, s), 0x83, modrm(1, 7, s), disp, imm8] } : { bytes: [rex(w, 0, s), 0xff, modrm(1, 0, s), disp] };
+    }
     case 15: { // store a byte into the program itself (self-modifying code)
       const at = Math.floor(rnd() * (progLen() + 40));
       return { bytes: [rex(0, 0, R14), 0xc6, modrm(2, 0, R14), ...le32(at), imm8] };
@@ -94,6 +101,15 @@ function genInsn(rnd: () => number, progLen: () => number): { bytes: number[]; j
       return { bytes: [rex(w, s, d), 0x87, modrm(3, s, d)] };
     }
     case 20: return { bytes: [0x66, rex(0, s, d), 0x01 + 8 * Math.floor(rnd() * 8), modrm(3, s, d)] }; // 16-bit ALU
+    case 21: { // CMP / TEST with memory: 83 /7 ib, 81 /7 id, 85, F7 /0 id on [r15 + disp8]
+      const k = Math.floor(rnd() * 4);
+      if (k === 0) return { bytes: [rex(w, 0, R15), 0x83, modrm(1, 7, R15), disp, imm8] };
+      if (k === 1) return { bytes: [rex(w, 0, R15), 0x81, modrm(1, 7, R15), disp, ...le32(imm32)] };
+      if (k === 2) return { bytes: [rex(w, s, R15), 0x85, modrm(1, s, R15), disp] };
+      return { bytes: [rex(w, 0, R15), 0xf7, modrm(1, 0, R15), disp, ...le32(imm32)] };
+    }
+    case 22: return rnd() < 0.5 ? { bytes: [0xe8, 0, 0, 0, 0] } : { bytes: [0xeb, 0] }; // CALL / JMP to the next instruction
+    case 23: return rnd() < 0.8 ? { bytes: [0xc3] } : { bytes: [0xc2, 8, 0] }; // RET (to what the stack holds)
     default: return { bytes: [rex(0, s, d), 0x00 + 8 * Math.floor(rnd() * 8), modrm(3, s, d)] }; // 8-bit ALU
   }
 }
