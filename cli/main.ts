@@ -11,6 +11,7 @@ import { replayCommand } from './replay.js';
 import { inspectCommand } from './inspect.js';
 import { diffCommand } from './diff.js';
 import { fuzzCommand } from './fuzz.js';
+import { ktestCommand } from './ktest.js';
 
 const USAGE = `usage: hvtrace <command> [options]
 
@@ -21,6 +22,7 @@ commands:
   inspect F              show a trace's header, counts and events
   diff A B               compare two traces
   fuzz <suite>           run property suites (mmio, ...) and keep counterexamples
+  ktest <kernels|dir>    run x86 test kernels (kvm-unit-tests) and tabulate results
 
 Run 'hvtrace <command> --help' for the options of a command.`;
 
@@ -33,9 +35,10 @@ function main(argv: string[]): number {
     case 'inspect': return inspectCommand(rest);
     case 'diff': return diffCommand(rest);
     case 'fuzz': return fuzzCommand(rest);
+    case 'ktest': return ktestCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0;
-    default: throw new CliError(`unknown command '${cmd}' (commands: run, record, replay, inspect, diff, fuzz; see 'hvtrace --help')`);
+    default: throw new CliError(`unknown command '${cmd}' (commands: run, record, replay, inspect, diff, fuzz, ktest; see 'hvtrace --help')`);
   }
 }
 
