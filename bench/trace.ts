@@ -28,8 +28,8 @@ const kernel = values.kernel ?? (fs.existsSync(linux) ? linux : path.join(ROOT, 
 const isLinux = kernel.endsWith('vmlinux');
 const spec: GuestSpec = {
   kernelPath: kernel, memMiB: isLinux ? 128 : 16,
-  maxInstructions: Number(values['max-instructions'] ?? 200_000_000),
-  ...(isLinux ? { cmdline: 'console=ttyS0 earlyprintk=serial' } : {}),
+  maxInstructions: Number(values['max-instructions'] ?? 3_000_000_000),
+  ...(isLinux ? { cmdline: 'console=ttyS0 root=/dev/vda rw', diskPath: path.join(ROOT, '.cache/linux/disk.img') } : {}),
 };
 
 class CountSink implements TraceSink { n = 0; event(_e: TraceEvent): void { this.n++; } }
