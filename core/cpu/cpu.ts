@@ -499,7 +499,7 @@ export class Cpu implements LazyFlags {
       if (n > stopAt - ic0 || ic0 === this.shadowAt || !fast) { this.stepBlock(b, stopAt); prev = null; continue; }
       prev = b;
       const jit = b.jit;
-      if (jit !== null && !this.codeDirty) { jit(this, rip, ic0); continue; }
+      if (jit !== null && !this.codeDirty) { jit(this, rip, ic0, stopAt, !iwExiting); continue; }
       if (++b.runs >= this.jitAfter && b.valid) {
         // Code generation from strings may be disallowed (--disallow-code-generation-from-strings): keep interpreting.
         try { b.jit = compileBlock(b); } catch (e) { if (!(e instanceof EvalError)) throw e; this.jitAfter = Infinity; }

@@ -118,6 +118,18 @@ export function specialize(i: Insn): void {
   if (f !== undefined) i.fn = f;
 }
 
+/**
+ * Address forms: a handler with a memory operand whose first effect is
+ * computing its effective address may register a variant taking that
+ * address as a third argument. A compiled block (block.ts) then calls the
+ * instruction's EA function itself, from a call site of its own that V8
+ * can inline, instead of the handler's shared (megamorphic) i.ea call.
+ */
+export type AddrHandler = (cpu: Cpu, i: Insn, a: number) => void;
+const ADDR_FORMS = new Map<Handler, AddrHandler>();
+export function addAddrForm(fn: Handler, fa: AddrHandler): void { ADDR_FORMS.set(fn, fa); }
+export function addrForm(fn: Handler): AddrHandler | undefined { return ADDR_FORMS.get(fn); }
+
 /** Decode flags of opcode table entries. */
 export const IF_BLOCK_END = 1;   // ends a block: control transfer or a change of mode/paging/interruptibility
 export const IF_D64 = 2;         // default operand size 64 in 64-bit mode (PUSH/POP/...)

@@ -6,7 +6,7 @@
  * which ones the SDM leaves undefined so differential tests can mask them.
  */
 import type { Cpu } from '../cpu.js';
-import { markPure, markRegOnly, addSpecializer, type Insn, type Handler } from '../insn.js';
+import { markPure, markRegOnly, addSpecializer, addAddrForm, type Insn, type Handler } from '../insn.js';
 import { LF_NONE, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
 import { checkLinear, eaLow32 } from '../ea.js';
@@ -1090,32 +1090,45 @@ function cmp32Flags(cpu: Cpu, dl: number, sl: number): void {
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
 }
 /** CMP m, imm (81 /7, 83 /7). */
-function cmp64MI(cpu: Cpu, i: Insn): void { const d = cpu.read64(i.ea(cpu, i)); cmp64Flags(cpu, d, cpu.th, i.imm, i.imm >> 31); }
-function cmp32MI(cpu: Cpu, i: Insn): void { cmp32Flags(cpu, cpu.read32(i.ea(cpu, i)), i.imm); }
-/** CMP m, r (39): the register is read first, as aluEG does (no difference: reads have no side effect). */
-function cmp64MR(cpu: Cpu, i: Insn): void { const sl = cpu.lo[i.r1]!, sh = cpu.hi[i.r1]!; const d = cpu.read64(i.ea(cpu, i)); cmp64Flags(cpu, d, cpu.th, sl, sh); }
-function cmp32MR(cpu: Cpu, i: Insn): void { const sl = cpu.lo[i.r1]!; cmp32Flags(cpu, cpu.read32(i.ea(cpu, i)), sl); }
+function cmp64MIa(cpu: Cpu, i: Insn, a: number): void { const d = cpu.read64(a); cmp64Flags(cpu, d, cpu.th, i.imm, i.imm >> 31); }
+function cmp32MIa(cpu: Cpu, i: Insn, a: number): void { cmp32Flags(cpu, cpu.read32(a), i.imm); }
+/** CMP m, r (39). */
+function cmp64MRa(cpu: Cpu, i: Insn, a: number): void { const d = cpu.read64(a); cmp64Flags(cpu, d, cpu.th, cpu.lo[i.r1]!, cpu.hi[i.r1]!); }
+function cmp32MRa(cpu: Cpu, i: Insn, a: number): void { cmp32Flags(cpu, cpu.read32(a), cpu.lo[i.r1]!); }
 /** CMP r, m (3B). */
-function cmp64RM(cpu: Cpu, i: Insn): void { const s = cpu.read64(i.ea(cpu, i)), sh = cpu.th; cmp64Flags(cpu, cpu.lo[i.r0]!, cpu.hi[i.r0]!, s, sh); }
-function cmp32RM(cpu: Cpu, i: Insn): void { const s = cpu.read32(i.ea(cpu, i)); cmp32Flags(cpu, cpu.lo[i.r0]!, s); }
-/** TEST m, imm (F7 /0) and TEST m, r (85). */
-function test64MI(cpu: Cpu, i: Insn): void {
-  const d = cpu.read64(i.ea(cpu, i));
+function cmp64RMa(cpu: Cpu, i: Insn, a: number): void { const s = cpu.read64(a), sh = cpu.th; cmp64Flags(cpu, cpu.lo[i.r0]!, cpu.hi[i.r0]!, s, sh); }
+function cmp32RMa(cpu: Cpu, i: Insn, a: number): void { const s = cpu.read32(a); cmp32Flags(cpu, cpu.lo[i.r0]!, s); }
+/** TEST m, imm (F7 /0) and TEST m, r (85): the read comes before any flag state changes (it may fault). */
+function test64MIa(cpu: Cpu, i: Insn, a: number): void {
+  const d = cpu.read64(a);
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = d & i.imm; cpu.lresH = cpu.th & (i.imm >> 31);
 }
-function test32MI(cpu: Cpu, i: Insn): void {
-  const d = cpu.read32(i.ea(cpu, i)); // before any flag state changes: the read may fault
+function test32MIa(cpu: Cpu, i: Insn, a: number): void {
+  const d = cpu.read32(a);
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & i.imm;
 }
-function test64MR(cpu: Cpu, i: Insn): void {
-  const sl = cpu.lo[i.r1]!, sh = cpu.hi[i.r1]!;
-  const d = cpu.read64(i.ea(cpu, i));
-  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = d & sl; cpu.lresH = cpu.th & sh;
+function test64MRa(cpu: Cpu, i: Insn, a: number): void {
+  const d = cpu.read64(a);
+  cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = d & cpu.lo[i.r1]!; cpu.lresH = cpu.th & cpu.hi[i.r1]!;
 }
-function test32MR(cpu: Cpu, i: Insn): void {
-  const sl = cpu.lo[i.r1]!, d = cpu.read32(i.ea(cpu, i));
-  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & sl;
+function test32MRa(cpu: Cpu, i: Insn, a: number): void {
+  const d = cpu.read32(a);
+  cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & cpu.lo[i.r1]!;
 }
+// The table's handlers read the register operand before the EA: no difference (reading a register has no effect).
+function cmp64MI(cpu: Cpu, i: Insn): void { cmp64MIa(cpu, i, i.ea(cpu, i)); }
+function cmp32MI(cpu: Cpu, i: Insn): void { cmp32MIa(cpu, i, i.ea(cpu, i)); }
+function cmp64MR(cpu: Cpu, i: Insn): void { cmp64MRa(cpu, i, i.ea(cpu, i)); }
+function cmp32MR(cpu: Cpu, i: Insn): void { cmp32MRa(cpu, i, i.ea(cpu, i)); }
+function cmp64RM(cpu: Cpu, i: Insn): void { cmp64RMa(cpu, i, i.ea(cpu, i)); }
+function cmp32RM(cpu: Cpu, i: Insn): void { cmp32RMa(cpu, i, i.ea(cpu, i)); }
+function test64MI(cpu: Cpu, i: Insn): void { test64MIa(cpu, i, i.ea(cpu, i)); }
+function test32MI(cpu: Cpu, i: Insn): void { test32MIa(cpu, i, i.ea(cpu, i)); }
+function test64MR(cpu: Cpu, i: Insn): void { test64MRa(cpu, i, i.ea(cpu, i)); }
+function test32MR(cpu: Cpu, i: Insn): void { test32MRa(cpu, i, i.ea(cpu, i)); }
+addAddrForm(cmp64MI, cmp64MIa); addAddrForm(cmp32MI, cmp32MIa); addAddrForm(cmp64MR, cmp64MRa); addAddrForm(cmp32MR, cmp32MRa);
+addAddrForm(cmp64RM, cmp64RMa); addAddrForm(cmp32RM, cmp32RMa); addAddrForm(test64MI, test64MIa); addAddrForm(test32MI, test32MIa);
+addAddrForm(test64MR, test64MRa); addAddrForm(test32MR, test32MRa);
 markPure(cmp64MI, cmp32MI, cmp64MR, cmp32MR, cmp64RM, cmp32RM, test64MI, test32MI, test64MR, test32MR);
 
 /** Memory forms: d, s as in rrForm; only CMP/TEST are specialized. */
@@ -1168,8 +1181,7 @@ addSpecializer(incR, (i) => {
 });
 
 // ---- INC/DEC memory (64/32-bit): read with write intent, flags, write (the order of rmw + incdec) ----
-function incDecMem(cpu: Cpu, i: Insn, sz: number, dec: boolean): void {
-  const a = i.ea(cpu, i);
+function incDecMem(cpu: Cpu, a: number, sz: number, dec: boolean): void {
   const v = readRmw(cpu, a, sz), vh = sz === 8 ? cpu.th : 0;
   const cf = getCF(cpu) ? 1 : 0;
   let rl: number, rh = 0;
@@ -1178,10 +1190,15 @@ function incDecMem(cpu: Cpu, i: Insn, sz: number, dec: boolean): void {
   cpu.lop = dec ? LF_DEC : LF_INC; cpu.lsz = sz; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = v; cpu.ldstH = vh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
   if (sz === 8) cpu.write64(a, rl, rh); else cpu.write32(a, rl);
 }
-function inc64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 8, false); }
-function dec64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 8, true); }
-function inc32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 4, false); }
-function dec32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i, 4, true); }
+function inc64Ma(cpu: Cpu, _i: Insn, a: number): void { incDecMem(cpu, a, 8, false); }
+function dec64Ma(cpu: Cpu, _i: Insn, a: number): void { incDecMem(cpu, a, 8, true); }
+function inc32Ma(cpu: Cpu, _i: Insn, a: number): void { incDecMem(cpu, a, 4, false); }
+function dec32Ma(cpu: Cpu, _i: Insn, a: number): void { incDecMem(cpu, a, 4, true); }
+function inc64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i.ea(cpu, i), 8, false); }
+function dec64M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i.ea(cpu, i), 8, true); }
+function inc32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i.ea(cpu, i), 4, false); }
+function dec32M(cpu: Cpu, i: Insn): void { incDecMem(cpu, i.ea(cpu, i), 4, true); }
+addAddrForm(inc64M, inc64Ma); addAddrForm(dec64M, dec64Ma); addAddrForm(inc32M, inc32Ma); addAddrForm(dec32M, dec32Ma);
 addSpecializer(incE, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [inc64R], [inc32R], 0) : i.osz === 8 ? inc64M : i.osz === 4 ? inc32M : undefined));
 addSpecializer(decE, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [dec64R], [dec32R], 0) : i.osz === 8 ? dec64M : i.osz === 4 ? dec32M : undefined));
 markPure(inc64M, dec64M, inc32M, dec32M);

@@ -3,7 +3,7 @@
  * POP, PUSHF, POPF, ENTER, LEAVE, MOV Sreg, XLAT).
  */
 import type { Cpu } from '../cpu.js';
-import { markPure, markRegOnly, addSpecializer, type Insn, type Handler } from '../insn.js';
+import { markPure, markRegOnly, addSpecializer, addAddrForm, type Insn, type Handler } from '../insn.js';
 import { readE, writeE, readG, writeG, getReg, setReg, immHi } from './operands.js';
 import { linearOf } from '../ea.js';
 import { RAX, RBX, RSP, RBP, SS, CS, IF, IOPL, AC, ID, VIF, VIP, RF, VM, TWO32, ARITH_FLAGS, DF, TF, NT, OF as OFLAG } from '../regs.js';
@@ -295,25 +295,29 @@ function mov32RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi
 function mov64RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = i.immHi; }
 function mov32RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = 0; }
 /** Loads and stores through the instruction's EA function. */
-function mov64RM(cpu: Cpu, i: Insn): void {
-  const v = cpu.read64(i.ea(cpu, i));
+function mov64RMa(cpu: Cpu, i: Insn, a: number): void {
+  const v = cpu.read64(a);
   cpu.lo[i.r0] = v; cpu.hi[i.r0] = cpu.th;
 }
-function mov32RM(cpu: Cpu, i: Insn): void {
-  const v = cpu.read32(i.ea(cpu, i));
+function mov32RMa(cpu: Cpu, i: Insn, a: number): void {
+  const v = cpu.read32(a);
   cpu.lo[i.r0] = v; cpu.hi[i.r0] = 0;
 }
-function mov64MR(cpu: Cpu, i: Insn): void {
-  const l = cpu.lo[i.r1]!, h = cpu.hi[i.r1]!;
-  cpu.write64(i.ea(cpu, i), l, h);
-}
-function mov32MR(cpu: Cpu, i: Insn): void {
-  const l = cpu.lo[i.r1]!;
-  cpu.write32(i.ea(cpu, i), l);
-}
+function mov64MRa(cpu: Cpu, i: Insn, a: number): void { cpu.write64(a, cpu.lo[i.r1]!, cpu.hi[i.r1]!); }
+function mov32MRa(cpu: Cpu, i: Insn, a: number): void { cpu.write32(a, cpu.lo[i.r1]!); }
 /** MOV r/m, imm to memory: the imm32 is sign-extended for 64-bit operands. */
-function mov64MI(cpu: Cpu, i: Insn): void { cpu.write64(i.ea(cpu, i), i.imm, i.imm >> 31); }
-function mov32MI(cpu: Cpu, i: Insn): void { cpu.write32(i.ea(cpu, i), i.imm); }
+function mov64MIa(cpu: Cpu, i: Insn, a: number): void { cpu.write64(a, i.imm, i.imm >> 31); }
+function mov32MIa(cpu: Cpu, i: Insn, a: number): void { cpu.write32(a, i.imm); }
+function mov64RM(cpu: Cpu, i: Insn): void { mov64RMa(cpu, i, i.ea(cpu, i)); }
+function mov32RM(cpu: Cpu, i: Insn): void { mov32RMa(cpu, i, i.ea(cpu, i)); }
+/** Stores: the EA first, then the register (no difference: reading a register has no effect). */
+function mov64MR(cpu: Cpu, i: Insn): void { mov64MRa(cpu, i, i.ea(cpu, i)); }
+function mov32MR(cpu: Cpu, i: Insn): void { mov32MRa(cpu, i, i.ea(cpu, i)); }
+function mov64MI(cpu: Cpu, i: Insn): void { mov64MIa(cpu, i, i.ea(cpu, i)); }
+function mov32MI(cpu: Cpu, i: Insn): void { mov32MIa(cpu, i, i.ea(cpu, i)); }
+addAddrForm(mov64RM, mov64RMa); addAddrForm(mov32RM, mov32RMa);
+addAddrForm(mov64MR, mov64MRa); addAddrForm(mov32MR, mov32MRa);
+addAddrForm(mov64MI, mov64MIa); addAddrForm(mov32MI, mov32MIa);
 
 function sized(i: Insn, f64: Handler, f32: Handler): Handler | undefined {
   return i.osz === 8 ? f64 : i.osz === 4 ? f32 : undefined;

@@ -170,15 +170,17 @@ function stopOf(t: Cpu1, what: string): Stop {
 }
 
 /**
- * Run until stopAt, an exit or an error: the reference interpreter (`ref`) is
- * also stepped one instruction per run() call; the fast one runs in one call.
+ * Run until stopAt, an exit or an error, in one run() call, on the reference
+ * interpreter (`ref`) or the fast paths. (Not single-stepped: instructions
+ * are fetched a block at a time in both, so a mapping changed mid-block
+ * without INVLPG takes effect at the same point.)
  */
 function runTo(t: Cpu1, stopAt: number, ref: boolean, jitAfter = Infinity): Stop {
   const c: Cpu = t.cpu;
   c.fast = !ref;
   c.jitAfter = jitAfter;
   try {
-    if (ref) { while (c.icount < stopAt) c.run(c.icount + 1); } else c.run(stopAt);
+    c.run(stopAt);
     return stopOf(t, 'budget');
   } catch (e) {
     if (e === VM_EXIT) return stopOf(t, `exit ${c.xReason} info ${(c.xIntInfo >>> 0).toString(16)} qual ${c.xQual}`);
@@ -336,6 +338,55 @@ test('a compiled block that writes into itself stops after the write; the rest r
     t.cpu.lo[13] = immAt; t.cpu.hi[13] = 0;
   }, 10_000);
   assert.is(stops[0]!.regs[0], 15 * 1 + 5 * 5, 'reference: 1 while ECX > 5, then 5 (from the iteration that wrote it)');
+  for (const s of stops) assert.equal(s, stops[0]);
+});
+
+test('a compiled loop faulting on its first instruction in a later iteration: RIP and count at that instruction', () => {
+  // mov ecx, 100; L: mov rax, [rdx]; add rdx, 8; dec ecx; jnz L   with RDX = scratch + FE8h: the fourth load is in the
+  // unmapped next page. The block at L runs interpreted once (and is compiled), is entered compiled, loops once more.
+  const prog = [0xb9, 100, 0, 0, 0, 0x48, 0x8b, 0x02, 0x48, 0x83, 0xc2, 0x08, 0xff, 0xc9, 0x75, 0xf5];
+  const stops = both((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    reset(t, prng(6));
+    t.cpu.lo[2] = NATIVE_SCRATCH_BASE + 0xfe8; t.cpu.hi[2] = 0;
+  }, 10_000);
+  assert.is(stops[0]!.what, 'exit 0 info 80000b0e qual 268439552', 'reference: #PF at the first byte of the next page');
+  assert.is(stops[0]!.icount, 1 + 4 * 3, 'reference: three iterations retired');
+  for (const s of stops) assert.equal(s, stops[0]);
+});
+
+test('a compiled loop whose data access evicts the TLB entry of its own (remapped) code page: the next iteration runs the new page', () => {
+  // B1 (physical PA_CODE) and B2 (another page) at linear CODE_BASE:
+  //   mov [r13 + pte], esi; mov r9, [r11]; add eax, 1 / add eax, 100; dec ecx; jnz CODE_BASE; jmp end
+  // ESI = the PTE for B2, R11 = a page with the TLB index of CODE_BASE. The program (mov ecx, 16; jmp CODE_BASE)
+  // runs twice on the same CPU with the PTE reset to B1 in between, so that the second time B1 runs compiled.
+  const pteOff = ((CODE_BASE >>> 12) & 0x1ff) * 8;
+  const prog = [0xb9, 16, 0, 0, 0, 0xe9, ...le32(CODE_BASE - (NATIVE_CODE_ADDR + 10))];
+  const end = NATIVE_CODE_ADDR + prog.length;
+  const blk = (imm: number): number[] => [0x41, 0x89, 0xb5, ...le32(pteOff), 0x4d, 0x8b, 0x0b, 0x83, 0xc0, imm, 0xff, 0xc9,
+    0x75, -17 & 0xff, 0xe9, ...le32(end - (CODE_BASE + 22))];
+  const evict = CODE_BASE + 4096 * 4096;
+  const stops = [[true, Infinity], [false, Infinity], [false, 1]].map(([ref, jitAfter]) => {
+    const t = new Cpu1();
+    t.cpu.fast = ref !== true;
+    t.loadCode(Uint8Array.from(prog));
+    t.mem.u8.set(blk(1), PA_CODE);
+    const p2 = t.allocPage();
+    t.mem.u8.set(blk(100), p2);
+    t.mapPage(SYS_ADDR, PA_PT_CODE, PTE_P | PTE_W);
+    t.mapPage(evict, t.allocPage(), PTE_P | PTE_W);
+    let s: Stop | undefined;
+    for (let round = 0; round < 2; round++) {
+      t.mem.dv.setInt32(PA_PT_CODE + pteOff, PA_CODE | PTE_P | PTE_W, true);
+      reset(t, prng(8));
+      const c = t.cpu;
+      c.lo[0] = 0; c.hi[0] = 0; c.lo[6] = p2 | PTE_P | PTE_W; c.hi[6] = 0;
+      c.lo[13] = SYS_ADDR; c.hi[13] = 0; c.lo[11] = evict; c.hi[11] = 0;
+      s = runTo(t, 10_000, ref === true, jitAfter as number);
+    }
+    return s!;
+  });
+  assert.is(stops[0]!.regs[0], 1 + 15 * 100, 'reference: B1 once, then B2');
   for (const s of stops) assert.equal(s, stops[0]);
 });
 
