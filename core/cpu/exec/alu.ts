@@ -602,7 +602,9 @@ export function btOp(cpu: Cpu, i: Insn): void {
     if (op !== 0) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
     return;
   }
-  a = i.ea(cpu, i);
+  // With a register bit offset, the canonical check applies to the final address, so the
+  // 64-bit EA is formed here without it (a host CPU faults #PF, not #GP, when only EA is non-canonical).
+  a = !isImm && i.asz === 8 ? 0 : i.ea(cpu, i);
   let b: number;
   if (!isImm) {
     // A register bit offset is signed and may address memory beyond the operand
@@ -616,8 +618,18 @@ export function btOp(cpu: Cpu, i: Insn): void {
     const dLo = Math.imul(qLo, sz); // displacement modulo 2^32
     const base = cpu.segBaseEff[i.seg]!;
     if (i.asz === 8) {
-      const disp = (qHi * TWO32 + (qLo >>> 0)) * sz; // exact whenever the result can be canonical
-      a = checkLinear(cpu, i.seg, a + disp);
+      // EA + sz * (BitOffset DIV bits), modulo 2^64, on 32-bit halves.
+      let lo = 0, hi = 0;
+      if (cpu.mode === 8 && i.base < 0 && i.index < 0 && i.mod === 0 && (i.rm & 7) === 5) {
+        const r = cpu.ripNext + i.disp; lo = r >>> 0; hi = Math.floor(r / TWO32);
+      } else {
+        lo = i.disp; // signed; the sum below is exact (< 2^37 in magnitude)
+        if (i.base >= 0) { lo += cpu.lo[i.base]! >>> 0; hi += cpu.hi[i.base]!; }
+        if (i.index >= 0) { const m = 1 << i.scale; lo += (cpu.lo[i.index]! >>> 0) * m; hi += cpu.hi[i.index]! * m; }
+      }
+      lo += (qLo >>> 0) * sz; hi += qHi * sz;
+      const h = (hi + Math.floor(lo / TWO32)) | 0;
+      a = checkLinear(cpu, i.seg, h * TWO32 + (lo >>> 0) + base);
     } else if (i.asz === 4) {
       a = cpu.mode === 8 ? checkLinear(cpu, i.seg, ((a - base + dLo) >>> 0) + base) : (a + dLo) >>> 0;
     } else {

@@ -15,7 +15,6 @@ import { RAX, RCX, RSI, RDI, ES, DF } from '../regs.js';
 
 function srcAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, i.seg, i.asz, cpu.lo[RSI]!, cpu.hi[RSI]!); }
 function dstAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, ES, i.asz, cpu.lo[RDI]!, cpu.hi[RDI]!); }
-function step(cpu: Cpu, i: Insn): number { return cpu.flagsRest & DF ? -i.osz : i.osz; }
 
 /** Whether the count register (CX/ECX/RCX by address size) is zero. */
 function countZero(cpu: Cpu, asz: number): boolean {
@@ -31,16 +30,21 @@ function countDec(cpu: Cpu, asz: number): void {
   else { if (l === 0) cpu.hi[RCX] = (cpu.hi[RCX]! - 1) | 0; cpu.lo[RCX] = (l - 1) | 0; }
 }
 
+/** One iteration of a string instruction; `d` is the signed element step (DF). */
+type Body = (cpu: Cpu, i: Insn, d: number) => void;
+
 /**
  * Run `body` once, or while the count is not zero under REP (Vol. 2B
  * "REP/REPE/REPZ/REPNE/REPNZ", Operation); for CMPS/SCAS (`usesZf`) REPE
  * stops when ZF = 0 and REPNE when ZF = 1, tested after each iteration.
+ * Bodies are module-level functions: nothing is allocated per instruction.
  */
-function repeat(cpu: Cpu, i: Insn, body: () => void, usesZf: boolean): void {
-  if (i.rep === 0) { body(); return; }
+function repeat(cpu: Cpu, i: Insn, body: Body, usesZf: boolean): void {
+  const d = cpu.flagsRest & DF ? -i.osz : i.osz;
+  if (i.rep === 0) { body(cpu, i, d); return; }
   const asz = i.asz;
   while (!countZero(cpu, asz)) {
-    body();
+    body(cpu, i, d);
     countDec(cpu, asz);
     if (usesZf) {
       const zf = getZF(cpu);
@@ -49,47 +53,38 @@ function repeat(cpu: Cpu, i: Insn, body: () => void, usesZf: boolean): void {
   }
 }
 
-export function movs(cpu: Cpu, i: Insn): void {
-  const d = step(cpu, i);
-  repeat(cpu, i, () => {
-    const v = readMem(cpu, srcAddr(cpu, i), i.osz), vh = cpu.th;
-    writeMem(cpu, dstAddr(cpu, i), i.osz, v, vh);
-    addIndex(cpu, RSI, i.asz, d);
-    addIndex(cpu, RDI, i.asz, d);
-  }, false);
-}
-export function stos(cpu: Cpu, i: Insn): void {
-  const d = step(cpu, i);
+const movsBody: Body = (cpu, i, d) => {
+  const v = readMem(cpu, srcAddr(cpu, i), i.osz), vh = cpu.th;
+  writeMem(cpu, dstAddr(cpu, i), i.osz, v, vh);
+  addIndex(cpu, RSI, i.asz, d);
+  addIndex(cpu, RDI, i.asz, d);
+};
+const stosBody: Body = (cpu, i, d) => {
   const v = getReg(cpu, RAX, i.osz, 1), vh = cpu.th;
-  repeat(cpu, i, () => {
-    writeMem(cpu, dstAddr(cpu, i), i.osz, v, vh);
-    addIndex(cpu, RDI, i.asz, d);
-  }, false);
-}
-export function lods(cpu: Cpu, i: Insn): void {
-  const d = step(cpu, i);
-  repeat(cpu, i, () => {
-    const v = readMem(cpu, srcAddr(cpu, i), i.osz);
-    setReg(cpu, RAX, i.osz, v, cpu.th, 1);
-    addIndex(cpu, RSI, i.asz, d);
-  }, false);
-}
-export function scas(cpu: Cpu, i: Insn): void {
-  const d = step(cpu, i);
+  writeMem(cpu, dstAddr(cpu, i), i.osz, v, vh);
+  addIndex(cpu, RDI, i.asz, d);
+};
+const lodsBody: Body = (cpu, i, d) => {
+  const v = readMem(cpu, srcAddr(cpu, i), i.osz);
+  setReg(cpu, RAX, i.osz, v, cpu.th, 1);
+  addIndex(cpu, RSI, i.asz, d);
+};
+const scasBody: Body = (cpu, i, d) => {
   const a = getReg(cpu, RAX, i.osz, 1), ah = cpu.th;
-  repeat(cpu, i, () => {
-    const v = readMem(cpu, dstAddr(cpu, i), i.osz), vh = cpu.th;
-    alu(cpu, ALU_CMP, i.osz, a, ah, v, vh);
-    addIndex(cpu, RDI, i.asz, d);
-  }, true);
-}
-export function cmps(cpu: Cpu, i: Insn): void {
-  const d = step(cpu, i);
-  repeat(cpu, i, () => {
-    const s = readMem(cpu, srcAddr(cpu, i), i.osz), sh = cpu.th;
-    const t = readMem(cpu, dstAddr(cpu, i), i.osz), th = cpu.th;
-    alu(cpu, ALU_CMP, i.osz, s, sh, t, th);
-    addIndex(cpu, RSI, i.asz, d);
-    addIndex(cpu, RDI, i.asz, d);
-  }, true);
-}
+  const v = readMem(cpu, dstAddr(cpu, i), i.osz), vh = cpu.th;
+  alu(cpu, ALU_CMP, i.osz, a, ah, v, vh);
+  addIndex(cpu, RDI, i.asz, d);
+};
+const cmpsBody: Body = (cpu, i, d) => {
+  const s = readMem(cpu, srcAddr(cpu, i), i.osz), sh = cpu.th;
+  const t = readMem(cpu, dstAddr(cpu, i), i.osz), th = cpu.th;
+  alu(cpu, ALU_CMP, i.osz, s, sh, t, th);
+  addIndex(cpu, RSI, i.asz, d);
+  addIndex(cpu, RDI, i.asz, d);
+};
+
+export function movs(cpu: Cpu, i: Insn): void { repeat(cpu, i, movsBody, false); }
+export function stos(cpu: Cpu, i: Insn): void { repeat(cpu, i, stosBody, false); }
+export function lods(cpu: Cpu, i: Insn): void { repeat(cpu, i, lodsBody, false); }
+export function scas(cpu: Cpu, i: Insn): void { repeat(cpu, i, scasBody, true); }
+export function cmps(cpu: Cpu, i: Insn): void { repeat(cpu, i, cmpsBody, true); }
