@@ -7,8 +7,9 @@ import { basename } from 'node:path';
 import { Machine, type RunResult } from '../core/hv/machine.js';
 import { bootPvh } from '../core/hv/boot.js';
 import { bootMultiboot } from '../core/hv/multiboot.js';
-import { detectBootProtocol, MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
+import { MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
 import { ElfError } from '../core/boot/elf.js';
+import { resolveKernel, BzImageError } from '../core/boot/bzimage.js';
 import { PvhError } from '../core/boot/pvh.js';
 import { DiskError } from '../core/devices/disk.js';
 import { exitReasonName } from '../core/vmx/exit-reasons.js';
@@ -77,7 +78,7 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
 
 /** Build the machine for a guest spec and load the guest. */
 export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?: TraceSink, digestEvery?: number): Machine {
-  const kernel = readInput(spec.kernelPath, 'guest image');
+  const kernelFile = readInput(spec.kernelPath, 'guest image');
   const initrd = spec.initrdPath ? readInput(spec.initrdPath, 'initrd') : undefined;
   let m: Machine;
   try {
@@ -91,12 +92,13 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
   }
   const name = basename(spec.kernelPath);
   try {
-    const kind = detectBootProtocol(kernel, name);
+    // A bzImage (vmlinuz) is booted through the PVH entry of the ELF vmlinux inside it (core/boot/bzimage.ts).
+    const { bytes: kernel, kind } = resolveKernel(kernelFile, name);
     if (spec.guest !== undefined && spec.guest !== kind) throw new CliError(`${name} is a ${kind} kernel, but the trace recorded a ${spec.guest} guest`);
     if (kind === 'pvh') bootPvh(m, { kernel, kernelName: name, ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd ? { initrd } : {}) });
     else bootMultiboot(m, { kernel, kernelName: name, ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}), ...(initrd && spec.initrdPath ? { modules: [{ data: initrd, name: basename(spec.initrdPath) }] } : {}) });
   } catch (e) {
-    if (e instanceof ElfError || e instanceof PvhError || e instanceof MultibootError) throw new CliError(e.message, 2);
+    if (e instanceof ElfError || e instanceof PvhError || e instanceof MultibootError || e instanceof BzImageError) throw new CliError(e.message, 2);
     throw e;
   }
   return m;

@@ -7,8 +7,9 @@ import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { existsSync } from 'node:fs';
 import { describeInput, describeBytes, sha256File, type TraceHeader, type TraceInput, type JsonObject } from '../recorder/index.js';
 import { CliError, readInput } from './common.js';
-import { detectBootProtocol, MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
+import { MultibootError, type BootProtocol } from '../core/boot/multiboot.js';
 import { ElfError } from '../core/boot/elf.js';
+import { resolveKernel, BzImageError } from '../core/boot/bzimage.js';
 import type { GuestSpec } from './run.js';
 import { PRODUCER_VERSION } from './version.js';
 
@@ -20,8 +21,8 @@ function relPath(tracePath: string, file: string): string {
 /** The guest's boot protocol: the spec's, or detected from the image (PVH note, else multiboot header). */
 export function guestKindOf(spec: GuestSpec): BootProtocol {
   if (spec.guest) return spec.guest;
-  try { return detectBootProtocol(readInput(spec.kernelPath, 'guest image'), basename(spec.kernelPath)); } catch (e) {
-    if (e instanceof ElfError || e instanceof MultibootError) throw new CliError(e.message, 2);
+  try { return resolveKernel(readInput(spec.kernelPath, 'guest image'), basename(spec.kernelPath)).kind; } catch (e) {
+    if (e instanceof ElfError || e instanceof MultibootError || e instanceof BzImageError) throw new CliError(e.message, 2);
     throw e;
   }
 }
