@@ -97,9 +97,13 @@ export function decompressPayload(p: Uint8Array, name = 'image'): Uint8Array {
       }
     case 'gzip':
       try {
-        // A gzip member ends with its own size; zlib ignores bytes after the member.
         return new Uint8Array(gunzipSync(p));
       } catch (e) {
+        // node:zlib reads bytes after a gzip member as another member, so a
+        // payload followed by the 4-byte decompressed size (size_append, as
+        // the build appends it to other formats) fails as a whole: try it
+        // without those 4 bytes (CRC and ISIZE are still checked).
+        if (p.length > 4) { try { return new Uint8Array(gunzipSync(p.subarray(0, p.length - 4))); } catch { /* report the first error */ } }
         throw new BzImageError(`${name}: gzip payload: ${(e as Error).message}`);
       }
     case 'unknown': {
