@@ -25,7 +25,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { DEFAULT_DIGEST_EVERY, type RunResult } from '../core/hv/machine.js';
+import { DEFAULT_DIGEST_EVERY, type Machine, type RunResult } from '../core/hv/machine.js';
 import { buildMachine, type GuestSpec } from './run.js';
 import { recordTrace } from './session.js';
 import { CliError, intOption } from './common.js';
@@ -222,20 +222,29 @@ export function runKtest(c: KtestCase, o: KtestOptions): KtestResult {
   };
   const trace = o.recordDir ? join(o.recordDir, `${c.name.replace(/[^\w.+-]/g, '_')}.hvt`) : undefined;
   let run: RunResult, seconds: number;
+  let machine: Machine | undefined;
+  const t0 = process.hrtime.bigint();
   try {
     if (trace) {
       const r = recordTrace(spec, trace, DEFAULT_DIGEST_EVERY, serial);
       run = r.run; seconds = r.seconds;
     } else {
-      const m = buildMachine(spec, serial);
-      const t0 = process.hrtime.bigint();
-      run = m.run();
-      seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      machine = buildMachine(spec, serial);
+      const t1 = process.hrtime.bigint();
+      run = machine.run();
+      seconds = Number(process.hrtime.bigint() - t1) / 1e9;
     }
   } catch (e) {
-    if (!(e instanceof CliError)) throw e;
-    const counts = parseKtestOutput('');
-    return { ...c, verdict: 'FAIL', status: null, stop: 'load-error', reason: e.message, counts, instructions: 0, seconds: 0 };
+    // A kernel that cannot be loaded fails with the loader's message; a machine bug (an internal
+    // error) fails this kernel only, with what it printed so far, and the next one runs.
+    const counts = parseKtestOutput(Buffer.from(bytes).toString('latin1'));
+    if (e instanceof CliError) return { ...c, verdict: 'FAIL', status: null, stop: 'load-error', reason: e.message, counts, instructions: 0, seconds: 0 };
+    const msg = e instanceof Error ? e.message : String(e);
+    const icount = machine?.cpu.icount ?? 0;
+    return {
+      ...c, verdict: 'FAIL', status: null, stop: 'internal-error', counts, instructions: icount, seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+      reason: `internal error${machine ? ` after ${icount} instructions` : ''}: ${msg}`,
+    };
   }
   const counts = parseKtestOutput(Buffer.from(bytes).toString('latin1'));
   const v = ktestVerdict(run.stop, counts);
@@ -308,7 +317,7 @@ export function ktestCommand(argv: string[]): number {
   let line: number[] = [];
   const results: KtestResult[] = [];
   for (const c of cases) {
-    if (!values.json) process.stderr.write(`hvtrace: ktest ${c.name}${c.cmdline ? ` (${c.cmdline})` : ''} ...\n`);
+    process.stderr.write(`hvtrace: ktest ${c.name}${c.cmdline ? ` (${c.cmdline})` : ''} ...\n`);
     results.push(runKtest(c, opts));
     if (line.length) { process.stderr.write(Buffer.from(line) + '\n'); line = []; }
   }
