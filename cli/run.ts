@@ -25,6 +25,7 @@ export const RUN_OPTIONS = {
   module: { type: 'string' },
   disk: { type: 'string' },
   persist: { type: 'boolean' },
+  rtc: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -41,7 +42,8 @@ the Xen PVH entry note) or else a multiboot v1 kernel (a kvm-unit-tests .flat).
   --module FILE           multiboot boot module (kvm-unit-tests: the environment
                           file); the same slot as --initrd
   --disk FILE             disk image for virtio-blk (PCI 00:01.0); writes go to a
-                          copy-on-write overlay in memory unless --persist`;
+                          copy-on-write overlay in memory unless --persist
+  --rtc DATE              CMOS clock at virtual time 0, ISO 8601 UTC (default 2026-01-01T00:00:00Z)`;
 
 export interface GuestSpec {
   readonly kernelPath: string;
@@ -52,6 +54,8 @@ export interface GuestSpec {
   readonly initrdPath?: string;
   readonly diskPath?: string;
   readonly persist?: boolean;
+  /** CMOS RTC date at virtual time 0 (ISO 8601). */
+  readonly rtcStart?: string;
   /** The boot protocol the image must have (a replayed trace says which); detected when absent. */
   readonly guest?: BootProtocol;
 }
@@ -71,6 +75,7 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
     ...(initrd !== undefined ? { initrdPath: initrd } : {}),
     ...(values.disk !== undefined ? { diskPath: values.disk as string } : {}),
     ...(values.persist ? { persist: true } : {}),
+    ...(values.rtc !== undefined ? { rtcStart: values.rtc as string } : {}),
   };
   if (spec.persist && !spec.diskPath) throw new CliError('--persist needs --disk');
   return spec;
@@ -85,6 +90,7 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
     m = new Machine({
       memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}), ...(digestEvery ? { digestEvery } : {}),
       ...(spec.diskPath ? { disk: spec.diskPath } : {}), ...(spec.persist ? { persist: true } : {}),
+      ...(spec.rtcStart !== undefined ? { rtcStart: spec.rtcStart } : {}),
     });
   } catch (e) {
     if (e instanceof RangeError || e instanceof DiskError) throw new CliError(e.message);

@@ -12,6 +12,7 @@ import { ElfError } from '../core/boot/elf.js';
 import { resolveKernel, BzImageError } from '../core/boot/bzimage.js';
 import type { GuestSpec } from './run.js';
 import { PRODUCER_VERSION } from './version.js';
+import { DEFAULT_RTC_START } from '../core/hv/machine.js';
 
 /** Paths in a header are relative to the trace file's directory, with '/' separators: no host paths in traces. */
 function relPath(tracePath: string, file: string): string {
@@ -46,6 +47,7 @@ export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: numbe
     initrd: initrdRel,
     disk: diskRel,
     cmdline: spec.cmdline ?? null,
+    rtc: spec.rtcStart ?? DEFAULT_RTC_START,
   };
   const inputs: TraceInput[] = [describeInput('kernel', spec.kernelPath, kernelRel)];
   if (spec.initrdPath && initrdRel) inputs.push(describeInput('initrd', spec.initrdPath, initrdRel));
@@ -86,8 +88,10 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
     const want = describeBytes('cmdline', 'cmdline', m.cmdline);
     if (!rec || rec.sha256 !== want.sha256) throw new CliError(`${tracePath}: the command line in the header does not match its recorded SHA-256`);
   }
+  if (m.rtc !== undefined && typeof m.rtc !== 'string') bad('rtc');
   const spec: GuestSpec = {
-    kernelPath, memMiB, maxInstructions, guest: m.guest as BootProtocol,
+    kernelPath, memMiB, maxInstructions,
+    ...(typeof m.rtc === 'string' ? { rtcStart: m.rtc } : {}), guest: m.guest as BootProtocol,
     ...(initrdPath ? { initrdPath } : {}),
     ...(diskPath ? { diskPath } : {}),
     ...(typeof m.cmdline === 'string' ? { cmdline: m.cmdline } : {}),

@@ -275,6 +275,8 @@ function build(): OpDef[] {
   add({ op: 0x0f00, reg: 1, mn: 'str', ops: 'Ev', fn: sys.sldtStr });
   add({ op: 0x0f00, reg: 2, mn: 'lldt', ops: 'Ew', fn: sys.lldtInsn, flags: END });
   add({ op: 0x0f00, reg: 3, mn: 'ltr', ops: 'Ew', fn: sys.ltrInsn });
+  add({ op: 0x0f00, reg: 4, mn: 'verr', ops: 'Ew', fn: sys.verrVerw });
+  add({ op: 0x0f00, reg: 5, mn: 'verw', ops: 'Ew', fn: sys.verrVerw });
   add({ op: 0x0f01, reg: 0, mem: true, mn: 'sgdt', ops: 'Ms', fn: sys.sgdt });
   add({ op: 0x0f01, reg: 1, mem: true, mn: 'sidt', ops: 'Ms', fn: sys.sgdt });
   add({ op: 0x0f01, reg: 2, mem: true, mn: 'lgdt', ops: 'Ms', fn: sys.lgdt, flags: END });

@@ -42,7 +42,12 @@ export interface MachineOptions {
   readonly disk?: string;
   /** Write guest disk writes through to the image instead of a copy-on-write overlay. */
   readonly persist?: boolean;
+  /** Wall-clock time the CMOS RTC shows at virtual time 0 (ISO 8601, UTC); default DEFAULT_RTC_START. */
+  readonly rtcStart?: string;
 }
+
+/** The RTC date of a machine unless its configuration says otherwise. */
+export const DEFAULT_RTC_START = '2026-01-01T00:00:00Z';
 
 export const DEFAULT_DIGEST_EVERY = 1000;
 
@@ -106,7 +111,9 @@ export class Machine {
     this.clock = new VirtualClock(() => this.cpu.icount);
     this.uart = new Uart16550({ output: opts.serial ?? (() => undefined), irq: (l) => this.pc.isaIrq(4, l) });
     this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
-    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}) });
+    const rtc = new Date(opts.rtcStart ?? DEFAULT_RTC_START);
+    if (!Number.isFinite(rtc.getTime()) || rtc.getTime() % 1000 !== 0) throw new RangeError(`RTC start must be an ISO 8601 date with whole seconds, got '${opts.rtcStart}'`);
+    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}), rtcStart: rtc });
     this.mmio = new MachineMmioBus(this, this.pc.mmioDevices());
 
     const l = this.layout;

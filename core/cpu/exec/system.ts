@@ -338,6 +338,34 @@ export function ltrInsn(cpu: Cpu, i: Insn): void {
   ltr(cpu, readE(cpu, i, 2));
 }
 /** SLDT / STR Ev (0F 00 /0, /1). */
+/**
+ * VERR / VERW Ew (0F 00 /4, /5; Vol. 2B "VERR/VERW"): ZF = 1 when the
+ * segment the selector names could be read / written at the current CPL and
+ * the selector's RPL; no exception for an unusable selector (only for the
+ * memory operand itself). Linux executes VERW on every return to user mode
+ * to clear CPU buffers (MDS mitigation).
+ */
+export function verrVerw(cpu: Cpu, i: Insn): void {
+  if (!(cpu.cr0 & CR0_PE)) cpu.fault(UD);
+  const sel = readE(cpu, i, 2);
+  const write = (i.reg & 7) === 5;
+  let ok = false;
+  if ((sel & 0xfffc) !== 0) {
+    const ti = (sel & 4) !== 0;
+    const limit = ti ? ((cpu.segAr[LDTR]! & 0x10000) ? -1 : cpu.segLimit[LDTR]!) : cpu.gdtrLimit;
+    if ((sel & 0xfff8) + 7 <= limit) {
+      const base = ti ? cpu.segBase[LDTR]! : cpu.gdtrBase;
+      const hi = cpu.sysRead32(cpu.linAdd(base, (sel & 0xfff8) + 4));
+      const type = (hi >>> 8) & 0xf, s = (hi >>> 12) & 1, dpl = (hi >>> 13) & 3;
+      const code = (type & 8) !== 0, conforming = code && (type & 4) !== 0;
+      const privOk = conforming || (dpl >= cpu.cpl && dpl >= (sel & 3));
+      if (s && privOk) ok = write ? !code && (type & 2) !== 0 : !code || (type & 2) !== 0;
+    }
+  }
+  const f = cpu.getFlags();
+  cpu.setFlags(ok ? f | 0x40 : f & ~0x40);
+}
+
 export function sldtStr(cpu: Cpu, i: Insn): void {
   descTableExit(cpu, i);
   const sel = cpu.segSel[(i.reg & 7) === 0 ? LDTR : TR]! & 0xffff;
