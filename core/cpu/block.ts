@@ -181,7 +181,10 @@ export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Bloc
 }
 
 export function ripHex(rip: number): string {
-  return rip < 0 ? (BigInt(rip) + (1n << 64n)).toString(16) : rip.toString(16);
+  if (rip >= 0) return rip.toString(16);
+  // A canonical negative address: print the 64-bit two's complement from its halves.
+  const hi = Math.floor(rip / 4294967296) >>> 0, lo = rip >>> 0;
+  return hi.toString(16) + lo.toString(16).padStart(8, '0');
 }
 export function hexBytes(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');

@@ -218,7 +218,7 @@ export interface CmosRtcOptions {
   /** Virtual time now (retired instructions). */
   readonly now: () => number;
   /** Wall-clock date shown at virtual time 0 (machine config); whole seconds, UTC. */
-  readonly start: Date;
+  readonly start: Date | number;
   /** Guest RAM below 4 GiB, in bytes. */
   readonly ramBytes: number;
   /** Guest RAM above 4 GiB, in bytes (default 0). */
@@ -254,7 +254,7 @@ export class CmosRtc implements Deadline {
     if (!Number.isSafeInteger(ips) || ips < 1 || ips > MAX_INSTRUCTIONS_PER_SECOND) {
       throw new RangeError(`instructionsPerSecond must be an integer in 1..2^32, got ${ips}`);
     }
-    const ms = opts.start.getTime();
+    const ms = typeof opts.start === 'number' ? opts.start : opts.start.getTime();
     if (!Number.isFinite(ms)) throw new RangeError('RTC start date is invalid');
     const startSec = Math.floor(ms / 1000);
     const y = fieldsOf(startSec).year;

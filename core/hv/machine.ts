@@ -111,9 +111,10 @@ export class Machine {
     this.clock = new VirtualClock(() => this.cpu.icount);
     this.uart = new Uart16550({ output: opts.serial ?? (() => undefined), irq: (l) => this.pc.isaIrq(4, l) });
     this.io.register(0x3f8, 8, uartPorts('com1', this.uart));
-    const rtc = new Date(opts.rtcStart ?? DEFAULT_RTC_START);
-    if (!Number.isFinite(rtc.getTime()) || rtc.getTime() % 1000 !== 0) throw new RangeError(`RTC start must be an ISO 8601 date with whole seconds, got '${opts.rtcStart}'`);
-    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}), rtcStart: rtc });
+    // A configuration value parsed, not the host's clock: the same string gives the same date anywhere.
+    const rtcMs = Date.parse(opts.rtcStart ?? DEFAULT_RTC_START);
+    if (!Number.isFinite(rtcMs) || rtcMs % 1000 !== 0) throw new RangeError(`RTC start must be an ISO 8601 date with whole seconds, got '${opts.rtcStart}'`);
+    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}), rtcStartMs: rtcMs });
     this.mmio = new MachineMmioBus(this, this.pc.mmioDevices());
 
     const l = this.layout;

@@ -36,8 +36,8 @@ export const MPTABLE_ADDR = 0xf0000;
 export interface PlatformOptions {
   readonly disk?: string;
   readonly persist?: boolean;
-  /** RTC wall-clock time at virtual time 0. */
-  readonly rtcStart?: Date;
+  /** RTC wall-clock time at virtual time 0, in milliseconds since the epoch (machine configuration). */
+  readonly rtcStartMs: number;
 }
 
 export class PcPlatform {
@@ -65,7 +65,7 @@ export class PcPlatform {
       deliver: (vector, level, dest, logical, mode) => { this.lapic.deliverMessage(vector, level, dest, logical, mode); },
     });
     this.pit = new Pit8254({ now, irq: (l) => this.isaIrq(0, l), instructionsPerSecond: INSTRUCTIONS_PER_SECOND });
-    this.cmos = new CmosRtc({ now, start: o.rtcStart ?? new Date(Date.UTC(2026, 0, 1)), ramBytes: m.ramBytes, irq: (l) => this.isaIrq(8, l), instructionsPerSecond: INSTRUCTIONS_PER_SECOND });
+    this.cmos = new CmosRtc({ now, start: o.rtcStartMs, ramBytes: m.ramBytes, irq: (l) => this.isaIrq(8, l), instructionsPerSecond: INSTRUCTIONS_PER_SECOND });
     this.i8042 = new I8042({
       irq1: (l) => this.isaIrq(1, l), irq12: (l) => this.isaIrq(12, l),
       reset: () => { m.pendingStop ??= { kind: 'reset', message: 'guest reset the machine through the i8042 controller' }; },
