@@ -158,6 +158,7 @@ export function classify(d: OpDef): number | string {
   if (o === 0x0d || (o >= 0x18 && o <= 0x1f)) return 0; // prefetch and hint NOPs
   if (o >= 0x20 && o <= 0x23) return 'MOV CR/DR: privileged';
   if (o >= 0x30 && o <= 0x32) return 'WRMSR/RDTSC/RDMSR: privileged or time-dependent';
+  if (o === 0x33) return 'RDPMC: reads host performance counters (CR4.PCE); this CPU has none';
   if (o >= 0x40 && o <= 0x4f) return 0;
   if (o >= 0x80 && o <= 0x8f) return K_BRANCH;
   if (o >= 0x90 && o <= 0x9f) return 0;

@@ -24,6 +24,9 @@ export const T_EXTINT = 0, T_NMI = 2, T_HWEXC = 3, T_SWINT = 4, T_PRIVSW = 5, T_
 export function hasErrorCode(vector: number): boolean {
   return vector === DF_VEC || vector === TS || vector === NP || vector === SS_VEC || vector === GP || vector === PF_VEC || vector === 17 || vector === 21;
 }
+/** Exceptions of the fault class (Vol. 3A, Table 6-1), #DB excluded (its class depends on the condition). */
+const FAULT_VECTORS = new Set([0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20]);
+
 function contributory(v: number): boolean {
   return v === DE || v === TS || v === NP || v === SS_VEC || v === GP;
 }
@@ -93,7 +96,10 @@ function rflagsForPush(cpu: Cpu): number {
 function deliverThroughIdt(cpu: Cpu, v: number, t: number, code: number, len: number): void {
   const ext = t === T_SWINT || t === T_SWEXC ? 0 : 1;
   const retRip = t === T_SWINT || t === T_SWEXC || t === T_PRIVSW ? cpu.rip + len : cpu.rip;
-  const flags = rflagsForPush(cpu);
+  // Faults push RFLAGS with RF set so the faulting instruction restarts without a new
+  // instruction-breakpoint #DB (Vol. 3A, 17.3.1.1); traps, aborts and software interrupts do not.
+  const fault = t === T_HWEXC && FAULT_VECTORS.has(v);
+  const flags = rflagsForPush(cpu) | (fault ? RF : 0);
   if (!(cpu.cr0 & CR0_PE)) { deliverReal(cpu, v, retRip, flags); return; }
   const long = (cpu.efer & EFER_LMA) !== 0;
   const gsize = long ? 16 : 8;

@@ -57,7 +57,7 @@ export function wrmsr(cpu: Cpu, idx: number, lo: number, hi: number): void {
     case MSR_STAR: cpu.star = lo; cpu.starHi = hi; return;
     case MSR_LSTAR: cpu.lstar = addr(); return;
     case MSR_CSTAR: cpu.cstar = addr(); return;
-    case MSR_FMASK: if (hi !== 0) cpu.gp(0); cpu.fmask = lo & ~0 & 0x3fffff; return;
+    case MSR_FMASK: if (hi !== 0) cpu.gp(0); cpu.fmask = lo | 0; return; // bits 31:0 stored, 63:32 reserved (Vol. 4, IA32_FMASK)
     case MSR_FS_BASE: cpu.segBase[FS] = addr(); cpu.segBaseEff[FS] = cpu.segBase[FS]!; return;
     case MSR_GS_BASE: cpu.segBase[GS] = addr(); cpu.segBaseEff[GS] = cpu.segBase[GS]!; return;
     case MSR_KERNEL_GS_BASE: cpu.kernelGsBase = addr(); return;

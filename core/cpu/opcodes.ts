@@ -309,6 +309,7 @@ function build(): OpDef[] {
   add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff });
   add({ op: 0x0f30, mn: 'wrmsr', ops: '', fn: sys.wrmsrInsn, flags: END });
   add({ op: 0x0f31, mn: 'rdtsc', ops: '', fn: sys.rdtsc });
+  add({ op: 0x0f33, mn: 'rdpmc', ops: '', fn: sys.rdpmc });
   add({ op: 0x0f32, mn: 'rdmsr', ops: '', fn: sys.rdmsrInsn });
   add({ op: 0x0fa2, mn: 'cpuid', ops: '', fn: sys.cpuid });
   add({ op: 0x0fa3, mn: 'bt', ops: 'Ev,Gv', fn: alu.btOp, arg: 0, undef: OF | SF | AF | PF });

@@ -140,6 +140,11 @@ export function loadSsForCpl(cpu: Cpu, sel: number, cpl: number, vec = TS): void
   cpu.segAr[SS] = d.ar;
 }
 
+/** In IA-32e mode a 16-byte system descriptor's base must be canonical (Vol. 2A LTR/LLDT, #GP(selector)). */
+function canonicalBase(cpu: Cpu, base: number): boolean {
+  return cpu.mode !== 8 || (base >= -0x8000_0000_0000 && base < 0x8000_0000_0000);
+}
+
 /** LTR (Vol. 2A "LTR"): available TSS descriptor, marked busy. */
 export function ltr(cpu: Cpu, sel: number): void {
   if ((sel & 0xfffc) === 0 || (sel & 4)) cpu.gp(sel & 0xfffc);
@@ -147,6 +152,7 @@ export function ltr(cpu: Cpu, sel: number): void {
   const type = d.ar & 0x1f;
   if (type !== 0x09 && type !== 0x01) cpu.gp(sel & 0xfffc);
   if (!(d.ar & AR_P)) cpu.fault(NP, sel & 0xfffc);
+  if (!canonicalBase(cpu, d.base)) cpu.gp(sel & 0xfffc);
   cpu.sysWrite8(cpu.linAdd(d.addr, 5), ((d.hi >>> 8) & 0xff) | 2);
   cpu.segSel[TR] = sel;
   cpu.segBase[TR] = d.base;
@@ -161,6 +167,7 @@ export function lldt(cpu: Cpu, sel: number): void {
   const d = readDescriptor(cpu, sel, GP, true);
   if ((d.ar & 0x1f) !== 0x02) cpu.gp(sel & 0xfffc);
   if (!(d.ar & AR_P)) cpu.fault(NP, sel & 0xfffc);
+  if (!canonicalBase(cpu, d.base)) cpu.gp(sel & 0xfffc);
   cpu.segSel[LDTR] = sel;
   cpu.segBase[LDTR] = d.base;
   cpu.segLimit[LDTR] = d.limit;

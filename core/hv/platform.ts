@@ -119,6 +119,8 @@ export class PcPlatform {
     const l = this.lapic, io = this.ioapic, t = this.testdev;
     return [
       { name: 'lapic', claims: (gpa) => l.claims(gpa), base: () => l.base, read: (o, s) => l.read(o, s as 1 | 2 | 4), write: (o, s, v) => l.write(o, s as 1 | 2 | 4, v) },
+      // With IA32_APIC_BASE's enable bit clear the APIC page is an empty bus window: reads all ones, writes dropped.
+      { name: 'lapic-disabled', claims: (gpa) => !l.hwEnabled && gpa >= 0xfee00000 && gpa < 0xfee01000, base: () => 0xfee00000, read: () => 0xffffffff, write: () => undefined },
       { name: 'ioapic', claims: (gpa) => gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000, base: () => IOAPIC_BASE, read: (o, s) => io.read(o, s), write: (o, s, v) => io.write(o, s, v) },
       { name: 'pc-testdev', claims: (gpa) => t.claims(gpa), base: () => TESTDEV_IOMEM_BASE, read: (o, s) => t.readMem(o, s), write: (o, s, v) => t.writeMem(o, s, v) },
     ];

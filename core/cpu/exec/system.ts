@@ -28,6 +28,14 @@ export function hlt(cpu: Cpu, i: Insn): void {
 export function cpuid(cpu: Cpu, i: Insn): void {
   cpu.vmexit(EXIT_REASON.CPUID, 0, i.len);
 }
+/**
+ * RDPMC (0F 33): exits with RDPMC exiting; otherwise CPUID.0AH reports no
+ * performance counters, so every counter index is invalid: #GP(0) (Vol. 2B RDPMC).
+ */
+export function rdpmc(cpu: Cpu, i: Insn): void {
+  if (cpu.ctlProc & PROC_BASED.RDPMC_EXITING) cpu.vmexit(EXIT_REASON.RDPMC, 0, i.len);
+  cpu.gp(0);
+}
 /** INVD (0F 08): unconditional exit. */
 export function invd(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
@@ -35,6 +43,7 @@ export function invd(cpu: Cpu, i: Insn): void {
 }
 /** XSETBV (0F 01 D1): unconditional exit. */
 export function xsetbv(cpu: Cpu, i: Insn): void {
+  if (!(cpu.cr4 & (1 << 18))) cpu.fault(UD); // CR4.OSXSAVE = 0: #UD before the exit
   cpu.vmexit(EXIT_REASON.XSETBV, 0, i.len);
 }
 /** VMX instructions executed by the guest always exit (Vol. 3C, 26.1.2); VMCALL is the hypercall. arg = exit reason. */

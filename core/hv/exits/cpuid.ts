@@ -5,22 +5,26 @@
  * hypervisor leaf at 40000000H.
  */
 import type { Machine } from '../machine.js';
-import { siliconCpuid, F1_ECX } from '../../cpu/cpuid.js';
+import { siliconCpuid, F1_ECX, F1_EDX } from '../../cpu/cpuid.js';
 import { RAX, RBX, RCX, RDX } from '../../cpu/regs.js';
 
 /** "hvtraceVTx\0\0" as the EBX, ECX, EDX signature of leaf 40000000H. */
 const SIGNATURE = [0x72747668, 0x56656361, 0x00007854] as const;
 
-export function guestCpuid(leaf: number, subleaf: number): { eax: number; ebx: number; ecx: number; edx: number } {
+export function guestCpuid(leaf: number, subleaf: number, apicEnabled = true): { eax: number; ebx: number; ecx: number; edx: number } {
   if ((leaf >>> 0) === 0x40000000) return { eax: 0x40000000, ebx: SIGNATURE[0], ecx: SIGNATURE[1], edx: SIGNATURE[2] };
   const r = siliconCpuid(leaf, subleaf);
-  if ((leaf >>> 0) === 1) r.ecx = (r.ecx & ~F1_ECX.VMX) | F1_ECX.HYPERVISOR;
+  if ((leaf >>> 0) === 1) {
+    r.ecx = (r.ecx & ~F1_ECX.VMX) | F1_ECX.HYPERVISOR;
+    // CPUID.01H:EDX.APIC follows IA32_APIC_BASE's global enable (Vol. 3A, 11.4.3).
+    if (!apicEnabled) r.edx &= ~F1_EDX.APIC;
+  }
   return r;
 }
 
 export function cpuidExit(m: Machine): void {
   const cpu = m.cpu;
-  const r = guestCpuid(cpu.lo[RAX]!, cpu.lo[RCX]!);
+  const r = guestCpuid(cpu.lo[RAX]!, cpu.lo[RCX]!, m.pc.lapic.hwEnabled);
   cpu.lo[RAX] = r.eax; cpu.hi[RAX] = 0;
   cpu.lo[RBX] = r.ebx; cpu.hi[RBX] = 0;
   cpu.lo[RCX] = r.ecx; cpu.hi[RCX] = 0;

@@ -15,6 +15,8 @@ import { wrmsrExit } from './wrmsr.js';
 import { crAccess } from './cr-access.js';
 import { eptViolation, eptMisconfiguration } from './ept-violation.js';
 import { interruptWindow } from './interrupt-window.js';
+import { vmcallExit } from './vmcall.js';
+import { xsetbvExit } from './xsetbv.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
 
@@ -30,3 +32,5 @@ EXIT_HANDLERS[EXIT_REASON.CONTROL_REGISTER_ACCESS] = crAccess;
 EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;
 EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
+EXIT_HANDLERS[EXIT_REASON.VMCALL] = vmcallExit;
+EXIT_HANDLERS[EXIT_REASON.XSETBV] = xsetbvExit;

@@ -82,9 +82,10 @@ const SIMPLE: SimpleCase[] = [
   // INVD (0F 08) exits unconditionally: reason 13. WBINVD (0F 09) with "WBINVD exiting": reason 54.
   { name: 'INVD', reason: 13, code: [0x0f, 0x08], len: 2, mode: 32 },
   { name: 'WBINVD', reason: 54, code: [0x0f, 0x09], len: 2, mode: 32, setup: (m) => orProc2(m, PROC_BASED2.WBINVD_EXITING) },
-  // VMCALL (0F 01 C1): reason 18, 3 bytes. XSETBV (0F 01 D1): reason 55, 3 bytes.
+  // VMCALL (0F 01 C1): reason 18, 3 bytes. XSETBV (0F 01 D1): reason 55, 3 bytes, once CR4.OSXSAVE = 1
+  // (with OSXSAVE = 0 the #UD has priority over the exit: Vol. 2B XSETBV, Vol. 3C 26.1.1).
   { name: 'VMCALL', reason: 18, code: [0x0f, 0x01, 0xc1], len: 3, mode: 32 },
-  { name: 'XSETBV', reason: 55, code: [0x0f, 0x01, 0xd1], len: 3, mode: 64 },
+  { name: 'XSETBV', reason: 55, code: [0x0f, 0x01, 0xd1], len: 3, mode: 64, setup: (m) => m.vmx.vmwriteNum(VMCS.GUEST_CR4, 0x2020 | (1 << 18)) },
 ];
 
 for (const c of SIMPLE) {
