@@ -290,6 +290,9 @@ function build(): OpDef[] {
   add({ op: 0x0f01, reg: 0, mem: false, rm: 2, mn: 'vmlaunch', ops: '', fn: vmlaunch, prefix: NP, flags: END });
   add({ op: 0x0f01, reg: 0, mem: false, rm: 3, mn: 'vmresume', ops: '', fn: vmresume, prefix: NP, flags: END });
   add({ op: 0x0f01, reg: 0, mem: false, rm: 4, mn: 'vmxoff', ops: '', fn: vmxoff, prefix: NP, flags: END });
+  // CPUID.01H:ECX.MONITOR[bit 3] = 0: MONITOR and MWAIT are #UD (Vol. 2B MONITOR/MWAIT), which has priority over MWAIT/MONITOR exiting.
+  add({ op: 0x0f01, reg: 1, mem: false, rm: 0, mn: 'monitor', ops: '', fn: ctl.ud, prefix: NP });
+  add({ op: 0x0f01, reg: 1, mem: false, rm: 1, mn: 'mwait', ops: '', fn: ctl.ud, prefix: NP });
   add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: ctl.ud, prefix: NP }); // XSAVE is not advertised: #UD
   add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: sys.xsetbv, prefix: NP, flags: END });
   add({ op: 0x0f01, reg: 7, mem: false, rm: 0, mn: 'swapgs', ops: '', fn: swapgs, flags: O64 | END });
