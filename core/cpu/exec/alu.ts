@@ -93,10 +93,9 @@ function eager(cpu: Cpu, sz: number, r: number, rh: number, d: number, s: number
 
 // ---- two-operand forms -------------------------------------------------
 
-/** op Eb/Ev, Gb/Gv (direction r/m <- reg). arg = ALU op. */
-export function aluEG(cpu: Cpu, i: Insn): void {
+/** dest(r/m) := dest op (s, sh); CMP only sets flags. The memory form reads for write (#PF W bit) unless CMP. */
+function aluToE(cpu: Cpu, i: Insn, s: number, sh: number): void {
   const sz = i.osz;
-  const s = readG(cpu, i, sz), sh = cpu.th;
   if (i.mod === 3) {
     const d = getReg(cpu, i.rm, sz, i.rex), dh = cpu.th;
     const r = alu(cpu, i.arg, sz, d, dh, s, sh);
@@ -107,6 +106,12 @@ export function aluEG(cpu: Cpu, i: Insn): void {
     const r = alu(cpu, i.arg, sz, d, dh, s, sh);
     if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
   }
+}
+
+/** op Eb/Ev, Gb/Gv (direction r/m <- reg). arg = ALU op. */
+export function aluEG(cpu: Cpu, i: Insn): void {
+  const s = readG(cpu, i, i.osz);
+  aluToE(cpu, i, s, cpu.th);
 }
 /** op Gb/Gv, Eb/Ev (direction reg <- r/m). */
 export function aluGE(cpu: Cpu, i: Insn): void {
@@ -125,18 +130,7 @@ export function aluAI(cpu: Cpu, i: Insn): void {
 }
 /** Group 1: op Eb/Ev, imm (80, 81, 83). */
 export function aluEI(cpu: Cpu, i: Insn): void {
-  const sz = i.osz;
-  const s = sz === 8 ? i.imm : i.imm, sh = immHi(i, sz);
-  if (i.mod === 3) {
-    const d = getReg(cpu, i.rm, sz, i.rex), dh = cpu.th;
-    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
-    if (i.arg !== ALU_CMP) setReg(cpu, i.rm, sz, r, cpu.th, i.rex);
-  } else {
-    const a = i.ea(cpu, i);
-    const d = i.arg !== ALU_CMP ? readRmw(cpu, a, sz) : readMem(cpu, a, sz), dh = cpu.th;
-    const r = alu(cpu, i.arg, sz, d, dh, s, sh);
-    if (i.arg !== ALU_CMP) writeMem(cpu, a, sz, r, cpu.th);
-  }
+  aluToE(cpu, i, i.imm, immHi(i, i.osz));
 }
 
 /** TEST Eb/Ev, Gb/Gv. */
