@@ -12,8 +12,8 @@
  *   emulate-vs-cpu32   (3) the same in 32-bit protected mode with paging and segment bases
  */
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeRegressionFile } from '../regression-file.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
@@ -150,11 +150,7 @@ export function formatJson(v: unknown): string {
 }
 
 function saveRegression(prop: string, body: Record<string, unknown>, dir = regressionDir()): string {
-  const id = createHash('sha256').update(prop + JSON.stringify(body)).digest('hex').slice(0, 10);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${prop}-${id}.json`);
-  if (!existsSync(file)) writeFileSync(file, formatJson({ property: prop, ...body }) + '\n');
-  return file;
+  return writeRegressionFile(dir, prop, prop + JSON.stringify(body), formatJson({ property: prop, ...body }) + '\n');
 }
 
 // =====================================================================

@@ -14,8 +14,8 @@
  * differ from the base state (core/hv/setup.ts's PVH state) and the scenario
  * choices that differ from the base choices.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeRegressionFile } from '../regression-file.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
@@ -124,11 +124,8 @@ export function replayRegression(r: Regression): string | null {
 
 export function saveRegression(f: Failure, dir = regressionDir()): string {
   const body = { property: f.suite, ...(f.rule ? { rule: f.rule } : {}), message: f.message, seed: f.seed, path: f.path ?? '', shrunk: describeCounterexample(f), counterexample: f.counterexample };
-  const id = createHash('sha256').update(JSON.stringify([body.property, body.rule ?? '', body.counterexample])).digest('hex').slice(0, 10);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${f.suite}${f.rule ? '-' + f.rule : ''}-${id}.json`);
-  if (!existsSync(file)) writeFileSync(file, JSON.stringify(body, null, 1) + '\n');
-  return file;
+  return writeRegressionFile(dir, `${f.suite}${f.rule ? '-' + f.rule : ''}`,
+    JSON.stringify([body.property, body.rule ?? '', body.counterexample]), JSON.stringify(body, null, 1) + '\n');
 }
 
 // =====================================================================
