@@ -190,13 +190,17 @@ export function incR(cpu: Cpu, i: Insn): void {
 
 // ---- multiply and divide (Vol. 2A: MUL, IMUL, DIV, IDIV) --------------
 
-/** 32x32 -> 64 unsigned multiply into (lo, cpu.th). */
+/**
+ * 32x32 -> 64 unsigned multiply: returns the low word, the high word in
+ * mulHi. Math.imul gives the low word exactly; the double product is within
+ * 2^11 of the exact one (53-bit significand, product < 2^64), and so is
+ * (product - low), so dividing by 2^32 lands within 2^-20 of the exact high
+ * word: rounding recovers it.
+ */
 function mulu32(a: number, b: number): number {
-  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
-  const ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
-  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  mulHi = (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) | 0;
-  return ((mid & 0xffff) << 16) | (ll & 0xffff);
+  const lo = Math.imul(a, b);
+  mulHi = Math.round(((a >>> 0) * (b >>> 0) - (lo >>> 0)) / TWO32) | 0;
+  return lo;
 }
 let mulHi = 0;
 /** The double-width product of mulFull, as little-endian 32-bit words. */
@@ -204,6 +208,8 @@ const w = new Int32Array(4);
 
 /** 64x64 -> 128 unsigned multiply: result words in w[0..3] (little-endian 32-bit words). */
 function mulu64(al: number, ah: number, bl: number, bh: number): void {
+  // Both factors below 2^32 (the common case: 32-bit values zero-extended): one partial product.
+  if ((ah | bh) === 0) { w[0] = mulu32(al, bl); w[1] = mulHi; w[2] = 0; w[3] = 0; return; }
   const l0 = mulu32(al, bl) >>> 0, h0 = mulHi >>> 0;
   const l1 = mulu32(al, bh) >>> 0, h1 = mulHi >>> 0;
   const l2 = mulu32(ah, bl) >>> 0, h2 = mulHi >>> 0;
