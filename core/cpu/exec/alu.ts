@@ -278,6 +278,37 @@ export function imulGE(cpu: Cpu, i: Insn): void {
 }
 
 /**
+ * IMUL r64, r64 (0F AF) and IMUL r64, r64, imm (69, 6B), specialized: the
+ * low 64 bits of the signed product, CF = OF = whether it differs from the
+ * full product (Vol. 2A IMUL), SF/ZF/PF as mulFull derives them. Factors
+ * that are sign-extended 32-bit values multiply exactly as below (|p| <
+ * 2^62, so the rounded double is within 2^9 and rounding recovers the high
+ * word) and never overflow; anything else goes through mulFull.
+ */
+function imul64(cpu: Cpu, r: number, a: number, ah: number, b: number, bh: number): void {
+  if (ah === (a >> 31) && bh === (b >> 31)) {
+    const lo = Math.imul(a, b);
+    const hi = Math.round((a * b - (lo >>> 0)) / TWO32) | 0;
+    cpu.lo[r] = lo; cpu.hi[r] = hi;
+    setArith(cpu, szpOf(8, lo, hi) & ~ZF);
+    return;
+  }
+  mulFull(cpu, 8, a, ah, b, bh, true);
+  cpu.lo[r] = w[0]!; cpu.hi[r] = w[1]!;
+}
+function imul64RR(cpu: Cpu, i: Insn): void {
+  imul64(cpu, i.r0, cpu.lo[i.r1]!, cpu.hi[i.r1]!, cpu.lo[i.r0]!, cpu.hi[i.r0]!);
+}
+function imul64RRI(cpu: Cpu, i: Insn): void {
+  imul64(cpu, i.r0, cpu.lo[i.r1]!, cpu.hi[i.r1]!, i.imm, i.imm >> 31);
+}
+addSpecializer(imulGE, (i) => {
+  if (i.mod !== 3 || i.osz !== 8) return undefined;
+  i.r0 = i.reg; i.r1 = i.rm;
+  return i.op === 0x1af ? imul64RR : imul64RRI;
+});
+
+/**
  * F6/F7 /6 DIV and /7 IDIV (Vol. 2A DIV, IDIV): #DE on division by zero or
  * when the quotient does not fit; the quotient truncates toward zero and
  * the remainder has the dividend's sign. Dividends below 2^53 in magnitude
@@ -1280,4 +1311,5 @@ addSpecializer(shiftE, (i) => {
 
 markRegOnly(add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR,
   xor32RR, test32RR, add64RI, sub64RI, cmp64RI, and64RI, or64RI, xor64RI, test64RI, add32RI, sub32RI, cmp32RI, and32RI,
-  or32RI, xor32RI, test32RI, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI);
+  or32RI, xor32RI, test32RI, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI,
+  imul64RR, imul64RRI);
