@@ -29,6 +29,12 @@ test('every golden trace in traces/ replays bit-exactly', () => {
   }
 });
 
+test('the Linux boot trace replays bit-exactly with hot code compiled early (regions after 64 runs, not 65536)', () => {
+  // The compiled regions (core/cpu/block.ts) must be invisible: every exit, I/O value and state digest as recorded.
+  const r = replayTrace(repoPath('traces', 'linux-boot.hvt'), { customize: (m) => { m.cpu.jitAfter = 64; } });
+  assert.is(r.kind, 'ok', r.kind === 'divergence' ? r.error.message : r.kind);
+});
+
 test('a changed UART LSR value is caught at exactly the first IN from port 0x3fd', () => {
   // hello.hvt: event 0 is the exit for `in al, dx` at port 0x3fd, event 1 its port-I/O event.
   const r = replayTrace(repoPath('traces', 'hello.hvt'), {

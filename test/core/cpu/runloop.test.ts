@@ -390,4 +390,70 @@ test('a compiled loop whose data access evicts the TLB entry of its own (remappe
   for (const s of stops) assert.equal(s, stops[0]);
 });
 
+// ---- a loop of several chained (and compiled) blocks: if/else inside a loop ----
+
+/** Reference, interpreted, and compiled after 1, 2, 3 and 5 runs of each block: every stop must agree. */
+function chainStops(setup: (t: Cpu1) => void, budget: number): Stop[] {
+  return [[true, Infinity], [false, Infinity], [false, 1], [false, 2], [false, 3], [false, 5]].map(([ref, jitAfter]) => {
+    const t = new Cpu1();
+    t.cpu.fast = ref !== true;
+    setup(t);
+    return runTo(t, budget, ref === true, jitAfter as number);
+  });
+}
+
+// mov ecx, N
+// L1: [pre]; test cl, 1; jz L2           (block 0)
+//     [odd]; jmp L3                      (block 1)
+// L2: sub rbx, rcx; xor rdx, rbx; [even] (block 2, runs on into L3)
+// L3: dec ecx; jnz L1                    (block 3, also the tail of block 2)
+function branchyLoop(n: number, pre: number[], odd: number[], even: number[]): number[] {
+  const b0 = [...pre, 0xf6, 0xc1, 0x01, 0x74, 0];
+  const b1 = [...odd, 0xeb, 0];
+  const b2 = [0x48, 0x29, 0xcb, 0x48, 0x31, 0xda, ...even];
+  const b3 = [0xff, 0xc9, 0x75, 0];
+  b0[b0.length - 1] = b1.length;
+  b1[b1.length - 1] = b2.length;
+  b3[b3.length - 1] = -(b0.length + b1.length + b2.length + b3.length) & 0xff;
+  return [0xb9, n & 0xff, 0, 0, 0, ...b0, ...b1, ...b2, ...b3];
+}
+
+test('chained and compiled blocks of an if/else loop: every stopAt stops exactly where the reference interpreter does', () => {
+  const prog = branchyLoop(60, [], [0x48, 0x01, 0xc8], []); // odd: add rax, rcx
+  for (let budget = 1; budget <= 420; budget++) {
+    const stops = chainStops((t) => { t.loadCode(Uint8Array.from(prog)); reset(t, prng(9)); }, budget);
+    for (let k = 1; k < stops.length; k++) assert.equal(stops[k], stops[0], `budget ${budget}, variant ${k}`);
+  }
+  const [ref] = chainStops((t) => { t.loadCode(Uint8Array.from(prog)); reset(t, prng(9)); t.cpu.lo[0] = 0; t.cpu.hi[0] = 0; }, 10_000);
+  assert.is(ref!.regs[0], 30 * 30, 'reference: RAX = 59 + 57 + ... + 1');
+});
+
+test('a fault in a later block of a compiled, chained loop: RIP and count at the faulting instruction', () => {
+  // even: mov r8, [r9]; add r9, 8   with R9 = scratch + FE8h: the fourth even iteration loads from the unmapped next page.
+  const prog = branchyLoop(100, [], [0x48, 0x01, 0xc8], [0x4d, 0x8b, 0x01, 0x49, 0x83, 0xc1, 0x08]);
+  const stops = chainStops((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    reset(t, prng(10));
+    t.cpu.lo[9] = NATIVE_SCRATCH_BASE + 0xfe8; t.cpu.hi[9] = 0;
+  }, 10_000);
+  assert.is(stops[0]!.what, 'exit 0 info 80000b0e qual 268439552', 'reference: #PF at the first byte of the next page');
+  for (const s of stops) assert.equal(s, stops[0]);
+});
+
+test('a later block of a compiled loop writes into its first block: execution stops after the write, the new bytes run', () => {
+  // pre: add eax, imm8 (the imm8 at R13); odd: mov [r13], cl - every odd iteration changes the entry block's addend.
+  const prog = branchyLoop(40, [0x83, 0xc0, 0x01], [0x41, 0x88, 0x4d, 0x00], []);
+  const stops = chainStops((t) => {
+    t.loadCode(Uint8Array.from(prog));
+    reset(t, prng(11));
+    t.cpu.lo[0] = 0; t.cpu.hi[0] = 0;
+    t.cpu.lo[13] = NATIVE_CODE_ADDR + 5 + 2; t.cpu.hi[13] = 0;
+  }, 10_000);
+  // ECX = 40: addend 1; then each odd ECX = c writes c, which the next iteration (ECX = c - 1) adds.
+  let want = 1;
+  for (let c = 39; c >= 1; c--) want += c % 2 === 0 ? c + 1 : c + 1 === 40 ? 1 : c + 2;
+  assert.is(stops[0]!.regs[0], want, 'reference: each iteration adds the CL its odd predecessor stored');
+  for (const s of stops) assert.equal(s, stops[0]);
+});
+
 test.run();
