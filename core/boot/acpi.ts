@@ -126,6 +126,28 @@ export const AML_PACKAGE_OP = 0x12; // 20.2.5.4 DefPackage := PackageOp PkgLengt
 export const AML_EXT_OP_PREFIX = 0x5b;
 export const AML_DEVICE_OP = 0x82; // 20.2.5.2 DefDevice := DeviceOp(0x5B 0x82) PkgLength NameString TermList
 export const AML_ROOT_CHAR = 0x5c; // 20.2.2 RootChar '\'
+export const AML_BUFFER_OP = 0x11; // 20.2.5.4 DefBuffer := BufferOp PkgLength BufferSize ByteList
+
+// Resource descriptors of _CRS (6.4, "Resource Data Types for ACPI").
+export const RD_IO_PORT = 0x47; // 6.4.2.5 I/O Port Descriptor (small, 8 bytes)
+export const RD_END_TAG = 0x79; // 6.4.2.9 End Tag (small, 2 bytes)
+export const RD_DWORD_ADDRESS = 0x87; // 6.4.3.5.2 DWord Address Space Descriptor (large, 26 bytes)
+export const RD_WORD_ADDRESS = 0x88; // 6.4.3.5.3 Word Address Space Descriptor (large, 16 bytes)
+/** Address space resource types (6.4.3.5, Table 6.44): memory, I/O, bus number. */
+export const RD_TYPE_MEMORY = 0;
+export const RD_TYPE_IO = 1;
+export const RD_TYPE_BUS = 2;
+/** General flags (Table 6.44): _MAF (bit 3) and _MIF (bit 2) fixed; bit 0 clear = the bridge produces the range. */
+export const RD_FLAGS_PRODUCER_FIXED = 0x0c;
+/** I/O type-specific flags: _RNG = 3, the entire range (ISA and non-ISA). */
+export const RD_IO_ENTIRE_RANGE = 0x03;
+/** Memory type-specific flags: _RW = 1 read-write, _MEM = 0 non-cacheable. */
+export const RD_MEM_RW_UNCACHED = 0x01;
+
+/** The PCI host bridge's windows: what the root bus decodes (its _CRS). */
+export const PCI_IO_WINDOWS: readonly (readonly [number, number])[] = [[0x0000, 0x0cf7], [0x0d00, 0xffff]];
+/** 32-bit PCI memory window: from the top of the largest RAM (3 GiB, core/boot/pvh.ts MAX_DEFAULT_RAM) to below the I/O APIC. */
+export const PCI_MEM_WINDOW: readonly [number, number] = [0xc000_0000, 0xfebf_ffff];
 
 /** The SLP_TYP value PM1a_CNT takes for S5 (soft off): platform-defined (4.8.3.2.1), stated by `\_S5` and decoded by core/devices/acpi-pm.ts. */
 export const S5_SLP_TYP = 5;
@@ -304,6 +326,37 @@ export function amlDevice(seg: string, body: number[]): number[] {
   return [AML_EXT_OP_PREFIX, AML_DEVICE_OP, ...amlPkgLength(content.length), ...content];
 }
 
+/** DefBuffer (20.2.5.4): BufferOp PkgLength BufferSize(Integer) ByteList. */
+export function amlBuffer(bytes: number[]): number[] {
+  const content = [...amlInteger(bytes.length), ...bytes];
+  return [AML_BUFFER_OP, ...amlPkgLength(content.length), ...content];
+}
+const le16 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff];
+const le32 = (v: number): number[] => [...le16(v & 0xffff), ...le16(v >>> 16)];
+
+/**
+ * The host bridge's _CRS resource template (6.2.2, 6.4):
+ *   WordBusNumber (ResourceProducer, MinFixed, MaxFixed, , 0, 0x00, 0xFF, 0, 0x100)
+ *   IO (Decode16, 0x0CF8, 0x0CF8, 1, 8)                 // configuration mechanism #1, consumed
+ *   WordIO (ResourceProducer, MinFixed, MaxFixed, , EntireRange, 0, 0x0000, 0x0CF7, 0, 0x0CF8)
+ *   WordIO (ResourceProducer, MinFixed, MaxFixed, , EntireRange, 0, 0x0D00, 0xFFFF, 0, 0xF300)
+ *   DWordMemory (ResourceProducer, , MinFixed, MaxFixed, NonCacheable, ReadWrite, 0, 0xC0000000, 0xFEBFFFFF, 0, 0x3EC00000)
+ *   EndTag (checksum 0: "treated as if the checksum is valid", 6.4.2.9)
+ */
+export function pciRootCrs(): number[] {
+  const word = (type: number, typeFlags: number, min: number, max: number): number[] =>
+    [RD_WORD_ADDRESS, ...le16(13), type, RD_FLAGS_PRODUCER_FIXED, typeFlags, ...le16(0), ...le16(min), ...le16(max), ...le16(0), ...le16(max - min + 1)];
+  const dword = (type: number, typeFlags: number, min: number, max: number): number[] =>
+    [RD_DWORD_ADDRESS, ...le16(23), type, RD_FLAGS_PRODUCER_FIXED, typeFlags, ...le32(0), ...le32(min), ...le32(max), ...le32(0), ...le32(max - min + 1)];
+  return [
+    ...word(RD_TYPE_BUS, 0, 0x00, 0xff),
+    RD_IO_PORT, 0x01, ...le16(0xcf8), ...le16(0xcf8), 1, 8,
+    ...PCI_IO_WINDOWS.flatMap(([a, b]) => word(RD_TYPE_IO, RD_IO_ENTIRE_RANGE, a, b)),
+    ...dword(RD_TYPE_MEMORY, RD_MEM_RW_UNCACHED, PCI_MEM_WINDOW[0], PCI_MEM_WINDOW[1]),
+    RD_END_TAG, 0x00,
+  ];
+}
+
 /**
  * The DSDT's definition block, in ASL terms:
  *
@@ -312,6 +365,7 @@ export function amlDevice(seg: string, body: number[]): number[] {
  *     Device (PCI0) {
  *       Name (_HID, EisaId ("PNP0A03"))           // PCI host bridge
  *       Name (_UID, 0)
+ *       Name (_CRS, ResourceTemplate () { ... })    // bus 0-255, I/O and memory windows (pciRootCrs)
  *       Name (_PRT, Package () {                   // 6.2.13: {Address, Pin, Source, Source Index}
  *         Package () { 0x0001FFFF, 0, 0, 11 },    //   device 1 (any function), INTA#, GSI 11
  *       })
@@ -328,7 +382,7 @@ export function dsdtAml(pciIrqs: readonly AcpiPciIrq[]): Uint8Array {
   const prt = amlName('_PRT', amlPackage(pciIrqs.map((r) => amlPackage([
     amlInteger(((r.device << 16) | 0xffff) >>> 0), amlInteger(r.intPin), amlInteger(0), amlInteger(r.gsi),
   ]))));
-  const pci0 = amlDevice('PCI0', [...amlName('_HID', amlEisaId('PNP0A03')), ...amlName('_UID', amlInteger(0)), ...prt]);
+  const pci0 = amlDevice('PCI0', [...amlName('_HID', amlEisaId('PNP0A03')), ...amlName('_UID', amlInteger(0)), ...amlName('_CRS', amlBuffer(pciRootCrs())), ...prt]);
   return Uint8Array.from([...s5, ...amlScopeRoot('_SB', pci0)]);
 }
 
