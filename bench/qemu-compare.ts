@@ -96,8 +96,8 @@ const instr = /; (\d+) instructions/.exec(ourRec.stderr)?.[1];
 const okRec = ourRec.status === 0;
 const okRep = ourRep.status === 0;
 const fmt = (s: number): string => (Number.isFinite(s) ? `${s.toFixed(2)} s` : '-');
-const mb = (b: number): string => `${(b / 1e6).toFixed(2)} MB`;
-const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(3) : '-');
+const mb = (b: number): string => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`) + ` (${b} bytes)`;
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toPrecision(3) : '-');
 const note = (r: Run, ok: boolean): string => (r.timedOut ? 'TIMED OUT' : ok ? 'ok' : `exit ${r.status}`);
 
 console.log(`host: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, node ${process.version}, ${qemuVersion}`);
