@@ -467,7 +467,7 @@ export function buildAcpiTables(cfg: AcpiConfig): { image: Uint8Array; layout: A
     .u8(0) // 128 RESET_VALUE
     .u16(0) // 129 ARM_BOOT_ARCH
     .u8(FADT_MINOR_REVISION) // 131 FADT Minor Version
-    .u64(facs) // 132 X_FIRMWARE_CTRL
+    .u64(0) // 132 X_FIRMWARE_CTRL: must be 0 when FIRMWARE_CTRL is non-zero (Table 5.9)
     .u64(dsdt) // 140 X_DSDT
     .bytes(gasIo(cfg.pm1aEvtBlk, 4, GAS_ACCESS_WORD)) // 148 X_PM1a_EVT_BLK
     .zeros(GAS_SIZE) // 160 X_PM1b_EVT_BLK
