@@ -151,7 +151,7 @@ export function summarize(r: RunResult, seconds: number): string {
 /** Process exit status for a stop: 0 for a clean halt, the guest's code for a debug exit, 1 otherwise. */
 export function stopStatus(r: RunResult): number {
   switch (r.stop.kind) {
-    case 'halted': case 'reset': return 0;
+    case 'halted': case 'reset': case 'power-off': return 0;
     case 'exit-code': return r.stop.code;
     default: return 1;
   }

@@ -49,13 +49,14 @@ export function bootPvh(m: Machine, o: PvhBootOptions): PvhBootInfo {
     m.mem.writeBytes(initrdAddr, o.initrd);
     modules.push({ paddr: initrdAddr, size: o.initrd.length });
   }
+  const acpi = m.pc.writeFirmwareTables();
   const si = writeStartInfo(m.mem, {
     at: START_INFO_ADDR,
+    rsdpPaddr: acpi.rsdp,
     memmap: defaultMemmap(m.ramBytes),
     modules,
     ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
   });
-  m.pc.writeFirmwareTables();
   configurePvhGuest(m.vmx, { rip: entry, rbx: si.startInfoPaddr });
   m.cpu.lo[RBX] = si.startInfoPaddr;
   return { entry, startInfo: si.startInfoPaddr, initrdAddr };

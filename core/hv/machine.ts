@@ -59,7 +59,8 @@ export type Stop =
   | { readonly kind: 'entry-failure'; readonly message: string; readonly rule: string }
   | { readonly kind: 'error'; readonly message: string }
   | { readonly kind: 'exit-code'; readonly message: string; readonly code: number }
-  | { readonly kind: 'reset'; readonly message: string };
+  | { readonly kind: 'reset'; readonly message: string }
+  | { readonly kind: 'power-off'; readonly message: string };
 
 export interface RunResult {
   readonly stop: Stop;

@@ -6,7 +6,10 @@
  *
  * Interrupt routing (what the MP table tells the guest): ISA IRQ n reaches
  * 8259 input n and I/O APIC pin n, except IRQ 0 (PIT) which reaches pin 2;
- * PCI slot 1 INTA# (virtio-blk) is IRQ 11, level-triggered, on both.
+ * PCI slot 1 INTA# (virtio-blk) is IRQ 11, level-triggered, on both; the
+ * ACPI SCI (core/devices/acpi-pm.ts, ports 0x600-0x60B) is IRQ 9,
+ * level-triggered active-high. The ACPI tables (core/boot/acpi.ts: MADT
+ * overrides, DSDT _PRT) say the same, from the same constants.
  */
 import type { Machine } from './machine.js';
 import { Pic8259Pair } from '../devices/pic8259.js';
@@ -19,7 +22,10 @@ import { IoApic } from '../devices/ioapic.js';
 import { PciHost } from '../devices/pci.js';
 import { VirtioBlk } from '../devices/virtio-blk.js';
 import { openDisk, type Disk } from '../devices/disk.js';
-import { writeMpTable } from '../boot/mptable.js';
+import { writeMpTable, DEFAULT_ISA_IRQS, MP_POLARITY_HIGH, MP_TRIGGER_LEVEL } from '../boot/mptable.js';
+import { writeAcpiTables, S5_SLP_TYP, MPS_INTI_POLARITY_HIGH, MPS_INTI_TRIGGER_LEVEL, type AcpiLayout } from '../boot/acpi.js';
+import { AcpiPm, ACPI_PM_BASE, PM1A_EVT_OFFSET, PM1A_CNT_OFFSET, PM_TMR_OFFSET } from '../devices/acpi-pm.js';
+import { APIC_DEFAULT_BASE } from '../devices/lapic.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdev, TESTDEV_IOMEM_BASE } from '../devices/pc-testdev.js';
 import type { MmioDevice } from './mmio-bus.js';
@@ -32,6 +38,15 @@ export const VIRTIO_BLK_IRQ = 11;
 export const VIRTIO_BLK_IO_BASE = 0xc000;
 /** Where the MP floating pointer and table go: the BIOS area Linux scans (0xF0000-0xFFFFF). */
 export const MPTABLE_ADDR = 0xf0000;
+/**
+ * Where the ACPI RSDP and tables go: the start of the 0xE0000-0xFFFFF area
+ * Linux scans for "RSD PTR " (ACPI 6.4, 5.2.5.1), below the MP table; the
+ * e820 map marks 0x9FC00-0xFFFFF reserved. The RSDP address is also passed
+ * in hvm_start_info.rsdp_paddr.
+ */
+export const ACPI_TABLES_ADDR = 0xe0000;
+/** ISA IRQ of the ACPI SCI (FADT SCI_INT), level-triggered active-high (MADT override, as QEMU's PC). */
+export const SCI_IRQ = 9;
 
 export interface PlatformOptions {
   readonly disk?: string;
@@ -54,6 +69,8 @@ export class PcPlatform {
   /** QEMU fw_cfg (ports 0x510-0x511) and pc-testdev (0xE0-0xEB, 0x2000-0x2017, MMIO 0xFF000000), as kvm-unit-tests expects. */
   readonly fwCfg: FwCfg;
   readonly testdev: PcTestdev;
+  /** ACPI PM1a event/control blocks and PM timer (ports 0x600-0x60B), SCI on IRQ 9, S5 power-off. */
+  readonly acpiPm: AcpiPm;
 
   constructor(private readonly m: Machine, o: PlatformOptions) {
     const now = (): number => m.cpu.icount;
@@ -82,9 +99,18 @@ export class PcPlatform {
       flushPage: (pa) => { if (pa < m.ramBytes) m.cpu.invalidateCode(pa, 4096); },
     });
     for (const d of [this.fwCfg, this.testdev]) for (const r of d.ports()) io.register(r.base, r.len, r.dev);
+    this.acpiPm = new AcpiPm({
+      now, instructionsPerSecond: INSTRUCTIONS_PER_SECOND, base: ACPI_PM_BASE, s5SlpTyp: S5_SLP_TYP,
+      sci: (l) => this.isaIrq(SCI_IRQ, l),
+      powerOff: () => { m.pendingStop ??= { kind: 'power-off', message: `guest powered off through ACPI (S5: SLP_TYP ${S5_SLP_TYP} and SLP_EN written to PM1a_CNT at port 0x${(ACPI_PM_BASE + PM1A_CNT_OFFSET).toString(16)})` }; },
+    });
+    for (const r of this.acpiPm.ports()) io.register(r.base, r.len, r.dev);
+    // Firmware programs the SCI level-triggered in the ELCR, as for PCI IRQs.
+    this.pic.writeElcr(1, 1 << (SCI_IRQ - 8));
     m.clock.addSource(this.pit);
     m.clock.addSource(this.cmos);
     m.clock.addSource(this.lapic.timer);
+    m.clock.addSource(this.acpiPm);
 
     this.pci = new PciHost();
     io.register(0xcf8, 8, this.pci);
@@ -107,7 +133,7 @@ export class PcPlatform {
       blk.pci.setBar(0, VIRTIO_BLK_IO_BASE);
       blk.pci.enable(0x5);
       blk.pci.configWrite(0x3c, 1, VIRTIO_BLK_IRQ);
-      this.pic.writeElcr(1, 1 << (VIRTIO_BLK_IRQ - 8)); // IRQ 11 level-triggered
+      this.pic.writeElcr(1, (1 << (VIRTIO_BLK_IRQ - 8)) | (1 << (SCI_IRQ - 8))); // IRQs 9 (SCI) and 11 level-triggered
     } else {
       this.disk = null;
       this.virtioBlk = null;
@@ -126,11 +152,30 @@ export class PcPlatform {
     ];
   }
 
-  /** Write the MP table (processor, buses, I/O APIC, interrupt routing) into guest memory. */
-  writeFirmwareTables(): void {
+  /**
+   * Write the firmware tables into guest memory: the MP table (processor,
+   * buses, I/O APIC, interrupt routing) and the ACPI tables (RSDP, XSDT,
+   * FADT, FACS, MADT, DSDT) describing the same machine. Returns the ACPI
+   * layout (its RSDP address goes in hvm_start_info).
+   */
+  writeFirmwareTables(): AcpiLayout {
+    const pciIrqs = this.virtioBlk ? [{ device: 1, intPin: 0, pin: VIRTIO_BLK_IRQ }] : [];
+    const sciFlags = MP_POLARITY_HIGH | MP_TRIGGER_LEVEL;
     writeMpTable(this.m.mem, MPTABLE_ADDR, {
       ioapicId: IOAPIC_ID, ioapicAddr: IOAPIC_BASE,
-      pciIrqs: this.virtioBlk ? [{ device: 1, intPin: 0, pin: VIRTIO_BLK_IRQ }] : [],
+      isaIrqs: DEFAULT_ISA_IRQS.map((r) => (r.irq === SCI_IRQ ? { ...r, flags: sciFlags } : r)),
+      pciIrqs,
+    });
+    return writeAcpiTables(this.m.mem, {
+      base: ACPI_TABLES_ADDR, limit: MPTABLE_ADDR,
+      lapicAddr: APIC_DEFAULT_BASE, lapicId: 0, ioapicId: IOAPIC_ID, ioapicAddr: IOAPIC_BASE,
+      pm1aEvtBlk: ACPI_PM_BASE + PM1A_EVT_OFFSET, pm1aCntBlk: ACPI_PM_BASE + PM1A_CNT_OFFSET, pmTmrBlk: ACPI_PM_BASE + PM_TMR_OFFSET,
+      sciIrq: SCI_IRQ,
+      isaOverrides: [
+        { irq: 0, gsi: 2, flags: 0 }, // the PIT's IRQ 0 reaches I/O APIC pin 2 (isaIrq below)
+        { irq: SCI_IRQ, gsi: SCI_IRQ, flags: MPS_INTI_POLARITY_HIGH | MPS_INTI_TRIGGER_LEVEL },
+      ],
+      pciIrqs: pciIrqs.map((r) => ({ device: r.device, intPin: r.intPin, gsi: r.pin })),
     });
   }
 
