@@ -37,7 +37,7 @@ import {
   I_NONE, I_B, I_W, I_Z, I_V, I_MOFFS, I_PTR, I_ENTER, I_JZ, I_GRP3, I_0F78,
   OP_NONE, OP_MOV_STORE, OP_MOV_LOAD, OP_MOV_IMM, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_ALU_EG, OP_ALU_GE,
   OP_ALU_EI, OP_TEST_EG, OP_TEST_EI, OP_NOT, OP_NEG, OP_INC, OP_DEC, OP_BT_EG, OP_BT_EI, OP_XCHG,
-  OP_CMPXCHG, OP_XADD, OP_MOVS, OP_STOS, OP_LODS, opName,
+  OP_CMPXCHG, OP_XADD, OP_MOVS, OP_STOS, OP_LODS, OP_CMPS, OP_SCAS, opName, isStringOp, isCompareString,
 } from './table.js';
 
 export type DecodeMode = 16 | 32 | 64;
@@ -169,6 +169,9 @@ function u16(buf: Uint8Array, p: number): number { return (buf[p]! | 0) | ((buf[
 function i32(buf: Uint8Array, p: number): number {
   return (buf[p]! | 0) | ((buf[p + 1]! | 0) << 8) | ((buf[p + 2]! | 0) << 16) | ((buf[p + 3]! | 0) << 24);
 }
+
+/** A4..AF: MOVS MOVS CMPS CMPS (A8 A9 TEST imm) STOS STOS LODS LODS SCAS SCAS (Table A-2 row A). */
+const STRING_OPS = Int8Array.of(OP_MOVS, OP_MOVS, OP_CMPS, OP_CMPS, OP_NONE, OP_NONE, OP_STOS, OP_STOS, OP_LODS, OP_LODS, OP_SCAS, OP_SCAS);
 
 /** Whether `lock` is allowed on (map, opcode, /reg) with a memory operand (Vol. 2A, LOCK). */
 function lockable(map: number, op: number, reg: number): boolean {
@@ -358,12 +361,13 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
         o.status = D_OK;
         return D_OK;
       }
-      case 0xa4: case 0xa5: case 0xaa: case 0xab: case 0xac: case 0xad:
-        // MOVS/STOS/LODS: [seg:rSI] source (DS default), ES:[rDI] destination (Vol. 2B)
-        o.op = op < 0xa8 ? OP_MOVS : op < 0xac ? OP_STOS : OP_LODS;
+      case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xaa: case 0xab: case 0xac: case 0xad: case 0xae: case 0xaf:
+        // MOVS/CMPS/STOS/LODS/SCAS: [seg:rSI] source (DS default, overridable), ES:[rDI]
+        // destination (no override) (Vol. 2B MOVS, STOS, LODS, SCAS; Vol. 2A CMPS)
+        o.op = STRING_OPS[op - 0xa4]!;
         o.size = o.srcSize = op & 1 ? osz : 1;
         o.seg = seg >= 0 ? seg : SEG_DS;
-        if (o.op !== OP_MOVS) o.reg = 0;
+        if (o.op !== OP_MOVS && o.op !== OP_CMPS) o.reg = 0;
         o.status = D_OK;
         return D_OK;
       case 0xc6: case 0xc7:
@@ -555,7 +559,7 @@ export function formatInsn(o: MmioInsn): string {
   const rm = (size: number): string => (o.hasMem ? formatMem(o, size) : regName(o.rm, size, o.rmHi8));
   const g = regName(o.reg, o.size, o.regHi8);
   const imm = (): string => (o.size === 8 && o.immHi !== o.immLo >> 31 ? '0x' + (o.immHi >>> 0).toString(16) + (o.immLo >>> 0).toString(16).padStart(8, '0') : hex32(o.size === 8 ? o.immLo : o.immLo));
-  const pfx = (o.lock ? 'lock ' : '') + ((o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) && o.rep ? (o.rep === 0xf3 ? 'rep ' : 'repne ') : '');
+  const pfx = (o.lock ? 'lock ' : '') + (isStringOp(o.op) && o.rep ? (o.rep === 0xf3 ? (isCompareString(o.op) ? 'repe ' : 'rep ') : 'repne ') : '');
   let text: string;
   switch (o.op) {
     case OP_MOV_STORE: case OP_ALU_EG: case OP_TEST_EG: case OP_XCHG: case OP_CMPXCHG: case OP_XADD: case OP_BT_EG:
@@ -565,7 +569,7 @@ export function formatInsn(o: MmioInsn): string {
     case OP_MOV_IMM: case OP_ALU_EI: case OP_TEST_EI: text = `${name} ${rm(o.size)}, ${imm()}`; break;
     case OP_BT_EI: text = `${name} ${rm(o.size)}, ${hex32(o.immLo & 0xff)}`; break;
     case OP_NOT: case OP_NEG: case OP_INC: case OP_DEC: text = `${name} ${rm(o.size)}`; break;
-    case OP_MOVS: case OP_STOS: case OP_LODS: text = `${name}${'bw?d???q'[o.size - 1]}`; break;
+    case OP_MOVS: case OP_STOS: case OP_LODS: case OP_CMPS: case OP_SCAS: text = `${name}${'bw?d???q'[o.size - 1]}`; break;
     default: text = name;
   }
   return pfx + text;

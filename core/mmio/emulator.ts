@@ -14,7 +14,7 @@
  * DEC, NEG, NOT, BT/BTS/BTR/BTC ("a bit offset in a register selects ...
  * Effective Address + (OpSize/8 * (BitOffset DIV OpSize))"), XCHG, CMPXCHG
  * ("the destination operand is written back if the comparison fails"),
- * XADD, MOVS/STOS/LODS with REP ("REP/REPE/REPZ/REPNE/REPNZ—Repeat String
+ * XADD, MOVS/STOS/LODS/CMPS/SCAS with REP ("REP/REPE/REPZ/REPNE/REPNZ—Repeat String
  * Operation Prefix": the count register and indexes show the progress of an
  * interrupted REP instruction). Address computation: Vol. 1, 3.7.5
  * (base + index*scale + disp, truncated to the address size), 3.3.7.1
@@ -35,9 +35,10 @@ import {
 import {
   OP_MOV_STORE, OP_MOV_LOAD, OP_MOV_IMM, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_ALU_EG, OP_ALU_GE, OP_ALU_EI,
   OP_TEST_EG, OP_TEST_EI, OP_NOT, OP_NEG, OP_INC, OP_DEC, OP_BT_EG, OP_BT_EI, OP_XCHG, OP_CMPXCHG,
-  OP_XADD, OP_MOVS, OP_STOS, OP_LODS, ALU_CMP, ALU_AND, ALU_ADD, BT_BT, BT_BTS, BT_BTR,
+  OP_XADD, OP_MOVS, OP_STOS, OP_LODS, OP_CMPS, OP_SCAS, ALU_CMP, ALU_AND, ALU_ADD, BT_BT, BT_BTS, BT_BTR,
+  isStringOp,
 } from './table.js';
-import { R, alu, incdec, neg, truncate, signExtend, F_CF, F_DF, F_RF } from './alu.js';
+import { R, alu, incdec, neg, truncate, signExtend, F_CF, F_DF, F_RF, F_ZF } from './alu.js';
 import { Translation, ACC_READ, ACC_WRITE, ACC_FETCH, type Access } from './paging.js';
 
 export type AccessSize = 1 | 2 | 4 | 8;
@@ -170,7 +171,7 @@ export class MmioEmulator {
     if (st === D_TRUNCATED) return this.stopResult(rip, n, `MMIO instruction at RIP 0x${ripHex(rip)} could not be fetched whole`);
     if (st === D_UNSUPPORTED) return this.stopResult(rip, o.len, `MMIO access by an instruction the emulator does not handle (${REASONS[o.reason]}) at RIP 0x${ripHex(rip)}`);
     if (st !== D_OK) return this.stopResult(rip, n, `MMIO decode failed at RIP 0x${ripHex(rip)}`);
-    const isString = o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS;
+    const isString = isStringOp(o.op);
     if (!o.hasMem && !isString) return this.stopResult(rip, o.len, `MMIO exit at RIP 0x${ripHex(rip)} on an instruction without a memory operand (${formatInsn(o)})`);
 
     // ---- execute ----
@@ -179,9 +180,15 @@ export class MmioEmulator {
     this.flags = access.rflags();
     try {
       if (isString) {
-        if (!this.string(o, opts.maxIterations ?? 4096)) return { kind: 'partial', insn: o, accesses: this.accesses };
+        if (!this.string(o, opts.maxIterations ?? 4096)) {
+          // Interrupted REP: the registers and (CMPS/SCAS) the flags show the progress so far (Vol. 2B REP).
+          access.setRflags(this.flags);
+          return { kind: 'partial', insn: o, accesses: this.accesses };
+        }
       } else this.execute(o);
     } catch (e) {
+      // A fault in a later iteration of a REP CMPS/SCAS leaves the flags of the iterations done (with the registers).
+      if (e === FAULT && isString) access.setRflags(this.flags);
       if (e === FAULT) return { kind: 'exception', vector: this.fVector, errorCode: this.fCode, cr2: this.fCr2, message: `${this.fMsg} at RIP 0x${ripHex(rip)} (${formatInsn(o)})` };
       if (e === STOP) return this.stopResult(rip, len, `${this.fMsg} at RIP 0x${ripHex(rip)} (${formatInsn(o)})`);
       throw e;
@@ -489,7 +496,7 @@ export class MmioEmulator {
   }
 
   // =====================================================================
-  // String instructions (MOVS, STOS, LODS), with REP
+  // String instructions (MOVS, STOS, LODS, CMPS, SCAS), with REP/REPE/REPNE
   // =====================================================================
   /** Index register value (by address size) into elo/ehi. */
   private indexEa(r: number, asize: number): void {
@@ -540,18 +547,50 @@ export class MmioEmulator {
         this.getReg(RAX, size, false);
         this.writePrepared(size, this.vlo, this.vhi);
         this.advance(RDI, asize, delta);
-      } else {
+      } else if (o.op === OP_LODS) {
         this.indexEa(RSI, asize);
         this.prepare(this.linear(o.seg, size, o.defSeg), size, ACC_READ);
         this.readPrepared(size);
         this.setReg(RAX, size, false, this.vlo, this.vhi);
         this.advance(RSI, asize, delta);
-      }
+      } else if (o.op === OP_CMPS) {
+        // temp = SRC1 - SRC2, SRC1 = [seg:rSI], SRC2 = ES:[rDI]; flags as CMP (Vol. 2A CMPS)
+        this.indexEa(RSI, asize);
+        const src = this.linear(o.seg, size, o.defSeg);
+        this.indexEa(RDI, asize);
+        const dst = this.linear(SEG_ES, size);
+        this.prepare(src, size, ACC_READ);
+        const s0 = this.pg0, s1 = this.pg1, sf = this.first;
+        this.prepare(dst, size, ACC_READ);
+        const d0 = this.pg0, d1 = this.pg1, df = this.first;
+        this.pg0 = s0; this.pg1 = s1; this.first = sf;
+        this.readPrepared(size);
+        const slo = this.vlo, shi = this.vhi;
+        this.pg0 = d0; this.pg1 = d1; this.first = df;
+        this.readPrepared(size);
+        alu(ALU_CMP, size, slo, shi, this.vlo, this.vhi, this.flags);
+        this.flags = R.flags;
+        this.advance(RSI, asize, delta);
+        this.advance(RDI, asize, delta);
+      } else if (o.op === OP_SCAS) {
+        // temp = AL/AX/EAX/RAX - ES:[rDI]; flags as CMP (Vol. 2B SCAS)
+        this.indexEa(RDI, asize);
+        this.prepare(this.linear(SEG_ES, size), size, ACC_READ);
+        this.readPrepared(size);
+        const mlo = this.vlo, mhi = this.vhi;
+        this.getReg(RAX, size, false);
+        alu(ALU_CMP, size, this.vlo, this.vhi, mlo, mhi, this.flags);
+        this.flags = R.flags;
+        this.advance(RDI, asize, delta);
+      } else this.stop('no MMIO semantics for this string instruction');
       cnt--; done++;
       if (rep) {
         if (asize === 8) a.setGpr(RCX, cnt | 0, Math.floor(cnt / TWO32) | 0);
         else if (asize === 4) a.setGpr(RCX, cnt | 0, 0);
         else a.setGpr(RCX, (a.gprLo(RCX) & ~0xffff) | cnt, a.gprHi(RCX));
+        // REPE (F3) ends when ZF = 0, REPNE (F2) when ZF = 1, after the count is decremented
+        // (Vol. 2B REP/REPE/REPZ/REPNE/REPNZ, table "Repeat Prefixes"); MOVS/STOS/LODS ignore ZF.
+        if ((o.op === OP_CMPS || o.op === OP_SCAS) && ((this.flags & F_ZF) !== 0) !== (o.rep === 0xf3)) break;
       }
     }
     return true;

@@ -180,10 +180,12 @@ export const OP_XADD = 20;       // 0F C0, 0F C1
 export const OP_MOVS = 21;       // A4, A5
 export const OP_STOS = 22;       // AA, AB
 export const OP_LODS = 23;       // AC, AD
+export const OP_CMPS = 24;       // A6, A7: [seg:rSI] - ES:[rDI] (Vol. 2A CMPS/CMPSB/CMPSW/CMPSD/CMPSQ)
+export const OP_SCAS = 25;       // AE, AF: AL/rAX - ES:[rDI] (Vol. 2B SCAS/SCASB/SCASW/SCASD)
 
 export const OP_NAMES = [
   '', 'mov', 'mov', 'mov', 'movzx', 'movsx', 'movsxd', '', '', '', 'test', 'test', 'not', 'neg', 'inc', 'dec',
-  '', '', 'xchg', 'cmpxchg', 'xadd', 'movs', 'stos', 'lods',
+  '', '', 'xchg', 'cmpxchg', 'xadd', 'movs', 'stos', 'lods', 'cmps', 'scas',
 ] as const;
 
 /** ALU kinds in opcode-row order (SDM Vol. 2D, Table A-2 rows 0-3 and group 1, Table A-6). */
@@ -198,4 +200,13 @@ export function opName(op: number, sub: number): string {
   if (op === OP_ALU_EG || op === OP_ALU_GE || op === OP_ALU_EI) return ALU_NAMES[sub & 7]!;
   if (op === OP_BT_EG || op === OP_BT_EI) return BT_NAMES[sub & 3]!;
   return OP_NAMES[op] ?? '?';
+}
+
+/** String instructions (Vol. 2B REP/REPE/REPZ/REPNE/REPNZ): rSI/rDI operands, F3/F2 repeat them. */
+export function isStringOp(op: number): boolean {
+  return op === OP_MOVS || op === OP_STOS || op === OP_LODS || op === OP_CMPS || op === OP_SCAS;
+}
+/** CMPS and SCAS: F3 is REPE (stop when ZF = 0), F2 is REPNE (stop when ZF = 1); the others ignore the difference. */
+export function isCompareString(op: number): boolean {
+  return op === OP_CMPS || op === OP_SCAS;
 }

@@ -97,6 +97,7 @@ export const TEMPLATES: readonly Tpl[] = [
   { op: [0xa0], kind: 'moffs' }, { op: [0xa1], kind: 'moffs' }, { op: [0xa2], kind: 'moffs' }, { op: [0xa3], kind: 'moffs' },
   { op: [0xa4], kind: 'str' }, { op: [0xa5], kind: 'str' }, { op: [0xaa], kind: 'str' }, { op: [0xab], kind: 'str' },
   { op: [0xac], kind: 'str' }, { op: [0xad], kind: 'str' },
+  { op: [0xa6], kind: 'str' }, { op: [0xa7], kind: 'str' }, { op: [0xae], kind: 'str' }, { op: [0xaf], kind: 'str' },
   { op: [0xc6], digits: [0], imm: 'b' }, { op: [0xc7], digits: [0], imm: 'z' },
   { op: [0xf6], digits: [0, 1], imm: 'b' }, { op: [0xf6], digits: [2, 3] },
   { op: [0xf7], digits: [0, 1], imm: 'z' }, { op: [0xf7], digits: [2, 3] },
@@ -225,7 +226,7 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
   const asize = mode === 64 ? (r.p67 ? 4 : 8) : r.p67 ? 2 : 4;
   const segBase = mode === 64 ? 0n : BigInt(DATA_BASE_32);
   const op0 = t.op[t.op.length - 1]!;
-  const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xaa, 0xac, 0xc6, 0xf6, 0xfe].includes(op0))
+  const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xa6, 0xaa, 0xac, 0xae, 0xc6, 0xf6, 0xfe].includes(op0))
     || (t.op.length === 2 && (op0 === 0xb0 || op0 === 0xc0));
   const size = t.op.length === 2 && [0xb6, 0xb7, 0xbe, 0xbf].includes(op0) ? (op0 & 1 ? 2 : 1)
     : t.op.length === 1 && op0 === 0x63 ? (rexW ? 4 : osize) : isByte ? 1 : osize;
@@ -265,6 +266,25 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
     setR(gpr, 6, (getR(gpr, 6) & ~mask) | (si & mask));
     setR(gpr, 7, (getR(gpr, 7) & ~mask) | (di & mask));
     if (r.rep) setR(gpr, 1, (getR(gpr, 1) & ~mask) | n);
+    // CMPS/SCAS: with cmpEq, make the compared elements equal up to a mismatch at element r.off % (n + 1)
+    // (none when that is n), so REPE runs on and REPNE stops early; otherwise the random contents decide.
+    if ((op0 === 0xa6 || op0 === 0xa7 || op0 === 0xae || op0 === 0xaf) && r.cmpEq) {
+      const stop = BigInt(r.off) % (n + 1n);
+      const sz = BigInt(size);
+      const acc = le(getR(gpr, 0), size);
+      for (let k = 0n; k < n; k++) {
+        const step = r.df ? -k * sz : k * sz;
+        const dOff = di + segBase + step - S, sOff = si + segBase + step - S;
+        if (dOff < 0n || dOff + sz > BigInt(NATIVE_SCRATCH_SIZE)) continue;
+        for (let j = 0; j < size; j++) {
+          let v: number;
+          if (op0 === 0xae || op0 === 0xaf) v = acc[j]!;
+          else if (sOff >= 0n && sOff + sz <= BigInt(NATIVE_SCRATCH_SIZE)) v = mem[Number(sOff) + j]!;
+          else continue;
+          mem[Number(dOff) + j] = k === stop && j === 0 ? v ^ 1 : v;
+        }
+      }
+    }
     note += ` rep ${r.rep.toString(16)} count ${n} df ${r.df}`;
   } else if (t.kind === 'moffs') {
     code.push(...le(T - segBase, asize));

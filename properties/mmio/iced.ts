@@ -11,7 +11,7 @@ import {
 import {
   opName, OP_MOV_STORE, OP_MOV_LOAD, OP_MOV_IMM, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_ALU_EG, OP_ALU_GE, OP_ALU_EI,
   OP_TEST_EG, OP_TEST_EI, OP_NOT, OP_NEG, OP_INC, OP_DEC, OP_BT_EG, OP_BT_EI, OP_XCHG, OP_CMPXCHG, OP_XADD,
-  OP_MOVS, OP_STOS, OP_LODS,
+  isStringOp,
 } from '../../core/mmio/table.js';
 
 export type IcedOperand =
@@ -153,7 +153,7 @@ function opText(x: IcedOperand): string {
 /** Our mnemonic in iced's Mnemonic naming (lower case). */
 export function ourMnemonic(o: MmioInsn): string {
   const n = opName(o.op, o.sub);
-  if (o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) return n + 'bwxdxxxq'[o.size - 1];
+  if (isStringOp(o.op)) return n + 'bwxdxxxq'[o.size - 1];
   return n;
 }
 
@@ -165,7 +165,7 @@ export function compareOperands(o: MmioInsn, ic: IcedInsn): string | null {
   const mn = ourMnemonic(o);
   if (mn !== ic.mnemonic) return `mnemonic: ours ${mn}, iced ${ic.mnemonic} (${ic.text})`;
   if (o.lock !== ic.lock) return `lock: ours ${o.lock}, iced ${ic.lock}`;
-  if (o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) {
+  if (isStringOp(o.op)) {
     const rep = o.rep === 0xf3, repne = o.rep === 0xf2;
     if (rep !== ic.rep || repne !== ic.repne) return `rep: ours ${o.rep.toString(16)}, iced rep=${ic.rep} repne=${ic.repne}`;
     const asz = o.asize === 8 ? 'R' : o.asize === 4 ? 'E' : '';

@@ -10,7 +10,7 @@ import {
 } from '../../../core/mmio/decoder.js';
 import {
   OP_MOV_LOAD, OP_MOV_STORE, OP_MOV_IMM, OP_ALU_EI, OP_ALU_EG, OP_MOVS, OP_STOS, OP_BT_EI, OP_BT_EG, OP_MOVZX, OP_MOVSX,
-  OP_CMPXCHG, OP_XCHG, OP_TEST_EI, OP_NEG, OP_DEC, ALU_ADD, ALU_OR, ALU_CMP, BT_BTS, BT_BTC,
+  OP_CMPXCHG, OP_XCHG, OP_TEST_EI, OP_NEG, OP_DEC, OP_CMPS, OP_SCAS, ALU_ADD, ALU_OR, ALU_CMP, BT_BTS, BT_BTC,
 } from '../../../core/mmio/table.js';
 import { icedDecode, compareOperands } from '../../../properties/mmio/iced.js';
 
@@ -215,6 +215,30 @@ test('every opcode of every map, 16 ModR/M values, 16/32/64-bit: the length iced
 
 test('statuses are exported distinctly', () => {
   assert.equal(new Set([D_OK, D_UNSUPPORTED, D_INVALID, D_TRUNCATED, D_TOO_LONG]).size, 5);
+});
+
+test('CMPS/SCAS (Table A-2 row A: A6 A7 AE AF): sizes, F3 = REPE / F2 = REPNE, source override only for CMPS; iced agrees', () => {
+  const cases: [DecodeMode, string, number, number, number, number, string][] = [
+    [64, 'f3 a6', OP_CMPS, 1, 8, SEG_DS, 'repe cmpsb'],
+    [64, '66 f2 a7', OP_CMPS, 2, 8, SEG_DS, 'repne cmpsw'],
+    [64, '67 64 a7', OP_CMPS, 4, 4, SEG_FS, 'cmpsd'],
+    [64, 'f3 48 a7', OP_CMPS, 8, 8, SEG_DS, 'repe cmpsq'],
+    [32, '67 26 a6', OP_CMPS, 1, 2, SEG_ES, 'cmpsb'],
+    [64, 'f2 ae', OP_SCAS, 1, 8, SEG_DS, 'repne scasb'],
+    [16, 'af', OP_SCAS, 2, 2, SEG_DS, 'scasw'],
+    [32, '66 af', OP_SCAS, 2, 4, SEG_DS, 'scasw'],
+    [64, '48 af', OP_SCAS, 8, 8, SEG_DS, 'scasq'],
+  ];
+  for (const [mode, bytes, op, size, asize, seg, text] of cases) {
+    const i = ok(mode, bytes);
+    assert.is(i.op, op, bytes); assert.is(i.size, size, bytes); assert.is(i.asize, asize, bytes);
+    assert.is(i.len, b(bytes).length, bytes);
+    if (op === OP_CMPS) assert.is(i.seg, seg, bytes);
+    assert.is(formatInsn(i), text);
+    assert.is(compareOperands(i, icedDecode(b(bytes), mode)), null, bytes);
+  }
+  // LOCK CMPSB is #UD (CMPS is not in LOCK's list, Vol. 2A LOCK)
+  assert.is(decode(b('f0 a6'), 64).kind, 'invalid');
 });
 
 test.run();
