@@ -336,7 +336,7 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
       return modrmOperands(o, op & 1 ? osz : 1, reg | rexR, rm | rexB, rex, mod);
     }
     // Stack operand size (Vol. 1, 6.2.5 / Vol. 2B PUSH: 64 bits in 64-bit mode, 16 with 66h; 32 not encodable)
-    const ssz = mode === 64 ? (opsz ? 2 : 8) : osz;
+    const ssz = mode === 64 ? (opsz && !rexW ? 2 : 8) : osz;
     if (op >= 0x50 && op < 0x60) {
       // PUSH r / POP r (Table A-2 row 5); the stack is the memory operand
       o.op = op < 0x58 ? OP_PUSH : OP_POP;
@@ -366,7 +366,7 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
       case 0x8f:
         if (reg !== 0) return fail(o, D_INVALID, R_UD_GROUP);
         o.op = OP_POP;
-        return modrmOperands(o, ssz, REG_NONE, rm | rexB, rex, mod);
+        return stackRm(o, modrmOperands(o, ssz, REG_NONE, rm | rexB, rex, mod));
       case 0xc2: case 0xc3:
         // 66h near RET/JMP/CALL in 64-bit mode differ between vendors: not emulated
         if (mode === 64 && opsz) break;
@@ -439,7 +439,7 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
           return modrmOperands(o, op & 1 ? osz : 1, REG_NONE, rm | rexB, rex, mod);
         }
         if (op === 0xfe || reg === 7) return fail(o, D_INVALID, R_UD_GROUP);
-        if (reg === 6) { o.op = OP_PUSH; return modrmOperands(o, mode === 64 ? (opsz ? 2 : 8) : osz, REG_NONE, rm | rexB, rex, mod); }
+        if (reg === 6) { o.op = OP_PUSH; return stackRm(o, modrmOperands(o, mode === 64 ? (opsz && !rexW ? 2 : 8) : osz, REG_NONE, rm | rexB, rex, mod)); }
         if (reg === 5) {
           // JMP m16:16/32/64 (REX.W: m16:64); the register form is #UD
           if (mod === 3) return fail(o, D_INVALID, R_UD_GROUP);
@@ -511,6 +511,12 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
     }
   }
   return fail(o, D_UNSUPPORTED, R_NOT_EMULATED);
+}
+
+/** PUSH/POP r/m: the register form (mod = 11b) names its register as the operand, like 50+r/58+r; SS:rSP is the memory. */
+function stackRm(o: MmioInsn, st: number): number {
+  if (!o.hasMem) { o.reg = o.rm; o.rm = REG_NONE; o.seg = o.defSeg = SEG_SS; }
+  return st;
 }
 
 /** Fill the register (reg) and r/m operands; byte registers 4-7 without REX are AH..BH. */
