@@ -107,6 +107,12 @@ export const TEMPLATES: readonly Tpl[] = [
   { op: [0x0f, 0xb0], kind: 'cmpxchg' }, { op: [0x0f, 0xb1], kind: 'cmpxchg' },
   { op: [0x0f, 0xc0] }, { op: [0x0f, 0xc1] },
   { op: [0x0f, 0xb6] }, { op: [0x0f, 0xb7] }, { op: [0x0f, 0xbe] }, { op: [0x0f, 0xbf] },
+  // multiply/divide, bit scans, double shifts, CMOVcc with a memory source (SDM Vol. 2A/2B)
+  { op: [0x0f, 0xaf] }, { op: [0x69], imm: 'z' }, { op: [0x6b], imm: 'b' },
+  { op: [0xf6], digits: [4, 5, 6, 7] }, { op: [0xf7], digits: [4, 5, 6, 7] },
+  { op: [0x0f, 0xbc] }, { op: [0x0f, 0xbd] },
+  { op: [0x0f, 0xa4], imm: 'b' }, { op: [0x0f, 0xa5] }, { op: [0x0f, 0xac], imm: 'b' }, { op: [0x0f, 0xad] },
+  ...Array.from({ length: 16 }, (_, k) => ({ op: [0x0f, 0x40 + k] })),
 ];
 
 /** Opcodes whose memory form accepts LOCK (Vol. 2A, LOCK). */

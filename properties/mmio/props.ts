@@ -27,7 +27,7 @@ import {
 import { emulateMmio, type MmioResult } from '../../core/mmio/emulator.js';
 import {
   OP_ALU_EG, OP_ALU_EI, OP_ALU_GE, OP_TEST_EG, OP_TEST_EI, OP_BT_EG, OP_BT_EI, OP_MOV_LOAD, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_LODS,
-  OP_CMPS, OP_SCAS, OP_RET, OP_CALL_IND, OP_JMP_IND, OP_JMP_FAR, ALU_CMP, BT_BT,
+  OP_CMPS, OP_SCAS, OP_IMUL, OP_MULDIV, OP_BS, OP_CMOV, OP_RET, OP_CALL_IND, OP_JMP_IND, OP_JMP_FAR, ALU_CMP, BT_BT,
 } from '../../core/mmio/table.js';
 import { icedDecode, compareOperands } from './iced.js';
 import { TestGuest, RamDevice } from './guest.js';
@@ -241,7 +241,7 @@ function invariants(c: NativeCase, o: EmuOutcome): string[] {
   decodeInto(c.code, 0, c.code.length, o.mode, d);
   if (d.status === D_OK) {
     const readOnly = d.op === OP_MOV_LOAD || d.op === OP_MOVZX || d.op === OP_MOVSX || d.op === OP_MOVSXD || d.op === OP_LODS
-      || d.op === OP_CMPS || d.op === OP_SCAS
+      || d.op === OP_CMPS || d.op === OP_SCAS || d.op === OP_IMUL || d.op === OP_MULDIV || d.op === OP_BS || d.op === OP_CMOV
       || d.op === OP_TEST_EG || d.op === OP_TEST_EI || d.op === OP_ALU_GE || ((d.op === OP_ALU_EG || d.op === OP_ALU_EI) && d.sub === ALU_CMP)
       || ((d.op === OP_BT_EG || d.op === OP_BT_EI) && d.sub === BT_BT);
     if (readOnly && o.device.log.some((x) => x.write)) return ['read-only instruction wrote the device'];
