@@ -81,7 +81,7 @@ interface Tpl {
   /** ModR/M.reg values allowed (group opcodes); undefined: a register operand (any). */
   readonly digits?: readonly number[];
   readonly imm?: 'b' | 'z';
-  readonly kind?: 'str' | 'moffs' | 'bt' | 'cmpxchg' | 'byte';
+  readonly kind?: 'str' | 'moffs' | 'bt' | 'cmpxchg' | 'byte' | 'stack';
 }
 
 const ALU_ROWS = [0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38];
@@ -113,6 +113,8 @@ export const TEMPLATES: readonly Tpl[] = [
   { op: [0x0f, 0xbc] }, { op: [0x0f, 0xbd] },
   { op: [0x0f, 0xa4], imm: 'b' }, { op: [0x0f, 0xa5] }, { op: [0x0f, 0xac], imm: 'b' }, { op: [0x0f, 0xad] },
   ...Array.from({ length: 16 }, (_, k) => ({ op: [0x0f, 0x40 + k] })),
+  // PUSH r/m (FF /6) and POP r/m (8F /0): the r/m operand in MMIO, the stack in the RAM half of the page
+  { op: [0xff], digits: [6], kind: 'stack' }, { op: [0x8f], digits: [0], kind: 'stack' },
 ];
 
 /** Opcodes whose memory form accepts LOCK (Vol. 2A, LOCK). */
@@ -234,7 +236,8 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
   const op0 = t.op[t.op.length - 1]!;
   const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xa6, 0xaa, 0xac, 0xae, 0xc6, 0xf6, 0xfe].includes(op0))
     || (t.op.length === 2 && (op0 === 0xb0 || op0 === 0xc0));
-  const size = t.op.length === 2 && [0xb6, 0xb7, 0xbe, 0xbf].includes(op0) ? (op0 & 1 ? 2 : 1)
+  const size = t.kind === 'stack' ? (mode === 64 ? (r.p66 && !rexW ? 2 : 8) : osize)
+    : t.op.length === 2 && [0xb6, 0xb7, 0xbe, 0xbf].includes(op0) ? (op0 & 1 ? 2 : 1)
     : t.op.length === 1 && op0 === 0x63 ? (rexW ? 4 : osize) : isByte ? 1 : osize;
   const code: number[] = [];
   if (r.seg >= 0) code.push([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65][r.seg]!);
@@ -246,6 +249,11 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
   if (rex >= 0) code.push(rex);
   code.push(...t.op);
   const S = BigInt(NATIVE_SCRATCH_BASE);
+  // PUSH/POP r/m: rSP in the RAM half (a base or index register rSP is then solved for like any other)
+  if (t.kind === 'stack') {
+    const sp = S + BigInt(MMIO_SPLIT + 0x200 + (r.off % 64) * 8) - segBase;
+    setR(gpr, 4, mode === 64 ? sp : (getR(gpr, 4) & ~0xffffffffn) | sp);
+  }
   // Target linear address of the (first) memory operand.
   let T: bigint;
   const place = r.place;
