@@ -14,7 +14,10 @@
  * DEC, NEG, NOT, BT/BTS/BTR/BTC ("a bit offset in a register selects ...
  * Effective Address + (OpSize/8 * (BitOffset DIV OpSize))"), XCHG, CMPXCHG
  * ("the destination operand is written back if the comparison fails"),
- * XADD, MOVS/STOS/LODS/CMPS/SCAS with REP ("REP/REPE/REPZ/REPNE/REPNZ—Repeat String
+ * XADD, PUSH, POP, RET, ENTER, LEAVE, CALL/JMP (near indirect, far), IMUL,
+ * MUL, DIV, IDIV, BSF, BSR, SHLD, SHRD, CMOVcc, MOV to/from a segment
+ * register, LTR, SMSW, MOVUPS/MOVUPD/MOVAPS/MOVAPD/MOVDQU/MOVDQA, MOVQ mm,
+ * MOVS/STOS/LODS/CMPS/SCAS with REP ("REP/REPE/REPZ/REPNE/REPNZ—Repeat String
  * Operation Prefix": the count register and indexes show the progress of an
  * interrupted REP instruction). Address computation: Vol. 1, 3.7.5
  * (base + index*scale + disp, truncated to the address size), 3.3.7.1
@@ -709,7 +712,8 @@ export class MmioEmulator {
         return;
       }
       case OP_XMM_LOAD: case OP_XMM_STORE: {
-        // #UD if CR0.EM = 1 or CR4.OSFXSR = 0, #NM if CR0.TS = 1 (Vol. 2B MOVUPS "SIMD Floating-Point ... Exceptions", Table 2-18/2-21);
+        // #UD if CR0.EM = 1 or CR4.OSFXSR = 0, #NM if CR0.TS = 1 (Vol. 3A, 2.5 "Control Registers": EM, TS, OSFXSR;
+        // Vol. 2B MOVUPS/MOVAPS "Exceptions");
         // MOVAPS/MOVAPD/MOVDQA need a 16-byte aligned operand: #GP(0) (Vol. 2B MOVAPS)
         const sys = this.sys();
         const cr0 = sys.cr0();
@@ -736,7 +740,7 @@ export class MmioEmulator {
         return;
       }
       case OP_MMX_LOAD: case OP_MMX_STORE: {
-        // #UD if CR0.EM = 1, #NM if CR0.TS = 1 (Vol. 2B MOVQ, Table 22-? "MMX" exception conditions)
+        // #UD if CR0.EM = 1, #NM if CR0.TS = 1 (Vol. 3A, 2.5 "Control Registers": EM, TS; Vol. 2B MOVQ "Exceptions")
         const sys = this.sys();
         const cr0 = sys.cr0();
         if (cr0 & CR0_EM) this.fault(VEC_UD, -1, 0, '#UD: MMX with CR0.EM = 1');
