@@ -25,8 +25,7 @@
  * (in 64-bit mode only FS and GS bases apply).
  *
  * Not modelled: segment limit and access-rights checks in 16/32-bit modes,
- * alignment checks (#AC), RFLAGS.TF single-step after the instruction,
- * clearing of the STI/MOV-SS interrupt shadow (the caller owns the VMCS).
+ * alignment checks (#AC), RFLAGS.TF single-step after the instruction.
  *
  * No BigInt. The emulator never throws for guest input: every outcome is an
  * MmioResult.
@@ -108,6 +107,12 @@ export interface GuestSystem {
   gdtrLimit(): number;
   /** MOV SS: blocking by MOV SS until the next instruction completes (Vol. 3C, 25.4.2, interruptibility bit 1). */
   blockByMovSs(): void;
+  /**
+   * An emulated instruction completed: blocking by STI and by MOV SS, which
+   * last only until the instruction after STI / MOV SS completes, end
+   * (Vol. 3C, 25.4.2, interruptibility bits 0 and 1; Vol. 2B STI).
+   */
+  endInterruptShadow(): void;
   /** XMM register r as four dwords (dword 0 = bits 31:0). */
   readXmm(r: number, v: Int32Array): void;
   writeXmm(r: number, v: Int32Array): void;
@@ -236,7 +241,9 @@ export class MmioEmulator {
       if (e === STOP) return this.stopResult(rip, len, `${this.fMsg} at RIP 0x${ripHex(rip)} (${formatInsn(o)})`);
       throw e;
     }
-    // RF is cleared once an instruction completes (Vol. 3A, 18.3.1.1).
+    // RF is cleared once an instruction completes (Vol. 3A, 18.3.1.1); so is an STI/MOV SS shadow,
+    // unless this instruction was MOV SS and set a new one.
+    if (!(o.op === OP_MOV_TO_SREG && o.sub === SEG_SS)) access.sys?.endInterruptShadow();
     access.setRflags(this.flags & ~F_RF);
     access.setRip(this.ripNext);
     return { kind: 'done', len, insn: o, accesses: this.accesses };

@@ -124,6 +124,10 @@ export class MachineGuestAccess implements GuestAccess, PhysAccess {
         // blocking by STI and by MOV SS are exclusive (Vol. 3C, 27.3.1.5): MOV SS replaces STI blocking
         v.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, (v.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & ~1) | 2);
       },
+      endInterruptShadow: () => {
+        const v = this.m.vmx, st = v.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
+        if (st & 3) v.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, st & ~3);
+      },
       readXmm: (r, out) => { out.set(fpuState(this.m.cpu).xmm.subarray(4 * r, 4 * r + 4)); },
       writeXmm: (r, v) => { fpuState(this.m.cpu).xmm.set(v.subarray(0, 4), 4 * r); },
       readMmx: (r, out) => {

@@ -66,7 +66,10 @@ export class TestSystem implements GuestSystem {
   }
   gdtrBase(): number { return this.gdtBase; }
   gdtrLimit(): number { return this.gdtLimit; }
-  blockByMovSs(): void { this.movSs = true; }
+  blockByMovSs(): void { this.movSs = true; this.shadow = 2; }
+  /** Blocking by STI (bit 0) / MOV SS (bit 1) as the interruptibility state holds them. */
+  shadow = 0;
+  endInterruptShadow(): void { this.shadow = 0; this.movSs = false; }
   readXmm(r: number, v: Int32Array): void { v.set(this.xmm.subarray(4 * r, 4 * r + 4)); }
   writeXmm(r: number, v: Int32Array): void { this.xmm.set(v.subarray(0, 4), 4 * r); }
   readMmx(r: number, v: Int32Array): void { v[0] = this.mm[2 * r]!; v[1] = this.mm[2 * r + 1]!; this.mmxUsed = true; }

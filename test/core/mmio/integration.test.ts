@@ -161,4 +161,21 @@ test('64-bit guest: mov ss, [rbx] with a null selector from MMIO: SS unusable, b
   assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), CODE_64 + 12);
 });
 
+test('an emulated instruction right after STI ends blocking by STI (Vol. 3C 25.4.2; Vol. 2B STI: interrupts are recognized after the next instruction)', () => {
+  const m = machine(8);
+  guest64(m, [
+    0x48, 0xbb, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, // mov rbx, 0xc0000000
+    0xfb, //                                                      sti
+    0x89, 0x03, //                                                mov [rbx], eax
+    0xf4, //                                                      hlt
+  ]);
+  m.mem.write32(PDPT + 3 * 8, 0xc0000000 | 0x83);
+  const x = enter(m);
+  assert.is(x.reason & 0xffff, EXIT_REASON.EPT_VIOLATION);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3, 1, 'the exit saved blocking by STI');
+  assert.is(eptViolationMmio(m, new FakeDevice()), undefined);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3, 0, 'the shadow ended with the emulated instruction');
+  assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), CODE_64 + 13);
+});
+
 test.run();
