@@ -155,6 +155,7 @@ export function classify(d: OpDef): number | string {
   if (o === 0xae && d.mem === true && d.reg !== undefined && d.reg <= 3) return K_SSE | (d.reg <= 1 ? K_FX : d.reg === 2 ? K_MXCSR : 0);
   if (op >= 0x0f00 && op <= 0x0f09) return 'system instructions (privileged, or SYSCALL blocked by seccomp)';
   if (o === 0x0b) return 0; // UD2
+  if (o === 0x77) return 0; // EMMS: only the x87 tags change
   if (o === 0x0d || (o >= 0x18 && o <= 0x1f)) return 0; // prefetch and hint NOPs
   if (o >= 0x20 && o <= 0x23) return 'MOV CR/DR: privileged';
   if (o >= 0x30 && o <= 0x32) return 'WRMSR/RDTSC/RDMSR: privileged or time-dependent';

@@ -21,6 +21,7 @@ import * as io from './exec/io.js';
 import * as str from './exec/string.js';
 import * as sse from './exec/sse.js';
 import * as fpu from './exec/fpu.js';
+import * as mmx from './exec/mmx.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 
 export interface OpDef {
@@ -417,6 +418,12 @@ function sseEntries(add: (d: OpDef) => void): void {
     [0x68, 'punpckhbw', 17], [0x69, 'punpckhwd', 18], [0x6a, 'punpckhdq', 20], [0x6d, 'punpckhqdq', 24]] as const;
   for (const [o, mn, k] of UNPCK) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.punpck, arg: k });
   // Vol. 2B MOVD/MOVQ (66 0F 6E/7E), MOVQ (F3 0F 7E, 66 0F D6), MOVDQA/MOVDQU (66/F3 0F 6F/7F).
+  // MMX moves (no prefix; exec/mmx.ts): kvm-unit-tests' emulator test moves MMX registers to and from MMIO
+  add({ op: 0x0f6e, prefix: NP, mn: 'movd', ops: 'Pd,Ey', fn: mmx.movdToMm });
+  add({ op: 0x0f7e, prefix: NP, mn: 'movd', ops: 'Ey,Pd', fn: mmx.movdFromMm });
+  add({ op: 0x0f6f, prefix: NP, mn: 'movq', ops: 'Pq,Qq', fn: mmx.movqToMm });
+  add({ op: 0x0f7f, prefix: NP, mn: 'movq', ops: 'Qq,Pq', fn: mmx.movqFromMm });
+  add({ op: 0x0f77, prefix: NP, mn: 'emms', ops: '', fn: mmx.emms });
   add({ op: 0x0f6e, prefix: P66, mn: 'movd', ops: 'Vy,Ey', fn: sse.movdToXmm });
   add({ op: 0x0f7e, prefix: P66, mn: 'movd', ops: 'Ey,Vy', fn: sse.movdFromXmm });
   add({ op: 0x0f7e, prefix: F3, mn: 'movq', ops: 'Vq,Wq', fn: sse.movqLoad });

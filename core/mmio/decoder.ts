@@ -37,7 +37,9 @@ import {
   I_NONE, I_B, I_W, I_Z, I_V, I_MOFFS, I_PTR, I_ENTER, I_JZ, I_GRP3, I_0F78,
   OP_NONE, OP_MOV_STORE, OP_MOV_LOAD, OP_MOV_IMM, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_ALU_EG, OP_ALU_GE,
   OP_ALU_EI, OP_TEST_EG, OP_TEST_EI, OP_NOT, OP_NEG, OP_INC, OP_DEC, OP_BT_EG, OP_BT_EI, OP_XCHG,
-  OP_CMPXCHG, OP_XADD, OP_MOVS, OP_STOS, OP_LODS, opName,
+  OP_CMPXCHG, OP_XADD, OP_MOVS, OP_STOS, OP_LODS, OP_CMPS, OP_SCAS, opName, isStringOp, isCompareString,
+  OP_PUSH, OP_POP, OP_RET, OP_ENTER, OP_LEAVE, OP_CALL_IND, OP_JMP_IND, OP_JMP_FAR, OP_IMUL, OP_MULDIV, OP_BS, OP_SHD,
+  OP_CMOV, OP_MOV_FROM_SREG, OP_MOV_TO_SREG, OP_LTR, OP_SMSW, OP_XMM_LOAD, OP_XMM_STORE, OP_MMX_LOAD, OP_MMX_STORE,
 } from './table.js';
 
 export type DecodeMode = 16 | 32 | 64;
@@ -169,6 +171,9 @@ function u16(buf: Uint8Array, p: number): number { return (buf[p]! | 0) | ((buf[
 function i32(buf: Uint8Array, p: number): number {
   return (buf[p]! | 0) | ((buf[p + 1]! | 0) << 8) | ((buf[p + 2]! | 0) << 16) | ((buf[p + 3]! | 0) << 24);
 }
+
+/** A4..AF: MOVS MOVS CMPS CMPS (A8 A9 TEST imm) STOS STOS LODS LODS SCAS SCAS (Table A-2 row A). */
+const STRING_OPS = Int8Array.of(OP_MOVS, OP_MOVS, OP_CMPS, OP_CMPS, OP_NONE, OP_NONE, OP_STOS, OP_STOS, OP_LODS, OP_LODS, OP_SCAS, OP_SCAS);
 
 /** Whether `lock` is allowed on (map, opcode, /reg) with a memory operand (Vol. 2A, LOCK). */
 function lockable(map: number, op: number, reg: number): boolean {
@@ -330,7 +335,55 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
       o.op = op & 2 ? OP_ALU_GE : OP_ALU_EG; o.sub = op >>> 3;
       return modrmOperands(o, op & 1 ? osz : 1, reg | rexR, rm | rexB, rex, mod);
     }
+    // Stack operand size (Vol. 1, 6.2.5 / Vol. 2B PUSH: 64 bits in 64-bit mode, 16 with 66h; 32 not encodable)
+    const ssz = mode === 64 ? (opsz && !rexW ? 2 : 8) : osz;
+    if (op >= 0x50 && op < 0x60) {
+      // PUSH r / POP r (Table A-2 row 5); the stack is the memory operand
+      o.op = op < 0x58 ? OP_PUSH : OP_POP;
+      o.size = o.srcSize = ssz; o.reg = (op & 7) | rexB; o.seg = SEG_SS; o.defSeg = SEG_SS;
+      o.status = D_OK;
+      return D_OK;
+    }
     switch (op) {
+      case 0x68: case 0x6a:
+        o.op = OP_PUSH; o.size = o.srcSize = ssz; o.seg = SEG_SS; o.defSeg = SEG_SS;
+        setImm(o, buf, immPos, op === 0x6a ? 1 : ssz === 2 ? 2 : 4, ssz);
+        o.status = D_OK;
+        return D_OK;
+      case 0x69: case 0x6b:
+        o.op = OP_IMUL;
+        setImm(o, buf, immPos, immSize, osz);
+        return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
+      case 0x8c:
+        if (reg > 5) return fail(o, D_INVALID, R_UD_GROUP);
+        o.op = OP_MOV_FROM_SREG; o.sub = reg;
+        // the memory form always stores 16 bits (Vol. 2B MOV: "MOV r/m16, Sreg")
+        return modrmOperands(o, mod === 3 ? osz : 2, REG_NONE, rm | rexB, rex, mod);
+      case 0x8e:
+        if (reg > 5 || reg === SEG_CS) return fail(o, D_INVALID, R_UD_GROUP);
+        o.op = OP_MOV_TO_SREG; o.sub = reg;
+        return modrmOperands(o, 2, REG_NONE, rm | rexB, rex, mod);
+      case 0x8f:
+        if (reg !== 0) return fail(o, D_INVALID, R_UD_GROUP);
+        o.op = OP_POP;
+        return stackRm(o, modrmOperands(o, ssz, REG_NONE, rm | rexB, rex, mod));
+      case 0xc2: case 0xc3:
+        // 66h near RET/JMP/CALL in 64-bit mode differ between vendors: not emulated
+        if (mode === 64 && opsz) break;
+        o.op = OP_RET; o.size = o.srcSize = mode === 64 ? 8 : osz; o.seg = o.defSeg = SEG_SS;
+        if (op === 0xc2) { o.hasImm = true; o.immLo = u16(buf, immPos); }
+        o.status = D_OK;
+        return D_OK;
+      case 0xc8:
+        if (buf[immPos + 2] !== 0) break; // nesting level > 0 not emulated
+        o.op = OP_ENTER; o.size = o.srcSize = ssz; o.seg = o.defSeg = SEG_SS;
+        o.hasImm = true; o.immLo = u16(buf, immPos); o.immHi = 0;
+        o.status = D_OK;
+        return D_OK;
+      case 0xc9:
+        o.op = OP_LEAVE; o.size = o.srcSize = ssz; o.seg = o.defSeg = SEG_SS;
+        o.status = D_OK;
+        return D_OK;
       case 0x63:
         if (mode !== 64) break; // ARPL
         o.op = OP_MOVSXD;
@@ -358,12 +411,13 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
         o.status = D_OK;
         return D_OK;
       }
-      case 0xa4: case 0xa5: case 0xaa: case 0xab: case 0xac: case 0xad:
-        // MOVS/STOS/LODS: [seg:rSI] source (DS default), ES:[rDI] destination (Vol. 2B)
-        o.op = op < 0xa8 ? OP_MOVS : op < 0xac ? OP_STOS : OP_LODS;
+      case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xaa: case 0xab: case 0xac: case 0xad: case 0xae: case 0xaf:
+        // MOVS/CMPS/STOS/LODS/SCAS: [seg:rSI] source (DS default, overridable), ES:[rDI]
+        // destination (no override) (Vol. 2B MOVS, STOS, LODS, SCAS; Vol. 2A CMPS)
+        o.op = STRING_OPS[op - 0xa4]!;
         o.size = o.srcSize = op & 1 ? osz : 1;
         o.seg = seg >= 0 ? seg : SEG_DS;
-        if (o.op !== OP_MOVS) o.reg = 0;
+        if (o.op !== OP_MOVS && o.op !== OP_CMPS) o.reg = 0;
         o.status = D_OK;
         return D_OK;
       case 0xc6: case 0xc7:
@@ -376,7 +430,7 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
         if (reg < 2) { o.op = OP_TEST_EI; setImm(o, buf, immPos, immSize, size); }
         else if (reg === 2) o.op = OP_NOT;
         else if (reg === 3) o.op = OP_NEG;
-        else break; // MUL/IMUL/DIV/IDIV
+        else { o.op = OP_MULDIV; o.sub = reg - 4; }
         return modrmOperands(o, size, REG_NONE, rm | rexB, rex, mod);
       }
       case 0xfe: case 0xff:
@@ -385,10 +439,59 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
           return modrmOperands(o, op & 1 ? osz : 1, REG_NONE, rm | rexB, rex, mod);
         }
         if (op === 0xfe || reg === 7) return fail(o, D_INVALID, R_UD_GROUP);
-        break;
+        if (reg === 6) { o.op = OP_PUSH; return stackRm(o, modrmOperands(o, mode === 64 ? (opsz && !rexW ? 2 : 8) : osz, REG_NONE, rm | rexB, rex, mod)); }
+        if (reg === 5) {
+          // JMP m16:16/32/64 (REX.W: m16:64); the register form is #UD
+          if (mod === 3) return fail(o, D_INVALID, R_UD_GROUP);
+          o.op = OP_JMP_FAR;
+          return modrmOperands(o, osz, REG_NONE, rm | rexB, rex, mod);
+        }
+        if (reg === 3 || (mode === 64 && opsz)) break; // far CALL; 66h near branches in 64-bit mode
+        o.op = reg === 2 ? OP_CALL_IND : OP_JMP_IND;
+        return modrmOperands(o, mode === 64 ? 8 : osz, REG_NONE, rm | rexB, rex, mod);
     }
   } else if (map === 2) {
+    if (op >= 0x40 && op < 0x50) {
+      o.op = OP_CMOV; o.sub = op & 15;
+      return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
+    }
     switch (op) {
+      case 0x00:
+        if (reg !== 3) break; // SLDT STR LLDT VERR VERW
+        o.op = OP_LTR;
+        return modrmOperands(o, 2, REG_NONE, rm | rexB, rex, mod);
+      case 0x01:
+        if (reg !== 4 || mod === 3) break; // SGDT .. INVLPG; 0F 01 C0-FF are other instructions
+        o.op = OP_SMSW;
+        return modrmOperands(o, 2, REG_NONE, rm | rexB, rex, mod);
+      case 0x10: case 0x11: case 0x28: case 0x29: {
+        // MOVUPS/MOVUPD (0F 10/11), MOVAPS/MOVAPD (0F 28/29); F3/F2 select scalar forms (not emulated)
+        if (rep !== 0) break;
+        o.op = op & 1 ? OP_XMM_STORE : OP_XMM_LOAD;
+        o.sub = ((op >= 0x28 ? 2 : 0) + (opsz ? 1 : 0)) << 1 | (op >= 0x28 ? 1 : 0);
+        return modrmOperands(o, 16, reg | rexR, rm | rexB, rex, mod);
+      }
+      case 0x6f: case 0x7f:
+        // F3: MOVDQU, 66: MOVDQA (the last of F2/F3 wins over 66), none: MMX MOVQ (Vol. 2B MOVDQU, MOVDQA, MOVQ)
+        if (rep === 0xf2) break;
+        if (rep === 0xf3 || opsz) {
+          o.op = op === 0x7f ? OP_XMM_STORE : OP_XMM_LOAD;
+          o.sub = rep === 0xf3 ? 4 << 1 : (5 << 1) | 1;
+          return modrmOperands(o, 16, reg | rexR, rm | rexB, rex, mod);
+        }
+        o.op = op === 0x7f ? OP_MMX_STORE : OP_MMX_LOAD;
+        return modrmOperands(o, 8, reg & 7, rm | rexB, rex, mod);
+      case 0xa4: case 0xa5: case 0xac: case 0xad:
+        o.op = OP_SHD; o.sub = (op >= 0xac ? 1 : 0) | (op & 1 ? 2 : 0);
+        if (!(op & 1)) { o.hasImm = true; o.immLo = r8(buf, immPos); }
+        return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
+      case 0xaf:
+        o.op = OP_IMUL;
+        return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
+      case 0xbc: case 0xbd:
+        if (rep === 0xf3) break; // TZCNT / LZCNT
+        o.op = OP_BS; o.sub = op & 1;
+        return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
       case 0xa3: case 0xab: case 0xb3: case 0xbb:
         o.op = OP_BT_EG; o.sub = (op >>> 3) & 3;
         return modrmOperands(o, osz, reg | rexR, rm | rexB, rex, mod);
@@ -408,6 +511,12 @@ export function decodeInto(buf: Uint8Array, start: number, avail: number, mode: 
     }
   }
   return fail(o, D_UNSUPPORTED, R_NOT_EMULATED);
+}
+
+/** PUSH/POP r/m: the register form (mod = 11b) names its register as the operand, like 50+r/58+r; SS:rSP is the memory. */
+function stackRm(o: MmioInsn, st: number): number {
+  if (!o.hasMem) { o.reg = o.rm; o.rm = REG_NONE; o.seg = o.defSeg = SEG_SS; }
+  return st;
 }
 
 /** Fill the register (reg) and r/m operands; byte registers 4-7 without REX are AH..BH. */
@@ -520,7 +629,7 @@ const R16 = ['ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di', 'r8w', 'r9w', 'r10w
 const R8 = ['al', 'cl', 'dl', 'bl', 'spl', 'bpl', 'sil', 'dil', 'r8b', 'r9b', 'r10b', 'r11b', 'r12b', 'r13b', 'r14b', 'r15b'];
 const R8H = ['ah', 'ch', 'dh', 'bh'];
 const SEGS = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'];
-const PTR = ['', 'byte', 'word', '', 'dword', '', '', '', 'qword'];
+const PTR = ['', 'byte', 'word', '', 'dword', '', '', '', 'qword', '', '', '', '', '', '', '', 'xmmword'];
 
 export function regName(r: number, size: number, hi8 = false): string {
   if (hi8) return R8H[r] ?? '?';
@@ -555,7 +664,7 @@ export function formatInsn(o: MmioInsn): string {
   const rm = (size: number): string => (o.hasMem ? formatMem(o, size) : regName(o.rm, size, o.rmHi8));
   const g = regName(o.reg, o.size, o.regHi8);
   const imm = (): string => (o.size === 8 && o.immHi !== o.immLo >> 31 ? '0x' + (o.immHi >>> 0).toString(16) + (o.immLo >>> 0).toString(16).padStart(8, '0') : hex32(o.size === 8 ? o.immLo : o.immLo));
-  const pfx = (o.lock ? 'lock ' : '') + ((o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) && o.rep ? (o.rep === 0xf3 ? 'rep ' : 'repne ') : '');
+  const pfx = (o.lock ? 'lock ' : '') + (isStringOp(o.op) && o.rep ? (o.rep === 0xf3 ? (isCompareString(o.op) ? 'repe ' : 'rep ') : 'repne ') : '');
   let text: string;
   switch (o.op) {
     case OP_MOV_STORE: case OP_ALU_EG: case OP_TEST_EG: case OP_XCHG: case OP_CMPXCHG: case OP_XADD: case OP_BT_EG:
@@ -565,7 +674,22 @@ export function formatInsn(o: MmioInsn): string {
     case OP_MOV_IMM: case OP_ALU_EI: case OP_TEST_EI: text = `${name} ${rm(o.size)}, ${imm()}`; break;
     case OP_BT_EI: text = `${name} ${rm(o.size)}, ${hex32(o.immLo & 0xff)}`; break;
     case OP_NOT: case OP_NEG: case OP_INC: case OP_DEC: text = `${name} ${rm(o.size)}`; break;
-    case OP_MOVS: case OP_STOS: case OP_LODS: text = `${name}${'bw?d???q'[o.size - 1]}`; break;
+    case OP_MOVS: case OP_STOS: case OP_LODS: case OP_CMPS: case OP_SCAS: text = `${name}${'bw?d???q'[o.size - 1]}`; break;
+    case OP_PUSH: case OP_POP:
+      text = `${name} ${o.hasMem ? rm(o.size) : o.hasImm ? imm() : regName(o.reg, o.size)}`; break;
+    case OP_RET: text = o.hasImm ? `${name} ${hex32(o.immLo)}` : name; break;
+    case OP_ENTER: text = `${name} ${hex32(o.immLo)}, 0`; break;
+    case OP_IMUL: text = `${name} ${g}, ${rm(o.size)}${o.hasImm ? ', ' + imm() : ''}`; break;
+    case OP_MULDIV: case OP_CALL_IND: case OP_JMP_IND: case OP_LTR: case OP_SMSW: text = `${name} ${rm(o.size)}`; break;
+    case OP_JMP_FAR: text = `${name} far ${formatMem(o, 0).replace(/^ ptr /, '')}`; break;
+    case OP_BS: case OP_CMOV: text = `${name} ${g}, ${rm(o.size)}`; break;
+    case OP_SHD: text = `${name} ${rm(o.size)}, ${g}, ${o.sub & 2 ? 'cl' : hex32(o.immLo)}`; break;
+    case OP_MOV_FROM_SREG: text = `${name} ${rm(2)}, ${SEGS[o.sub]}`; break;
+    case OP_MOV_TO_SREG: text = `${name} ${SEGS[o.sub]}, ${rm(2)}`; break;
+    case OP_XMM_LOAD: text = `${name} xmm${o.reg}, ${rm(16)}`; break;
+    case OP_XMM_STORE: text = `${name} ${rm(16)}, xmm${o.reg}`; break;
+    case OP_MMX_LOAD: text = `${name} mm${o.reg}, ${rm(8)}`; break;
+    case OP_MMX_STORE: text = `${name} ${rm(8)}, mm${o.reg}`; break;
     default: text = name;
   }
   return pfx + text;

@@ -15,7 +15,8 @@
 import type { Machine } from '../hv/machine.js';
 import { VMCS } from '../vmx/fields.js';
 import type { DecodeMode } from './decoder.js';
-import type { AccessSize, GuestAccess, MmioValue } from './emulator.js';
+import type { AccessSize, GuestAccess, GuestSystem, MmioValue } from './emulator.js';
+import { fpuState } from '../cpu/fpu-state.js';
 import { translateLinear, eptTranslate, ACC_READ, ACC_WRITE, type Access, type PagingRegs, type PhysAccess, Translation } from './paging.js';
 
 const TWO32 = 4294967296;
@@ -92,6 +93,64 @@ export class MachineGuestAccess implements GuestAccess, PhysAccess {
     else dv.setUint8(h, lo & 0xff);
     this.m.mem.touch(h, size);
     this.m.cpu.invalidateCode(h, size);
+  }
+
+  /**
+   * System state through the VMCS guest-state area (Vol. 3C, 25.4) and the
+   * register file's x87/SSE state. Segment fields: selector 0x0800 + 2n,
+   * limit 0x4800 + 2n, access rights 0x4814 + 2n, base 0x6806 + 2n for
+   * n = ES CS SS DS FS GS LDTR TR (Vol. 3C, Appendix B).
+   */
+  get sys(): GuestSystem { return (this.sysAccess ??= this.makeSys()); }
+  private sysAccess: GuestSystem | undefined;
+  private makeSys(): GuestSystem {
+    return {
+      cr0: () => this.shadowed(VMCS.GUEST_CR0, VMCS.CR0_GUEST_HOST_MASK, VMCS.CR0_READ_SHADOW),
+      cr4: () => this.shadowed(VMCS.GUEST_CR4, VMCS.CR4_GUEST_HOST_MASK, VMCS.CR4_READ_SHADOW),
+      cpl: () => (this.m.vmx.vmread32(VMCS.GUEST_SS_ACCESS_RIGHTS) >>> 5) & 3,
+      longMode: () => (this.m.vmx.vmread32(VMCS.GUEST_IA32_EFER) & 0x400) !== 0,
+      selector: (seg) => this.m.vmx.vmread32(VMCS.GUEST_ES_SELECTOR + 2 * seg) & 0xffff,
+      loadSegment: (seg, sel, base, limit, ar) => {
+        const v = this.m.vmx;
+        v.vmwrite32(VMCS.GUEST_ES_SELECTOR + 2 * seg, sel);
+        v.vmwriteNum(VMCS.GUEST_ES_BASE + 2 * seg, base);
+        v.vmwrite32(VMCS.GUEST_ES_LIMIT + 2 * seg, limit | 0);
+        v.vmwrite32(VMCS.GUEST_ES_ACCESS_RIGHTS + 2 * seg, ar);
+      },
+      gdtrBase: () => this.m.vmx.vmreadSigned(VMCS.GUEST_GDTR_BASE),
+      gdtrLimit: () => this.m.vmx.vmread32(VMCS.GUEST_GDTR_LIMIT),
+      blockByMovSs: () => {
+        const v = this.m.vmx;
+        // blocking by STI and by MOV SS are exclusive (Vol. 3C, 27.3.1.5): MOV SS replaces STI blocking
+        v.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, (v.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & ~1) | 2);
+      },
+      endInterruptShadow: () => {
+        const v = this.m.vmx, st = v.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
+        if (st & 3) v.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, st & ~3);
+      },
+      readXmm: (r, out) => { out.set(fpuState(this.m.cpu).xmm.subarray(4 * r, 4 * r + 4)); },
+      writeXmm: (r, v) => { fpuState(this.m.cpu).xmm.set(v.subarray(0, 4), 4 * r); },
+      readMmx: (r, out) => {
+        const st = fpuState(this.m.cpu).st, dv = new DataView(st.buffer, st.byteOffset + 10 * r, 8);
+        out[0] = dv.getInt32(0, true); out[1] = dv.getInt32(4, true);
+        this.mmxEnter();
+      },
+      writeMmx: (r, lo, hi) => {
+        const st = fpuState(this.m.cpu).st, dv = new DataView(st.buffer, st.byteOffset + 10 * r, 10);
+        // an MMX write sets the register's exponent and sign (bits 79:64) to all ones (Vol. 1, 9.5.1)
+        dv.setInt32(0, lo, true); dv.setInt32(4, hi, true); dv.setUint16(8, 0xffff, true);
+        this.mmxEnter();
+      },
+    };
+  }
+  private shadowed(reg: number, mask: number, shadow: number): number {
+    const v = this.m.vmx, mk = v.vmread32(mask);
+    return (v.vmread32(reg) & ~mk) | (v.vmread32(shadow) & mk);
+  }
+  /** Any MMX instruction: x87 TOP = 0 and every tag valid (Vol. 1, 9.5.1 "MMX Instructions and the x87 FPU Tag Word"). */
+  private mmxEnter(): void {
+    const c = this.m.cpu;
+    c.fpuSw &= ~0x3800; c.fpuTw = 0;
   }
 
   // PhysAccess (guest paging structures, through EPT)

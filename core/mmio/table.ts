@@ -180,10 +180,39 @@ export const OP_XADD = 20;       // 0F C0, 0F C1
 export const OP_MOVS = 21;       // A4, A5
 export const OP_STOS = 22;       // AA, AB
 export const OP_LODS = 23;       // AC, AD
+export const OP_CMPS = 24;       // A6, A7: [seg:rSI] - ES:[rDI] (Vol. 2A CMPS/CMPSB/CMPSW/CMPSD/CMPSQ)
+export const OP_SCAS = 25;       // AE, AF: AL/rAX - ES:[rDI] (Vol. 2B SCAS/SCASB/SCASW/SCASD)
+// Stack (SS:rSP is the memory operand; Vol. 2B PUSH, POP, RET, ENTER, LEAVE; Vol. 2A CALL, JMP)
+export const OP_PUSH = 26;       // 50+r, 68 Iz, 6A Ib, FF /6 m (source: reg, imm or memory)
+export const OP_POP = 27;        // 58+r, 8F /0 m
+export const OP_RET = 28;        // C3, C2 Iw (near)
+export const OP_ENTER = 29;      // C8 Iw Ib (nesting level 0)
+export const OP_LEAVE = 30;      // C9
+export const OP_CALL_IND = 31;   // FF /2 m (near, absolute indirect)
+export const OP_JMP_IND = 32;    // FF /4 m (near, absolute indirect)
+export const OP_JMP_FAR = 33;    // FF /5 m16:16/32/64 (far, indirect)
+// Integer arithmetic with a memory source
+export const OP_IMUL = 34;       // 0F AF, 69 Iz, 6B Ib: Gv = Ev * (Gv | imm)
+export const OP_MULDIV = 35;     // F6/F7 /4 MUL /5 IMUL /6 DIV /7 IDIV (sub = /digit - 4)
+export const OP_BS = 36;         // 0F BC BSF, 0F BD BSR (sub 0/1)
+export const OP_SHD = 37;        // 0F A4/A5 SHLD, 0F AC/AD SHRD (sub: bit 0 right, bit 1 count in CL)
+export const OP_CMOV = 38;       // 0F 40-4F (sub = condition code, Vol. 1 Table B-1)
+// Segments and system (Vol. 2B MOV—Move to/from Segment Registers, LTR, SMSW)
+export const OP_MOV_FROM_SREG = 39; // 8C /r m16 <- Sreg (sub = Sreg)
+export const OP_MOV_TO_SREG = 40;   // 8E /r Sreg <- m16 (sub = Sreg)
+export const OP_LTR = 41;        // 0F 00 /3 m16
+export const OP_SMSW = 42;       // 0F 01 /4 m16
+// SSE / MMX moves (Vol. 2B MOVUPS MOVUPD MOVAPS MOVAPD MOVDQU MOVDQA, MOVQ mm)
+export const OP_XMM_LOAD = 43;   // 0F 10, 0F 28, 0F 6F (66/F3): xmm <- m128 (sub 1: 16-byte alignment required)
+export const OP_XMM_STORE = 44;  // 0F 11, 0F 29, 0F 7F (66/F3): m128 <- xmm
+export const OP_MMX_LOAD = 45;   // 0F 6F (no prefix): mm <- m64
+export const OP_MMX_STORE = 46;  // 0F 7F (no prefix): m64 <- mm
 
 export const OP_NAMES = [
   '', 'mov', 'mov', 'mov', 'movzx', 'movsx', 'movsxd', '', '', '', 'test', 'test', 'not', 'neg', 'inc', 'dec',
-  '', '', 'xchg', 'cmpxchg', 'xadd', 'movs', 'stos', 'lods',
+  '', '', 'xchg', 'cmpxchg', 'xadd', 'movs', 'stos', 'lods', 'cmps', 'scas',
+  'push', 'pop', 'ret', 'enter', 'leave', 'call', 'jmp', 'jmp', 'imul', '', '', '', 'cmov', 'mov', 'mov', 'ltr', 'smsw',
+  '', '', 'movq', 'movq',
 ] as const;
 
 /** ALU kinds in opcode-row order (SDM Vol. 2D, Table A-2 rows 0-3 and group 1, Table A-6). */
@@ -193,9 +222,29 @@ export const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp']
 export const BT_BT = 0, BT_BTS = 1, BT_BTR = 2, BT_BTC = 3;
 export const BT_NAMES = ['bt', 'bts', 'btr', 'btc'] as const;
 
+export const MULDIV_NAMES = ['mul', 'imul', 'div', 'idiv'] as const;
+/** Condition codes 0-F (Vol. 1 Appendix B, Table B-1), as in CMOVcc/Jcc/SETcc names. */
+export const CC_NAMES = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'] as const;
+/** XMM moves by (opcode, mandatory prefix): sub bits 7:0 = names index. */
+export const XMM_NAMES = ['movups', 'movupd', 'movaps', 'movapd', 'movdqu', 'movdqa'] as const;
+
 /** Name of a decoded operation (ALU/BT kinds resolved). */
 export function opName(op: number, sub: number): string {
+  if (op === OP_MULDIV) return MULDIV_NAMES[sub & 3]!;
+  if (op === OP_BS) return sub ? 'bsr' : 'bsf';
+  if (op === OP_SHD) return sub & 1 ? 'shrd' : 'shld';
+  if (op === OP_CMOV) return 'cmov' + CC_NAMES[sub & 15]!;
+  if (op === OP_XMM_LOAD || op === OP_XMM_STORE) return XMM_NAMES[sub >> 1]!;
   if (op === OP_ALU_EG || op === OP_ALU_GE || op === OP_ALU_EI) return ALU_NAMES[sub & 7]!;
   if (op === OP_BT_EG || op === OP_BT_EI) return BT_NAMES[sub & 3]!;
   return OP_NAMES[op] ?? '?';
+}
+
+/** String instructions (Vol. 2B REP/REPE/REPZ/REPNE/REPNZ): rSI/rDI operands, F3/F2 repeat them. */
+export function isStringOp(op: number): boolean {
+  return op === OP_MOVS || op === OP_STOS || op === OP_LODS || op === OP_CMPS || op === OP_SCAS;
+}
+/** CMPS and SCAS: F3 is REPE (stop when ZF = 0), F2 is REPNE (stop when ZF = 1); the others ignore the difference. */
+export function isCompareString(op: number): boolean {
+  return op === OP_CMPS || op === OP_SCAS;
 }

@@ -81,7 +81,7 @@ interface Tpl {
   /** ModR/M.reg values allowed (group opcodes); undefined: a register operand (any). */
   readonly digits?: readonly number[];
   readonly imm?: 'b' | 'z';
-  readonly kind?: 'str' | 'moffs' | 'bt' | 'cmpxchg' | 'byte';
+  readonly kind?: 'str' | 'moffs' | 'bt' | 'cmpxchg' | 'byte' | 'stack';
 }
 
 const ALU_ROWS = [0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38];
@@ -97,6 +97,7 @@ export const TEMPLATES: readonly Tpl[] = [
   { op: [0xa0], kind: 'moffs' }, { op: [0xa1], kind: 'moffs' }, { op: [0xa2], kind: 'moffs' }, { op: [0xa3], kind: 'moffs' },
   { op: [0xa4], kind: 'str' }, { op: [0xa5], kind: 'str' }, { op: [0xaa], kind: 'str' }, { op: [0xab], kind: 'str' },
   { op: [0xac], kind: 'str' }, { op: [0xad], kind: 'str' },
+  { op: [0xa6], kind: 'str' }, { op: [0xa7], kind: 'str' }, { op: [0xae], kind: 'str' }, { op: [0xaf], kind: 'str' },
   { op: [0xc6], digits: [0], imm: 'b' }, { op: [0xc7], digits: [0], imm: 'z' },
   { op: [0xf6], digits: [0, 1], imm: 'b' }, { op: [0xf6], digits: [2, 3] },
   { op: [0xf7], digits: [0, 1], imm: 'z' }, { op: [0xf7], digits: [2, 3] },
@@ -106,6 +107,14 @@ export const TEMPLATES: readonly Tpl[] = [
   { op: [0x0f, 0xb0], kind: 'cmpxchg' }, { op: [0x0f, 0xb1], kind: 'cmpxchg' },
   { op: [0x0f, 0xc0] }, { op: [0x0f, 0xc1] },
   { op: [0x0f, 0xb6] }, { op: [0x0f, 0xb7] }, { op: [0x0f, 0xbe] }, { op: [0x0f, 0xbf] },
+  // multiply/divide, bit scans, double shifts, CMOVcc with a memory source (SDM Vol. 2A/2B)
+  { op: [0x0f, 0xaf] }, { op: [0x69], imm: 'z' }, { op: [0x6b], imm: 'b' },
+  { op: [0xf6], digits: [4, 5, 6, 7] }, { op: [0xf7], digits: [4, 5, 6, 7] },
+  { op: [0x0f, 0xbc] }, { op: [0x0f, 0xbd] },
+  { op: [0x0f, 0xa4], imm: 'b' }, { op: [0x0f, 0xa5] }, { op: [0x0f, 0xac], imm: 'b' }, { op: [0x0f, 0xad] },
+  ...Array.from({ length: 16 }, (_, k) => ({ op: [0x0f, 0x40 + k] })),
+  // PUSH r/m (FF /6) and POP r/m (8F /0): the r/m operand in MMIO, the stack in the RAM half of the page
+  { op: [0xff], digits: [6], kind: 'stack' }, { op: [0x8f], digits: [0], kind: 'stack' },
 ];
 
 /** Opcodes whose memory form accepts LOCK (Vol. 2A, LOCK). */
@@ -225,9 +234,10 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
   const asize = mode === 64 ? (r.p67 ? 4 : 8) : r.p67 ? 2 : 4;
   const segBase = mode === 64 ? 0n : BigInt(DATA_BASE_32);
   const op0 = t.op[t.op.length - 1]!;
-  const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xaa, 0xac, 0xc6, 0xf6, 0xfe].includes(op0))
+  const isByte = t.op.length === 1 && (op0 < 0x40 ? (op0 & 1) === 0 : [0x80, 0x84, 0x86, 0x88, 0x8a, 0xa0, 0xa2, 0xa4, 0xa6, 0xaa, 0xac, 0xae, 0xc6, 0xf6, 0xfe].includes(op0))
     || (t.op.length === 2 && (op0 === 0xb0 || op0 === 0xc0));
-  const size = t.op.length === 2 && [0xb6, 0xb7, 0xbe, 0xbf].includes(op0) ? (op0 & 1 ? 2 : 1)
+  const size = t.kind === 'stack' ? (mode === 64 ? (r.p66 && !rexW ? 2 : 8) : osize)
+    : t.op.length === 2 && [0xb6, 0xb7, 0xbe, 0xbf].includes(op0) ? (op0 & 1 ? 2 : 1)
     : t.op.length === 1 && op0 === 0x63 ? (rexW ? 4 : osize) : isByte ? 1 : osize;
   const code: number[] = [];
   if (r.seg >= 0) code.push([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65][r.seg]!);
@@ -239,6 +249,11 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
   if (rex >= 0) code.push(rex);
   code.push(...t.op);
   const S = BigInt(NATIVE_SCRATCH_BASE);
+  // PUSH/POP r/m: rSP in the RAM half (a base or index register rSP is then solved for like any other)
+  if (t.kind === 'stack') {
+    const sp = S + BigInt(MMIO_SPLIT + 0x200 + (r.off % 64) * 8) - segBase;
+    setR(gpr, 4, mode === 64 ? sp : (getR(gpr, 4) & ~0xffffffffn) | sp);
+  }
   // Target linear address of the (first) memory operand.
   let T: bigint;
   const place = r.place;
@@ -265,6 +280,25 @@ export function buildCase(r: Recipe, mode: 32 | 64 = 64): BuiltCase {
     setR(gpr, 6, (getR(gpr, 6) & ~mask) | (si & mask));
     setR(gpr, 7, (getR(gpr, 7) & ~mask) | (di & mask));
     if (r.rep) setR(gpr, 1, (getR(gpr, 1) & ~mask) | n);
+    // CMPS/SCAS: with cmpEq, make the compared elements equal up to a mismatch at element r.off % (n + 1)
+    // (none when that is n), so REPE runs on and REPNE stops early; otherwise the random contents decide.
+    if ((op0 === 0xa6 || op0 === 0xa7 || op0 === 0xae || op0 === 0xaf) && r.cmpEq) {
+      const stop = BigInt(r.off) % (n + 1n);
+      const sz = BigInt(size);
+      const acc = le(getR(gpr, 0), size);
+      for (let k = 0n; k < n; k++) {
+        const step = r.df ? -k * sz : k * sz;
+        const dOff = di + segBase + step - S, sOff = si + segBase + step - S;
+        if (dOff < 0n || dOff + sz > BigInt(NATIVE_SCRATCH_SIZE)) continue;
+        for (let j = 0; j < size; j++) {
+          let v: number;
+          if (op0 === 0xae || op0 === 0xaf) v = acc[j]!;
+          else if (sOff >= 0n && sOff + sz <= BigInt(NATIVE_SCRATCH_SIZE)) v = mem[Number(sOff) + j]!;
+          else continue;
+          mem[Number(dOff) + j] = k === stop && j === 0 ? v ^ 1 : v;
+        }
+      }
+    }
     note += ` rep ${r.rep.toString(16)} count ${n} df ${r.df}`;
   } else if (t.kind === 'moffs') {
     code.push(...le(T - segBase, asize));

@@ -8,7 +8,7 @@
  * instruction on RAM (property 3). Every device access is logged.
  */
 import type { PhysMem } from '../../core/memory/physmem.js';
-import type { AccessSize, GuestAccess, MmioBus, MmioValue } from '../../core/mmio/emulator.js';
+import type { AccessSize, GuestAccess, GuestSystem, MmioBus, MmioValue } from '../../core/mmio/emulator.js';
 import { translateLinear, type Access, type PagingRegs, type PhysAccess, Translation } from '../../core/mmio/paging.js';
 
 export interface DeviceAccess { readonly write: boolean; readonly gpa: number; readonly size: number; readonly lo: number; readonly hi: number }
@@ -20,6 +20,8 @@ export class TestGuest implements GuestAccess, PhysAccess {
   flags = 2;
   readonly bases = new Float64Array(6);
   paging: PagingRegs = { cr0: 0, cr3: 0, cr4: 0, efer: 0, cpl: 0, ac: false };
+  /** System state for SMSW, LTR, segment loads, far JMP, SSE/MMX moves (undefined: those stop). */
+  sys: TestSystem | undefined = undefined;
   private readonly val: MmioValue = { lo: 0, hi: 0 };
 
   constructor(readonly mem: PhysMem, readonly isMmio: (gpa: number) => boolean) {}
@@ -40,6 +42,38 @@ export class TestGuest implements GuestAccess, PhysAccess {
   writeRam(gpa: number, size: AccessSize, lo: number, hi: number): void { writeMem(this.mem, gpa, size, lo, hi); }
   read32(gpa: number): number { return gpa >= 0 && gpa + 4 <= this.mem.size ? this.mem.dv.getUint32(gpa, true) : -1; }
   write32(gpa: number, v: number): void { this.mem.dv.setUint32(gpa, v >>> 0, true); }
+}
+
+/** Plain-field GuestSystem: segment registers 0 ES .. 5 GS, 6 LDTR, 7 TR; 16 XMM and 8 MMX registers. */
+export class TestSystem implements GuestSystem {
+  cr0v = 0x80000011; cr4v = 0x220; cplv = 0; long = true;
+  readonly sel = new Uint16Array(8);
+  readonly base = new Float64Array(8);
+  readonly limit = new Float64Array(8);
+  readonly ar = new Uint32Array(8);
+  gdtBase = 0; gdtLimit = 0xffff;
+  movSs = false;
+  readonly xmm = new Int32Array(64);
+  readonly mm = new Int32Array(16);
+  mmxUsed = false;
+  cr0(): number { return this.cr0v; }
+  cr4(): number { return this.cr4v; }
+  cpl(): number { return this.cplv; }
+  longMode(): boolean { return this.long; }
+  selector(seg: number): number { return this.sel[seg]!; }
+  loadSegment(seg: number, sel: number, base: number, limit: number, ar: number): void {
+    this.sel[seg] = sel; this.base[seg] = base; this.limit[seg] = limit; this.ar[seg] = ar;
+  }
+  gdtrBase(): number { return this.gdtBase; }
+  gdtrLimit(): number { return this.gdtLimit; }
+  blockByMovSs(): void { this.movSs = true; this.shadow = 2; }
+  /** Blocking by STI (bit 0) / MOV SS (bit 1) as the interruptibility state holds them. */
+  shadow = 0;
+  endInterruptShadow(): void { this.shadow = 0; this.movSs = false; }
+  readXmm(r: number, v: Int32Array): void { v.set(this.xmm.subarray(4 * r, 4 * r + 4)); }
+  writeXmm(r: number, v: Int32Array): void { this.xmm.set(v.subarray(0, 4), 4 * r); }
+  readMmx(r: number, v: Int32Array): void { v[0] = this.mm[2 * r]!; v[1] = this.mm[2 * r + 1]!; this.mmxUsed = true; }
+  writeMmx(r: number, lo: number, hi: number): void { this.mm[2 * r] = lo; this.mm[2 * r + 1] = hi; this.mmxUsed = true; }
 }
 
 export function readMem(mem: PhysMem, gpa: number, size: number, v: MmioValue): MmioValue {

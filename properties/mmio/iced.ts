@@ -11,7 +11,9 @@ import {
 import {
   opName, OP_MOV_STORE, OP_MOV_LOAD, OP_MOV_IMM, OP_MOVZX, OP_MOVSX, OP_MOVSXD, OP_ALU_EG, OP_ALU_GE, OP_ALU_EI,
   OP_TEST_EG, OP_TEST_EI, OP_NOT, OP_NEG, OP_INC, OP_DEC, OP_BT_EG, OP_BT_EI, OP_XCHG, OP_CMPXCHG, OP_XADD,
-  OP_MOVS, OP_STOS, OP_LODS,
+  isStringOp, OP_PUSH, OP_POP, OP_RET, OP_ENTER, OP_LEAVE, OP_CALL_IND, OP_JMP_IND, OP_JMP_FAR, OP_IMUL, OP_MULDIV,
+  OP_BS, OP_SHD, OP_CMOV, OP_MOV_FROM_SREG, OP_MOV_TO_SREG, OP_LTR, OP_SMSW, OP_XMM_LOAD, OP_XMM_STORE, OP_MMX_LOAD,
+  OP_MMX_STORE,
 } from '../../core/mmio/table.js';
 
 export type IcedOperand =
@@ -134,7 +136,32 @@ export function ourOperands(o: MmioInsn): IcedOperand[] {
     case OP_MOVZX: case OP_MOVSX: case OP_MOVSXD: return [g, rm(o.srcSize)];
     case OP_MOV_IMM: case OP_ALU_EI: case OP_TEST_EI: return [rm(size), imm(size)];
     case OP_BT_EI: return [rm(size), { kind: 'imm', value: BigInt(o.immLo & 0xff) }];
-    case OP_NOT: case OP_NEG: case OP_INC: case OP_DEC: return [rm(size)];
+    case OP_NOT: case OP_NEG: case OP_INC: case OP_DEC: case OP_MULDIV: return [rm(size)];
+    // branch targets in memory are WordOffset/DwordOffset/QwordOffset in iced: no integer size (0)
+    case OP_CALL_IND: case OP_JMP_IND: return [rm(o.hasMem ? 0 : size)];
+    case OP_PUSH: case OP_POP:
+      return [o.hasMem ? memText(o, size) : o.hasImm ? imm(size) : { kind: 'reg', reg: regText(o.reg, size, false) }];
+    case OP_RET: return o.hasImm ? [{ kind: 'imm', value: BigInt(o.immLo & 0xffff) }] : [];
+    case OP_ENTER: return [{ kind: 'imm', value: BigInt(o.immLo & 0xffff) }, { kind: 'other', opKind: 'Immediate8_2nd' }];
+    case OP_LEAVE: return [];
+    case OP_IMUL: return o.hasImm ? [g, rm(size), imm(size)] : [g, rm(size)];
+    case OP_BS: case OP_CMOV: return [g, rm(size)];
+    case OP_SHD: return [rm(size), g, o.sub & 2 ? { kind: 'reg', reg: 'CL' } : { kind: 'imm', value: BigInt(o.immLo & 0xff) }];
+    // far pointers (SegPtr*) and 128-bit packed operands have no integer memory size in iced: 0
+    case OP_JMP_FAR: return [memText(o, 0)];
+    case OP_MOV_FROM_SREG: return [o.hasMem ? memText(o, 2) : { kind: 'reg', reg: regText(o.rm, o.osize, false) }, { kind: 'reg', reg: SEG[o.sub]! }];
+    case OP_MOV_TO_SREG: return [{ kind: 'reg', reg: SEG[o.sub]! }, o.hasMem ? memText(o, 2) : { kind: 'reg', reg: regText(o.rm, o.osize, false) }];
+    case OP_LTR: case OP_SMSW: return [o.hasMem ? memText(o, 2) : { kind: 'reg', reg: regText(o.rm, o.osize, false) }];
+    case OP_XMM_LOAD: case OP_XMM_STORE: {
+      const x: IcedOperand = { kind: 'reg', reg: `XMM${o.reg}` };
+      const m: IcedOperand = o.hasMem ? memText(o, 0) : { kind: 'reg', reg: `XMM${o.rm}` };
+      return o.op === OP_XMM_LOAD ? [x, m] : [m, x];
+    }
+    case OP_MMX_LOAD: case OP_MMX_STORE: {
+      const x: IcedOperand = { kind: 'reg', reg: `MM${o.reg & 7}` };
+      const m: IcedOperand = o.hasMem ? memText(o, 8) : { kind: 'reg', reg: `MM${o.rm & 7}` };
+      return o.op === OP_MMX_LOAD ? [x, m] : [m, x];
+    }
     default: return [];
   }
 }
@@ -153,7 +180,7 @@ function opText(x: IcedOperand): string {
 /** Our mnemonic in iced's Mnemonic naming (lower case). */
 export function ourMnemonic(o: MmioInsn): string {
   const n = opName(o.op, o.sub);
-  if (o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) return n + 'bwxdxxxq'[o.size - 1];
+  if (isStringOp(o.op)) return n + 'bwxdxxxq'[o.size - 1];
   return n;
 }
 
@@ -165,7 +192,7 @@ export function compareOperands(o: MmioInsn, ic: IcedInsn): string | null {
   const mn = ourMnemonic(o);
   if (mn !== ic.mnemonic) return `mnemonic: ours ${mn}, iced ${ic.mnemonic} (${ic.text})`;
   if (o.lock !== ic.lock) return `lock: ours ${o.lock}, iced ${ic.lock}`;
-  if (o.op === OP_MOVS || o.op === OP_STOS || o.op === OP_LODS) {
+  if (isStringOp(o.op)) {
     const rep = o.rep === 0xf3, repne = o.rep === 0xf2;
     if (rep !== ic.rep || repne !== ic.repne) return `rep: ours ${o.rep.toString(16)}, iced rep=${ic.rep} repne=${ic.repne}`;
     const asz = o.asize === 8 ? 'R' : o.asize === 4 ? 'E' : '';
@@ -188,7 +215,7 @@ export function compareOperands(o: MmioInsn, ic: IcedInsn): string | null {
     let a = ours[k]!, b = ic.ops[k]!;
     if (a.kind === 'imm' && b.kind === 'imm') {
       // iced gives Immediate8 unextended, Immediate8to32 as 32 bits: compare at the operand width
-      const bits = o.op === OP_BT_EI ? 8 : o.size * 8;
+      const bits = o.op === OP_BT_EI || o.op === OP_SHD ? 8 : o.op === OP_RET || o.op === OP_ENTER ? 16 : o.size * 8;
       a = { kind: 'imm', value: BigInt.asUintN(bits, a.value) };
       b = { kind: 'imm', value: BigInt.asUintN(bits, b.value) };
     }

@@ -30,7 +30,13 @@ export function ioInstruction(m: Machine): Stop | void {
   m.skipInstruction();
 }
 
-/** INS/OUTS, with REP: every element goes through the bus and guest memory (Vol. 2A INS, Vol. 2B OUTS). */
+const pas = new Float64Array(4);
+
+/**
+ * INS/OUTS, with REP: every element goes through the bus and guest memory
+ * (Vol. 2A INS, Vol. 2B OUTS); the memory side may be RAM or an MMIO
+ * device, and an element that crosses a page is split into bytes.
+ */
 function stringIo(m: Machine, size: 1 | 2 | 4, isIn: boolean, rep: boolean, port: number): Stop | void {
   const cpu = m.cpu;
   const info = m.vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION);
@@ -42,21 +48,42 @@ function stringIo(m: Machine, size: 1 | 2 | 4, isIn: boolean, rep: boolean, port
   const idx = isIn ? RDI : RSI;
   let count = rep ? (asz === 8 ? (cpu.hi[RCX]! >>> 0) * 4294967296 + (cpu.lo[RCX]! >>> 0) : (cpu.lo[RCX]! >>> 0) & mask) : 1;
   while (count > 0) {
-    let pa: number;
-    try { pa = linearToPhysical(m, lin); } catch (e) {
+    // The element's guest-physical address(es): one, or one per byte when it crosses a page.
+    const off = ((lin % 4096) + 4096) % 4096;
+    const pieces = off + size > 4096 ? size : 1;
+    try {
+      for (let k = 0; k < pieces; k++) pas[k] = linearToPhysical(m, lin + k);
+    } catch (e) {
       if (e instanceof GuestTranslationError) return { kind: 'error', message: `string I/O on port 0x${port.toString(16)}: ${e.message}` };
       throw e;
     }
-    if (pa + size > m.ramBytes || ((pa & 0xfff) + size > 4096)) return { kind: 'error', message: `string I/O on port 0x${port.toString(16)} touches guest-physical 0x${hex(pa)} outside RAM or across a page` };
+    const n = pieces === 1 ? size : 1;
+    for (let k = 0; k < pieces; k++) {
+      const pa = pas[k]!;
+      if (pa < m.ramBytes ? pa + n > m.ramBytes : !m.mmio.find(pa)) {
+        return { kind: 'error', message: `string I/O on port 0x${port.toString(16)} touches guest-physical 0x${hex(pa)} with neither RAM nor a device behind it` };
+      }
+    }
     if (isIn) {
       const v = m.io.read(port, size);
       m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: false, value: v >>> 0 });
-      for (let k = 0; k < size; k++) m.mem.u8[pa + k] = (v >>> (8 * k)) & 0xff;
-      m.mem.touch(pa, size);
-      cpu.invalidateCode(pa, size);
+      // An INS destination may be MMIO (kvm-unit-tests emulator: rep insb into pc-testdev's buffer): the device gets the write.
+      for (let k = 0; k < pieces; k++) {
+        const pa = pas[k]!, part = pieces === 1 ? v : (v >>> (8 * k)) & 0xff;
+        if (pa >= m.ramBytes) { m.mmio.write(pa, n as 1 | 2 | 4, part | 0, 0); continue; }
+        for (let b = 0; b < n; b++) m.mem.u8[pa + b] = (part >>> (8 * b)) & 0xff;
+        m.mem.touch(pa, n);
+        cpu.invalidateCode(pa, n);
+      }
     } else {
       let v = 0;
-      for (let k = 0; k < size; k++) v |= m.mem.u8[pa + k]! << (8 * k);
+      for (let k = 0; k < pieces; k++) {
+        const pa = pas[k]!;
+        let part = 0;
+        if (pa >= m.ramBytes) part = m.mmio.read(pa, n as 1 | 2 | 4).lo;
+        else for (let b = 0; b < n; b++) part |= m.mem.u8[pa + b]! << (8 * b);
+        v |= pieces === 1 ? part : (part & 0xff) << (8 * k);
+      }
       m.emit({ kind: 'pio', ic: cpu.icount, port, size, write: true, value: v >>> 0 });
       m.io.write(port, size, v >>> 0);
     }

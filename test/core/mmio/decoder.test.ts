@@ -10,7 +10,7 @@ import {
 } from '../../../core/mmio/decoder.js';
 import {
   OP_MOV_LOAD, OP_MOV_STORE, OP_MOV_IMM, OP_ALU_EI, OP_ALU_EG, OP_MOVS, OP_STOS, OP_BT_EI, OP_BT_EG, OP_MOVZX, OP_MOVSX,
-  OP_CMPXCHG, OP_XCHG, OP_TEST_EI, OP_NEG, OP_DEC, ALU_ADD, ALU_OR, ALU_CMP, BT_BTS, BT_BTC,
+  OP_CMPXCHG, OP_XCHG, OP_TEST_EI, OP_NEG, OP_DEC, OP_CMPS, OP_SCAS, ALU_ADD, ALU_OR, ALU_CMP, BT_BTS, BT_BTC,
 } from '../../../core/mmio/table.js';
 import { icedDecode, compareOperands } from '../../../properties/mmio/iced.js';
 
@@ -135,7 +135,7 @@ test('rejections are typed: invalid (#UD), unsupported with a length, truncated,
   assert.is(lockReg.kind, 'invalid');
   assert.is(decode(b('06'), 64).kind, 'invalid'); // PUSH ES is invalid in 64-bit mode (Table A-2 i64)
   assert.is(decode(b('06'), 32).kind, 'unsupported');
-  const sse = decode(b('0f 28 03'), 64); // movaps xmm0, [rbx]
+  const sse = decode(b('0f 58 03'), 64); // addps xmm0, [rbx]
   assert.is(sse.kind, 'unsupported'); assert.is(sse.kind === 'unsupported' && sse.length, 3);
   const avx = decode(b('c5 fc 28 03'), 64); // vmovaps ymm0, [rbx]
   assert.is(avx.kind === 'unsupported' && avx.length, 4);
@@ -215,6 +215,58 @@ test('every opcode of every map, 16 ModR/M values, 16/32/64-bit: the length iced
 
 test('statuses are exported distinctly', () => {
   assert.equal(new Set([D_OK, D_UNSUPPORTED, D_INVALID, D_TRUNCATED, D_TOO_LONG]).size, 5);
+});
+
+test('CMPS/SCAS (Table A-2 row A: A6 A7 AE AF): sizes, F3 = REPE / F2 = REPNE, source override only for CMPS; iced agrees', () => {
+  const cases: [DecodeMode, string, number, number, number, number, string][] = [
+    [64, 'f3 a6', OP_CMPS, 1, 8, SEG_DS, 'repe cmpsb'],
+    [64, '66 f2 a7', OP_CMPS, 2, 8, SEG_DS, 'repne cmpsw'],
+    [64, '67 64 a7', OP_CMPS, 4, 4, SEG_FS, 'cmpsd'],
+    [64, 'f3 48 a7', OP_CMPS, 8, 8, SEG_DS, 'repe cmpsq'],
+    [32, '67 26 a6', OP_CMPS, 1, 2, SEG_ES, 'cmpsb'],
+    [64, 'f2 ae', OP_SCAS, 1, 8, SEG_DS, 'repne scasb'],
+    [16, 'af', OP_SCAS, 2, 2, SEG_DS, 'scasw'],
+    [32, '66 af', OP_SCAS, 2, 4, SEG_DS, 'scasw'],
+    [64, '48 af', OP_SCAS, 8, 8, SEG_DS, 'scasq'],
+  ];
+  for (const [mode, bytes, op, size, asize, seg, text] of cases) {
+    const i = ok(mode, bytes);
+    assert.is(i.op, op, bytes); assert.is(i.size, size, bytes); assert.is(i.asize, asize, bytes);
+    assert.is(i.len, b(bytes).length, bytes);
+    if (op === OP_CMPS) assert.is(i.seg, seg, bytes);
+    assert.is(formatInsn(i), text);
+    assert.is(compareOperands(i, icedDecode(b(bytes), mode)), null, bytes);
+  }
+  // LOCK CMPSB is #UD (CMPS is not in LOCK's list, Vol. 2A LOCK)
+  assert.is(decode(b('f0 a6'), 64).kind, 'invalid');
+});
+
+test('stack, branch, multiply/divide, bit-scan, double-shift, CMOVcc, segment, system and SSE/MMX forms decode as iced-x86 does', () => {
+  const cases: [DecodeMode, string][] = [
+    [64, '50'], [64, '41 5f'], [64, '66 50'], [32, '50'], [16, '58'], [64, '6a f9'], [64, '68 78 56 34 12'], [16, '68 34 12'],
+    [64, 'ff 33'], [64, '66 ff 33'], [32, 'ff 73 04'], [64, '8f 44 24 08'], [64, '66 8f 03'], [64, 'ff f0'],
+    [64, 'c3'], [64, 'c2 10 00'], [32, 'c3'], [16, 'c2 04 00'], [64, 'c8 38 12 00'], [64, 'c9'], [32, 'c9'],
+    [64, 'ff 13'], [64, 'ff 23'], [32, 'ff 23'], [16, 'ff 27'], [64, '48 ff 2b'], [64, 'ff 2b'], [32, '66 ff 2b'],
+    [64, '6b 03 33'], [64, '66 69 03 37 01'], [64, '48 0f af 03'], [64, 'f6 23'], [64, '48 f7 33'], [32, 'f7 3b'], [16, 'f6 2f'],
+    [64, '0f bc 03'], [64, '48 0f bd 03'], [64, '66 0f bd 03'], [64, '0f a5 13'], [64, '0f a4 13 05'], [64, '48 0f ad 13'], [32, '0f ac 13 03'],
+    [64, '0f 45 03'], [64, '48 0f 4f 03'], [32, '66 0f 40 03'],
+    [64, '66 8c 0b'], [64, '8c 0b'], [64, '48 8c c8'], [64, '8e 13'], [32, '8e 1b'], [64, '0f 00 1b'], [64, '0f 01 23'], [64, '48 0f 01 23'],
+    [64, '0f 11 0b'], [64, '66 0f 10 0b'], [64, '0f 28 0b'], [64, '66 0f 29 0b'], [64, 'f3 0f 6f 13'], [64, '66 0f 7f 13'],
+    [64, '44 0f 11 0b'], [64, '0f 7f 03'], [64, '0f 6f 0b'], [32, '0f 6f 0b'], [64, '41 0f 7f 84 24 00 10 00 00'],
+  ];
+  for (const [mode, bytes] of cases) {
+    const i = ok(mode, bytes);
+    const ic = icedDecode(b(bytes), mode);
+    assert.ok(ic.ok, `${bytes}: iced decodes it`);
+    assert.is(i.len, ic.len, `${bytes}: length`);
+    assert.is(compareOperands(i, ic), null, `${bytes} (${mode}-bit): ${formatInsn(i)} vs ${ic.text}`);
+  }
+  // Not emulated: far CALL, 66h near branches in 64-bit mode, ENTER with a nesting level, TZCNT, scalar SSE moves, MOVSD/MOVSS
+  for (const [mode, bytes] of [[64, 'ff 1b'], [64, '66 ff 23'], [64, 'c8 10 00 01'], [64, 'f3 0f bc 03'], [64, 'f3 0f 10 0b'], [64, 'f2 0f 11 0b'], [64, 'f2 0f 6f 03']] as [DecodeMode, string][]) {
+    assert.is(decode(b(bytes), mode).kind, 'unsupported', bytes);
+  }
+  // #UD: MOV CS, m16 (8E /1), MOV to/from Sreg 6/7, LOCK on MUL, JMP far with a register operand (Vol. 2B MOV, POP; Vol. 2A JMP)
+  for (const bytes of ['8e 0b', '8e 33', '8c 33', 'f0 f7 23', 'ff eb']) assert.is(decode(b(bytes), 64).kind, 'invalid', bytes);
 });
 
 test.run();

@@ -233,6 +233,79 @@ test('a REP instruction beyond the iteration budget returns partial with RIP unc
   assert.is(s.dev.log.length, 5); assert.is(s.guest.ripValue, CODE + 2);
 });
 
+test('repe cmpsb MMIO vs RAM stops after the first unequal pair: RCX, RSI, RDI past it; flags of that compare (CMPS, REP)', () => {
+  // Device bytes 10 11 12 13 ..., RAM 10 11 99 ...: the third compare is 0x12 - 0x99 = 0x79 with a borrow:
+  // CF = 1, ZF = 0, SF = 0, OF = 0 (positive - negative = positive, no overflow: 18 - (-103) = 121), AF = 1 (2 < 9),
+  // PF: 0x79 = 0111 1001, five 1 bits -> odd -> PF = 0.
+  const s = setup('f3 a6', { [RSI]: MMIO, [RDI]: RAM_BUF, [RCX]: 30 }, (gpa) => [0x10 + (gpa - MMIO), 0]);
+  s.mem.write8(RAM_BUF, 0x10); s.mem.write8(RAM_BUF + 1, 0x11); s.mem.write8(RAM_BUF + 2, 0x99);
+  done(run(s));
+  assert.is(s.dev.log.length, 3);
+  assert.equal([s.guest.lo[RCX], s.guest.lo[RSI], s.guest.lo[RDI]], [27, MMIO + 3, RAM_BUF + 3]);
+  assert.is(s.guest.flags & STATUS, CF | AF);
+  assert.is(s.guest.ripValue, CODE + 2);
+});
+
+test('repe cmpsw with equal operands runs to RCX = 0 and ends with ZF = 1; RCX = 0 runs no iteration and keeps the flags', () => {
+  let s = setup('66 f3 a7', { [RSI]: MMIO, [RDI]: RAM_BUF, [RCX]: 4 }, () => [0, 0]);
+  done(run(s));
+  assert.equal([s.guest.lo[RCX], s.guest.lo[RSI], s.guest.lo[RDI]], [0, MMIO + 8, RAM_BUF + 8]);
+  assert.is(s.guest.flags & STATUS, ZF | PF);
+  s = setup('f3 a6', { [RSI]: MMIO, [RDI]: RAM_BUF, [RCX]: 0 });
+  s.guest.flags = 2 | CF | SF;
+  done(run(s));
+  assert.is(s.dev.log.length, 0);
+  assert.is(s.guest.flags & STATUS, CF | SF);
+  assert.is(s.guest.lo[RSI], MMIO);
+});
+
+test('repne scasb finds AL: stops with ZF = 1 after the match; DF = 1 walks down', () => {
+  // ES:[RDI] = 5, 6, 7 (downwards from MMIO+0x20); AL = 6: second compare equal -> ZF = 1, RCX 10 - 2 = 8, RDI = +0x20 - 2
+  const vals: Record<number, number> = { [MMIO + 0x20]: 5, [MMIO + 0x1f]: 6, [MMIO + 0x1e]: 7 };
+  const s = setup('f2 ae', { [RDI]: MMIO + 0x20, [RCX]: 10, [RAX]: 0x106 }, (gpa) => [vals[gpa] ?? 0, 0]);
+  s.guest.flags = 2 | DF;
+  done(run(s));
+  assert.equal(s.dev.log.map((x) => x.gpa), [MMIO + 0x20, MMIO + 0x1f]);
+  assert.equal([s.guest.lo[RCX], s.guest.lo[RDI]], [8, MMIO + 0x1e]);
+  assert.is(s.guest.flags & STATUS, ZF | PF);
+  assert.is(s.guest.lo[RAX], 0x106);
+});
+
+test('scasq / scasd without REP: one compare, RDI += size; accumulator - memory sets the flags (SCAS)', () => {
+  // RAX = 1, [RDI] = 2: 1 - 2 = 0xffff_ffff_ffff_ffff: CF SF AF PF set, ZF OF clear
+  let s = setup('48 af', { [RDI]: MMIO + 8, [RAX]: 1, [RCX]: 7 }, () => [2, 0]);
+  done(run(s));
+  assert.equal(s.dev.log, [{ write: false, gpa: MMIO + 8, size: 8, lo: 2, hi: 0 }]);
+  assert.equal([s.guest.lo[RDI], s.guest.lo[RCX]], [MMIO + 16, 7]);
+  assert.is(s.guest.flags & STATUS, CF | SF | AF | PF);
+  // EAX = 0x80000000, [RDI] = 1: 0x7fffffff, signed overflow (negative - positive = positive): OF set, AF set (0 < 1)
+  s = setup('af', { [RDI]: MMIO, [RAX]: [0x80000000, 0x1234] }, () => [1, 0]);
+  done(run(s));
+  assert.is(s.guest.flags & STATUS, OF | AF | PF);
+  assert.is(s.guest.hi[RAX], 0x1234);
+});
+
+test('cmps source segment override (fs: in 64-bit mode) applies to [rSI] only; ES:[rDI] has no override', () => {
+  const s = setup('64 a6', { [RSI]: 0x10, [RDI]: MMIO + 0x40 }, () => [0x33, 0]);
+  s.guest.bases[4] = MMIO; // FS
+  s.guest.bases[0] = 0x5000; // ES: ignored in 64-bit mode
+  done(run(s));
+  assert.equal(s.dev.log.map((x) => x.gpa), [MMIO + 0x10, MMIO + 0x40]);
+  assert.is(s.guest.flags & ZF, ZF);
+});
+
+test('cmpsb with 16-bit addressing (67h in 32-bit mode): SI/DI wrap at 64 KiB, CX counts; REPE stops on the first difference', () => {
+  // DS base 0x100: DS:0xffff = 0x100ff (device, reads 1), then SI wraps to 0 -> DS:0 = 0x100 (RAM, 0);
+  // ES base 0x10000: ES:DI = device (1). First compare 1 - 1 equal, second 0 - 1 unequal: CX 3 -> 1.
+  // Bits 31:16 of ESI, EDI, ECX are not touched with a 16-bit address size (Vol. 2B REP: CX is the count).
+  const s = setup('67 f3 a6', { [RSI]: 0x1234ffff, [RDI]: 0x56780010, [RCX]: 0xabcd0003 }, () => [1, 0]);
+  s.guest.bases[3] = 0x100; s.guest.bases[0] = MMIO;
+  done(emulateMmio(s.guest, s.dev, 32));
+  assert.equal(s.dev.log.map((x) => x.gpa), [0x100ff, MMIO + 0x10, MMIO + 0x11]);
+  assert.equal([s.guest.lo[RSI]! >>> 0, s.guest.lo[RDI]! >>> 0, s.guest.lo[RCX]! >>> 0], [0x12340001, 0x56780012, 0xabcd0001]);
+  assert.is(s.guest.flags & (ZF | CF), CF);
+});
+
 test('segment bases: fs: override in 64-bit mode; DS/SS bases and BP in 16-bit mode', () => {
   let s = setup('64 8b 03', { [RBX]: 0x100 });
   s.guest.bases[4] = MMIO;

@@ -119,11 +119,63 @@ test('rep movsb from MMIO over code already decoded: RAM writes mark the page di
 
 test('an instruction the emulator does not handle stops the run with a message naming RIP and bytes', () => {
   const m = machine(8);
-  guest32(m, [0xff, 0x35, 0x00, 0x00, 0x00, 0xd0, 0xf4]); // push dword [0xd0000000]
-  m.vmx.vmwriteNum(VMCS.GUEST_RSP, 0x8000);
+  guest32(m, [0x0f, 0xc7, 0x0d, 0x00, 0x00, 0x00, 0xd0, 0xf4]); // cmpxchg8b [0xd0000000]
   const r = runUntilOther(m, new FakeDevice());
   assert.is(r.reason, EXIT_REASON.EPT_VIOLATION);
-  assert.ok(r.stop && r.stop.message.includes('RIP 0x100000') && r.stop.message.includes('ff 35 00 00 00 d0'), r.stop?.message);
+  assert.ok(r.stop && r.stop.message.includes('RIP 0x100000') && r.stop.message.includes('0f c7 0d 00 00 00 d0'), r.stop?.message);
+});
+
+test('64-bit guest: smsw [rbx] to MMIO stores CR0[15:0] as the guest reads it (guest/host mask bits from the read shadow, Vol. 3C 25.6.6)', () => {
+  const m = machine(8);
+  guest64(m, [
+    0x48, 0xbb, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, // mov rbx, 0xc0000000
+    0x0f, 0x01, 0x23, //                                          smsw [rbx]
+    0xf4, //                                                      hlt
+  ]);
+  m.mem.write32(PDPT + 3 * 8, 0xc0000000 | 0x83); // PDPT[3]: 1-GiB page at GPA 0xc0000000 (no RAM)
+  m.vmx.vmwriteNum(VMCS.GUEST_CR0, 0x80000031);   // PG NE ET PE
+  m.vmx.vmwriteNum(VMCS.CR0_GUEST_HOST_MASK, 0x20); // NE owned by the host ...
+  m.vmx.vmwriteNum(VMCS.CR0_READ_SHADOW, 0x80000011); // ... and shown to the guest as 0
+  const dev = new FakeDevice();
+  const r = runUntilOther(m, dev);
+  assert.is(r.reason, EXIT_REASON.HLT);
+  assert.equal(dev.log.map((a) => [a.write, a.gpa, a.size, a.lo]), [[true, 0xc0000000, 2, 0x0011]]);
+});
+
+test('64-bit guest: mov ss, [rbx] with a null selector from MMIO: SS unusable, blocking by MOV SS in the interruptibility state (Vol. 3C 25.4.2)', () => {
+  const m = machine(8);
+  guest64(m, [
+    0x48, 0xbb, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, // mov rbx, 0xc0000000
+    0x8e, 0x13, //                                                mov ss, [rbx]
+    0xf4, //                                                      hlt
+  ]);
+  m.mem.write32(PDPT + 3 * 8, 0xc0000000 | 0x83);
+  const x = enter(m);
+  assert.is(x.reason & 0xffff, EXIT_REASON.EPT_VIOLATION);
+  const s = eptViolationMmio(m, new FakeDevice(() => [0, 0]));
+  assert.is(s, undefined);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_SS_SELECTOR), 0);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_SS_ACCESS_RIGHTS) & 0x10000, 0x10000, 'unusable');
+  assert.is((m.vmx.vmread32(VMCS.GUEST_SS_ACCESS_RIGHTS) >>> 5) & 3, 0, 'DPL = CPL = 0');
+  assert.is(m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3, 2);
+  assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), CODE_64 + 12);
+});
+
+test('an emulated instruction right after STI ends blocking by STI (Vol. 3C 25.4.2; Vol. 2B STI: interrupts are recognized after the next instruction)', () => {
+  const m = machine(8);
+  guest64(m, [
+    0x48, 0xbb, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, // mov rbx, 0xc0000000
+    0xfb, //                                                      sti
+    0x89, 0x03, //                                                mov [rbx], eax
+    0xf4, //                                                      hlt
+  ]);
+  m.mem.write32(PDPT + 3 * 8, 0xc0000000 | 0x83);
+  const x = enter(m);
+  assert.is(x.reason & 0xffff, EXIT_REASON.EPT_VIOLATION);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3, 1, 'the exit saved blocking by STI');
+  assert.is(eptViolationMmio(m, new FakeDevice()), undefined);
+  assert.is(m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3, 0, 'the shadow ended with the emulated instruction');
+  assert.is(m.vmx.vmreadNum(VMCS.GUEST_RIP), CODE_64 + 13);
 });
 
 test.run();
