@@ -19,7 +19,10 @@ import { wrmsr } from '../cpu/msr.js';
 import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { VM_EXIT, CPU_FAULT } from '../cpu/fault.js';
-import { deliverEvent, T_EXTINT } from '../cpu/interrupts.js';
+import { deliverEvent, nmiUnblockedByIret, T_EXTINT, T_HWEXC } from '../cpu/interrupts.js';
+
+/** Interruption type 7, "other event" (Vol. 3C 25.8.3 "VM-Entry Controls for Event Injection"). */
+const T_OTHER = 7;
 import { RSP, EFER_LMA, EFER_LME } from '../cpu/regs.js';
 
 const SEG_FIELDS: readonly (readonly [number, number, number, number])[] = [
@@ -108,11 +111,20 @@ export class EntryEngine implements VmEntryEngine {
     const intInfo = v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION);
     try {
       if (intInfo & 0x80000000) {
-        // Event injection (Vol. 3C, "Event Injection"): delivered as if it occurred at the guest's RIP.
         const type = (intInfo >> 8) & 7;
-        const code = intInfo & 0x800 ? v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
-        cpu.halted = false;
-        deliverEvent(cpu, intInfo & 0xff, type, code, v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH));
+        if (type === T_OTHER) {
+          // Type 7, vector 0: injecting a pending MTF VM exit (Vol. 3C 27.6.2 "Injection of Pending MTF VM Exits"):
+          // no event is delivered; the MTF VM exit happens before the first instruction, whatever the MTF control.
+          cpu.mtfPending = true;
+        } else {
+          // Event injection (Vol. 3C 27.6.1 "Vectored-Event Injection"): delivered as if it occurred at the guest's RIP.
+          // An NMI sets blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (27.6.1.2; deliverEvent).
+          const code = intInfo & 0x800 ? v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
+          cpu.halted = false;
+          deliverEvent(cpu, intInfo & 0xff, type, code, v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH));
+          // With the "monitor trap flag" control, an MTF VM exit is pending after a vectored event (26.5.2).
+          if (c.proc & PROC_BASED.MONITOR_TRAP_FLAG) cpu.mtfPending = true;
+        }
       }
       this.entryIc = cpu.icount;
       let stop = this.kickAt;
@@ -208,6 +220,10 @@ export class EntryEngine implements VmEntryEngine {
     cpu.halted = v.get32(VMCS.GUEST_ACTIVITY_STATE) === 1;
     const intr = v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
     if (intr & 3) { cpu.shadowKind = intr & 1 ? 1 : 2; cpu.shadowAt = cpu.icount; } else { cpu.shadowKind = 0; cpu.shadowAt = -1; }
+    // Bit 3, blocking by NMI: NMIs blocked after entry; with "virtual NMIs", virtual-NMI blocking (27.3.2.5 "Loading Non-Register State").
+    cpu.nmiBlocked = (intr & 8) !== 0;
+    cpu.iretNmiIc = -1;
+    cpu.mtfPending = false;
     cpu.vecInfo = 0;
     cpu.xGlaValid = false;
     cpu.xIntInfo = 0;
@@ -241,13 +257,21 @@ export class EntryEngine implements VmEntryEngine {
     // values; the others are 32-bit formats whose bit 31 may be set (Vol. 3C 28.2.1).
     const wide = reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG ||
       reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE;
-    v.setNum(VMCS.EXIT_QUALIFICATION, wide ? cpu.xQual : cpu.xQual >>> 0);
+    // "NMI unblocking due to IRET" (bit 12): the exit is due to a fault on an IRET that removed (virtual-)NMI
+    // blocking - in the EPT-violation exit qualification (28.2.1, Table 28-7) and the VM-exit interruption
+    // information of an exception other than #DF (28.2.2). The saved blocking by NMI is then 0 (26.3).
+    const iretUnblock = nmiUnblockedByIret(cpu);
+    let qual = wide ? cpu.xQual : cpu.xQual >>> 0;
+    if (reason === EXIT_REASON.EPT_VIOLATION && iretUnblock) qual = (qual | 0x1000) >>> 0;
+    v.setNum(VMCS.EXIT_QUALIFICATION, qual);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_LENGTH, cpu.xLen);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION, cpu.xInfo);
     if (cpu.xGlaValid) v.setNum(VMCS.GUEST_LINEAR_ADDRESS, cpu.xGla); else v.setNum(VMCS.GUEST_LINEAR_ADDRESS, 0);
     if (reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION) v.setNum(VMCS.GUEST_PHYSICAL_ADDRESS, cpu.xGpa);
     const withInt = reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.EXTERNAL_INTERRUPT;
-    v.set32(VMCS.VM_EXIT_INTERRUPTION_INFORMATION, withInt ? cpu.xIntInfo : 0);
+    let intInfo = withInt ? cpu.xIntInfo : 0;
+    if (reason === EXIT_REASON.EXCEPTION_OR_NMI && iretUnblock && ((intInfo >> 8) & 7) === T_HWEXC && (intInfo & 0xff) !== 8) intInfo |= 0x1000;
+    v.set32(VMCS.VM_EXIT_INTERRUPTION_INFORMATION, intInfo);
     v.set32(VMCS.VM_EXIT_INTERRUPTION_ERROR_CODE, withInt ? cpu.xIntErr : 0);
     v.set32(VMCS.IDT_VECTORING_INFORMATION, cpu.vecInfo);
     v.set32(VMCS.IDT_VECTORING_ERROR_CODE, cpu.vecInfo ? cpu.vecErr : 0);
@@ -283,7 +307,10 @@ export class EntryEngine implements VmEntryEngine {
     v.set32(VMCS.VM_ENTRY_CONTROLS, cpu.efer & EFER_LMA ? entry | ENTRY_CTLS.IA32E_MODE_GUEST : entry & ~ENTRY_CTLS.IA32E_MODE_GUEST);
     v.set32(VMCS.GUEST_ACTIVITY_STATE, cpu.halted ? 1 : 0);
     const blocked = cpu.icount === cpu.shadowAt ? (cpu.shadowKind === 1 ? 1 : 2) : 0;
-    v.set32(VMCS.GUEST_INTERRUPTIBILITY_STATE, blocked);
+    // Bit 3: blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (28.3.4 "Saving Non-Register State").
+    v.set32(VMCS.GUEST_INTERRUPTIBILITY_STATE, blocked | (cpu.nmiBlocked ? 8 : 0));
+    cpu.iretNmiIc = -1;
+    cpu.mtfPending = false;
     v.setNum(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
   }
 }

@@ -17,10 +17,13 @@ import { eptViolation, eptMisconfiguration } from './ept-violation.js';
 import { interruptWindow } from './interrupt-window.js';
 import { vmcallExit } from './vmcall.js';
 import { xsetbvExit } from './xsetbv.js';
+import { nmiWindow } from './nmi-window.js';
+import { exceptionOrNmi } from './exception-or-nmi.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
 
 export const EXIT_HANDLERS: (ExitHandler | undefined)[] = [];
+EXIT_HANDLERS[EXIT_REASON.EXCEPTION_OR_NMI] = exceptionOrNmi;
 EXIT_HANDLERS[EXIT_REASON.EXTERNAL_INTERRUPT] = externalInterrupt;
 EXIT_HANDLERS[EXIT_REASON.TRIPLE_FAULT] = tripleFault;
 EXIT_HANDLERS[EXIT_REASON.CPUID] = cpuidExit;
@@ -32,5 +35,6 @@ EXIT_HANDLERS[EXIT_REASON.CONTROL_REGISTER_ACCESS] = crAccess;
 EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;
 EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
+EXIT_HANDLERS[EXIT_REASON.NMI_WINDOW] = nmiWindow;
 EXIT_HANDLERS[EXIT_REASON.VMCALL] = vmcallExit;
 EXIT_HANDLERS[EXIT_REASON.XSETBV] = xsetbvExit;
