@@ -39,10 +39,13 @@ function contributory(v: number): boolean {
  */
 export function deliverEvent(cpu: Cpu, vector: number, type: number, code: number, len: number): void {
   let v = vector, t = type, c = code;
-  let first = -1; // vector of an exception whose delivery faulted
+  // The event whose delivery raised the exception now being delivered: an exit for that exception
+  // happens "during event delivery" and reports it as IDT-vectoring information (Vol. 3C 28.2.3).
+  let outer = 0, outerErr = 0;
   for (;;) {
     if (t === T_HWEXC || t === T_SWEXC || t === T_PRIVSW) {
       if (interceptException(cpu, v, c)) {
+        cpu.vecInfo = outer; cpu.vecErr = outerErr;
         cpu.xIntInfo = v | (t << 8) | (c >= 0 ? 0x800 : 0) | 0x80000000;
         cpu.xIntErr = c >= 0 ? c : 0;
         cpu.xQual = v === PF_VEC ? pfState.addr : 0;
@@ -67,6 +70,7 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
       return;
     } catch (e) {
       if (e !== CPU_FAULT) throw e;
+      outer = cpu.vecInfo; outerErr = cpu.vecErr;
       cpu.vecInfo = 0;
       const nv = cpu.faultVector;
       // Double-fault rules (Vol. 3A, 6.15, Table 6-5).
@@ -76,12 +80,10 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
         throw VM_EXIT;
       }
       if ((contributory(prev) && contributory(nv)) || (prev === PF_VEC && (contributory(nv) || nv === PF_VEC))) {
-        first = prev;
         v = DF_VEC; t = T_HWEXC; c = 0;
       } else {
         v = nv; t = T_HWEXC; c = cpu.faultCode;
       }
-      void first;
       len = 0;
     }
   }

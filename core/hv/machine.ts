@@ -13,6 +13,7 @@ import { EntryEngine } from '../vmx/engine.js';
 import { DEFAULT_VMX_CAPABILITIES, type VmxCapabilities } from '../vmx/capabilities.js';
 import { exitReasonName, EXIT_REASON } from '../vmx/exit-reasons.js';
 import { describeVmInstructionError } from '../vmx/errors.js';
+import { describeVmxAbort } from '../vmx/exit-msrs.js';
 import { VirtualClock } from '../clock.js';
 import { IoBus } from './iobus.js';
 import { hostLayout, buildEpt, initRegions, MIB, type HostLayout } from './layout.js';
@@ -95,6 +96,8 @@ export class Machine {
   readonly msrStore = new Map<number, [number, number]>();
   /** Set by an exit handler that wants the run to stop after it. */
   pendingStop: Stop | null = null;
+  /** Set by an exit handler that has already dealt with the event in the IDT-vectoring information (not re-injected). */
+  vectoringHandled = false;
   /** An NMI raised by the platform waits to be injected (raiseNmi). */
   nmiPending = false;
 
@@ -198,7 +201,9 @@ export class Machine {
     let proc = vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
     const vec = vmx.vmread32(VMCS.IDT_VECTORING_INFORMATION);
     let injected = (vmx.vmread32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION) & 0x80000000) !== 0;
-    if (vec & 0x80000000) {
+    const handled = this.vectoringHandled;
+    this.vectoringHandled = false;
+    if ((vec & 0x80000000) && !handled) {
       vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vec & ~0x1000);
       if (vec & 0x800) vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.vmread32(VMCS.IDT_VECTORING_ERROR_CODE));
       const type = (vec >> 8) & 7;
@@ -253,6 +258,7 @@ export class Machine {
         if (e instanceof MemoryRangeError) return stop({ kind: 'error', message: `guest access outside host memory: ${e.message} (RIP 0x${ripHex(this.cpu.rip)})` });
         throw e;
       }
+      if (vmx.abort) return stop({ kind: 'error', message: describeVmxAbort(vmx.abort) });
       if (vmx.status !== 'VMsucceed') {
         // The engine's rule explains errors 7 and 8 only; 4 and 5 are decided by VMLAUNCH/VMRESUME before it runs.
         const rule = vmx.status === 'VMfailValid' && (vmx.error === 7 || vmx.error === 8) ? this.engine.failedRule : null;

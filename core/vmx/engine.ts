@@ -13,9 +13,10 @@ import type { VmEntryEngine, VmEntryOutcome } from './vmx.js';
 import { VMCS } from './fields.js';
 import { PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS, ENTRY_CTLS, type VmxCapabilities, DEFAULT_VMX_CAPABILITIES } from './capabilities.js';
 import { EXIT_REASON } from './exit-reasons.js';
-import { firstFailure, type CheckContext, type EntryRule } from './entry-checks.js';
+import { firstFailure, EFER_VALID, type CheckContext, type EntryRule } from './entry-checks.js';
 import { readRegion32 } from './vmcs.js';
-import { wrmsr } from '../cpu/msr.js';
+import { wrmsr, rdmsr } from '../cpu/msr.js';
+import { firstExitMsrFailure, VMX_ABORT, type ExitMsrEntry, type ExitMsrKind, type VmxAbort } from './exit-msrs.js';
 import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { VM_EXIT, CPU_FAULT } from '../cpu/fault.js';
@@ -23,7 +24,7 @@ import { deliverEvent, nmiUnblockedByIret, T_EXTINT, T_HWEXC } from '../cpu/inte
 
 /** Interruption type 7, "other event" (Vol. 3C 25.8.3 "VM-Entry Controls for Event Injection"). */
 const T_OTHER = 7;
-import { RSP, EFER_LMA, EFER_LME } from '../cpu/regs.js';
+import { RSP, EFER_LMA, EFER_LME, MSR_EFER } from '../cpu/regs.js';
 
 const SEG_FIELDS: readonly (readonly [number, number, number, number])[] = [
   [VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_ACCESS_RIGHTS],
@@ -88,7 +89,7 @@ export class EntryEngine implements VmEntryEngine {
       this.failedRule = bad;
       v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_INVALID_GUEST_STATE | 0x80000000);
       v.setNum(VMCS.EXIT_QUALIFICATION, bad.qual ?? 0);
-      return { kind: 'exit' };
+      return this.finishFailedEntry(v);
     }
     this.loadGuest(v, c);
     // VM-entry MSR-load area (Vol. 3C 27.4 "Loading MSRs", 26.4 in older editions): after guest state,
@@ -104,7 +105,7 @@ export class EntryEngine implements VmEntryEngine {
         this.failedRule = badMsr;
         v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_MSR_LOADING | 0x80000000);
         v.setNum(VMCS.EXIT_QUALIFICATION, k + 1);
-        return { kind: 'exit' };
+        return this.finishFailedEntry(v);
       }
     }
     const cpu = this.cpu;
@@ -146,7 +147,76 @@ export class EntryEngine implements VmEntryEngine {
       if (e !== VM_EXIT) throw e;
     }
     this.saveExit(v, c, this.preemptLeft(v, c));
-    return { kind: 'exit' };
+    // Saving MSRs (28.4) follows saving guest state; host state (28.5) is the hypervisor's; then loading MSRs (28.6).
+    const abort = this.processExitMsrs(v, 'store') ?? this.processExitMsrs(v, 'load');
+    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+  }
+
+  /**
+   * A VM-entry failure during or after loading guest state (27.8) saves neither guest state nor MSRs, but loads
+   * host state and the VM-exit MSR-load area as a VM exit does.
+   */
+  private finishFailedEntry(v: Vmcs): VmEntryOutcome {
+    const abort = this.processExitMsrs(v, 'load');
+    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+  }
+
+  /**
+   * The VM-exit MSR-store area (28.4: each entry's MSR read as by RDMSR into bits 127:64) or the VM-exit
+   * MSR-load area (28.6: each entry's bits 127:64 written as by WRMSR), entry by entry in order. The first
+   * entry that fails a rule of exit-msrs.ts ends the exit in a VMX abort with indicator 1 or 4 (28.7).
+   */
+  private processExitMsrs(v: Vmcs, kind: ExitMsrKind): VmxAbort | null {
+    const store = kind === 'store';
+    const count = v.get32(store ? VMCS.VM_EXIT_MSR_STORE_COUNT : VMCS.VM_EXIT_MSR_LOAD_COUNT) >>> 0;
+    if (count === 0) return null;
+    const area = v.getNum(store ? VMCS.VM_EXIT_MSR_STORE_ADDRESS : VMCS.VM_EXIT_MSR_LOAD_ADDRESS);
+    const mem = this.cpu.mem;
+    for (let k = 0; k < count; k++) {
+      const pa = area + 16 * k;
+      const e: ExitMsrEntry = { index: readRegion32(mem, pa), reserved: readRegion32(mem, pa + 4), lo: readRegion32(mem, pa + 8), hi: readRegion32(mem, pa + 12) };
+      const access = store ? (): boolean => this.storeMsr(e.index >>> 0, pa + 8) : (): boolean => this.loadHostMsr(e.index >>> 0, e.lo | 0, e.hi | 0);
+      const bad = firstExitMsrFailure(kind, e, access);
+      if (bad) return { indicator: store ? VMX_ABORT.SAVE_GUEST_MSRS : VMX_ABORT.LOAD_HOST_MSRS, rule: bad, entry: k + 1, msr: e.index >>> 0 };
+    }
+    return null;
+  }
+
+  /** RDMSR at CPL 0 of a VM-exit MSR-store entry, its value written at `pa` (bits 127:64); false on #GP. */
+  private storeMsr(index: number, pa: number): boolean {
+    const cpu = this.cpu;
+    let lo: number;
+    try { lo = rdmsr(cpu, index); } catch (e) { if (e === CPU_FAULT) return false; throw e; }
+    this.writePhys32(pa, lo); this.writePhys32(pa + 4, cpu.th);
+    return true;
+  }
+
+  /** A processor write to host-physical memory (an MSR-store entry): dropped outside memory, like a bus write nobody claims. */
+  private writePhys32(pa: number, val: number): void {
+    const cpu = this.cpu;
+    if (!Number.isSafeInteger(pa) || pa < 0 || pa + 4 > cpu.mem.size) return;
+    cpu.mem.dv.setUint32(pa, val >>> 0, true);
+    const page = Math.floor(pa / 4096);
+    cpu.dirty[page] = 1;
+    if (cpu.codePages[page]) cpu.invalidateCode(pa, 4);
+  }
+
+  /**
+   * WRMSR at CPL 0 of a VM-exit MSR-load entry; false if it would #GP. The MSRs are the logical processor's,
+   * so a value loaded here is what the guest sees next unless VM entry loads it again - as on hardware.
+   * IA32_EFER is judged against the host state that 28.5 has loaded by then (this machine keeps the guest's
+   * control registers in the Cpu): host CR0.PG = 1 and LMA = "host address-space size" = 1, so reserved bits
+   * and a change of LME #GP (Vol. 3A 9.8.5), and LMA stays 1.
+   */
+  private loadHostMsr(index: number, lo: number, hi: number): boolean {
+    const cpu = this.cpu;
+    if (index === MSR_EFER) {
+      if (hi !== 0 || (lo & ~EFER_VALID) !== 0 || (lo & EFER_LME) === 0) return false;
+      cpu.efer = lo | EFER_LMA;
+      cpu.flushTlb();
+      return true;
+    }
+    return this.loadMsr(index, lo, hi);
   }
 
   /** WRMSR of a VM-entry MSR-load entry; false if WRMSR would raise #GP. */
