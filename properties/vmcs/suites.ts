@@ -27,6 +27,7 @@
 import fc from 'fast-check';
 import { VMCS, VMCS_FIELDS, MAX_ENCODING, fieldInfo, fieldSupported, encodingName, type VmcsFieldName } from '../../core/vmx/fields.js';
 import { entryRule, ENTRY_RULES } from '../../core/vmx/entry-checks.js';
+import { EXIT_MSR_RULES } from '../../core/vmx/exit-msrs.js';
 import type { VmxCapabilities } from '../../core/vmx/capabilities.js';
 import { MemoryRangeError } from '../../core/memory/physmem.js';
 import { World, describeOutcome, type Outcome, type Image, type Halves } from './world.js';
@@ -239,6 +240,16 @@ function arbitraryPredicate(c: ArbitraryCase): void {
     return out;
   };
   switch (o.kind) {
+    case 'vmx-abort': {
+      // 28.7: only a VM exit that processes a VM-exit MSR area can abort here - indicator 1 (store, 28.4) or 4 (load,
+      // 28.6) - and the indicator is written at byte offset 4 of the VMCS region.
+      if (c.noCurrent || (c.launch && c.launched) || (!c.launch && !c.launched)) fail(`entry attempted: ${describeOutcome(o)}`);
+      const rule = EXIT_MSR_RULES.find((r) => r.id === o.rule);
+      if (!rule || (o.indicator !== 1 && o.indicator !== 4) || (rule.kind === 'store') !== (o.indicator === 1)) fail(`${describeOutcome(o)}: not a VM-exit MSR failure`);
+      const count = v.get32(o.indicator === 1 ? VMCS.VM_EXIT_MSR_STORE_COUNT : VMCS.VM_EXIT_MSR_LOAD_COUNT);
+      if (count === 0) fail(`${describeOutcome(o)} with an empty area`);
+      return;
+    }
     case 'failInvalid': {
       // 31.2 Conventions: VMfailInvalid only without a current VMCS (the region is not written).
       if (!c.noCurrent) fail('VMfailInvalid with a current VMCS');

@@ -33,6 +33,12 @@ export const NO_EPT_AD_CAPS = (() => {
   return new VmxCapabilities(new Map<number, MsrValue>([[MSR.IA32_VMX_EPT_VPID_CAP, { lo: v.lo & ~(1 << 21), hi: v.hi }]]));
 })();
 
+/** A processor without the "monitor trap flag" control (allowed-1 bit 27 of the primary controls clear). */
+export const NO_MTF_CAPS = (() => {
+  const narrow = (msr: number): [number, MsrValue] => { const v = DEFAULT_CAPS.read(msr)!; return [msr, { lo: v.lo, hi: (v.hi & ~PROC.MONITOR_TRAP_FLAG) >>> 0 }]; };
+  return new VmxCapabilities(new Map<number, MsrValue>([narrow(MSR.IA32_VMX_PROCBASED_CTLS), narrow(MSR.IA32_VMX_TRUE_PROCBASED_CTLS)]));
+})();
+
 export interface Ctx { readonly s: Scenario; readonly f: Facts; readonly caps: VmxCapabilities }
 
 export interface Violation {
@@ -85,6 +91,7 @@ function opt(list: readonly number[], bit: number, baseOn: boolean, want: boolea
 }
 const ioBitmapsOn = opt(PROC_OPT, PROC.USE_IO_BITMAPS, true, true, 'proc');
 const msrBitmapsOn = opt(PROC_OPT, PROC.USE_MSR_BITMAPS, true, true, 'proc');
+const noMtf = opt(PROC_OPT, PROC.MONITOR_TRAP_FLAG, false, false, 'proc');
 const loadEferOn = opt(ENTRY_OPT, ENTRY.LOAD_IA32_EFER, true, true, 'entry');
 const loadPatOn = opt(ENTRY_OPT, ENTRY.LOAD_IA32_PAT, true, true, 'entry');
 const loadDebugOn = opt(ENTRY_OPT, ENTRY.LOAD_DEBUG_CONTROLS, false, true, 'entry');
@@ -224,7 +231,8 @@ const inject = (d: Draft, type: number, vector: number, err = false): void => {
   d.set('VM_ENTRY_INSTRUCTION_LENGTH', 1);
 };
 v('ctl.entry.event.type-reserved', nat(255), (d, p) => inject(d, 1, p));
-v('ctl.entry.event.type-other', nat(255), (d, p) => inject(d, 7, p)); // "monitor trap flag" is not offered
+// Type 7 needs a processor without "monitor trap flag" (this machine offers it since it implements MTF).
+v('ctl.entry.event.type-other', nat(255), (d, p) => inject(d, 7, p), { caps: NO_MTF_CAPS, prep: noMtf });
 v('ctl.entry.event.nmi-vector', nat(254), (d, p) => inject(d, 2, p >= 2 ? p + 1 : p));
 v('ctl.entry.event.exception-vector', fc.integer({ min: 32, max: 255 }), (d, p) => inject(d, 3, p));
 v('ctl.entry.event.other-vector', fc.integer({ min: 1, max: 255 }), (d, p) => inject(d, 7, p), { caps: WIDE_CAPS });

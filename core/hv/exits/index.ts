@@ -19,6 +19,7 @@ import { vmcallExit } from './vmcall.js';
 import { xsetbvExit } from './xsetbv.js';
 import { nmiWindow } from './nmi-window.js';
 import { exceptionOrNmi } from './exception-or-nmi.js';
+import { monitorTrapFlag } from './monitor-trap-flag.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
 
@@ -36,5 +37,6 @@ EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;
 EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
 EXIT_HANDLERS[EXIT_REASON.NMI_WINDOW] = nmiWindow;
+EXIT_HANDLERS[EXIT_REASON.MONITOR_TRAP_FLAG] = monitorTrapFlag;
 EXIT_HANDLERS[EXIT_REASON.VMCALL] = vmcallExit;
 EXIT_HANDLERS[EXIT_REASON.XSETBV] = xsetbvExit;
