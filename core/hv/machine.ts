@@ -96,6 +96,8 @@ export class Machine {
   readonly msrStore = new Map<number, [number, number]>();
   /** Set by an exit handler that wants the run to stop after it. */
   pendingStop: Stop | null = null;
+  /** Controls to restore at the next VM exit, after stepGuestInstruction. */
+  private stepRestore: { readonly proc: number; readonly proc2: number } | null = null;
   /** Set by an exit handler that has already dealt with the event in the IDT-vectoring information (not re-injected). */
   vectoringHandled = false;
   /** An NMI raised by the platform waits to be injected (raiseNmi). */
@@ -168,6 +170,22 @@ export class Machine {
   injectException(vector: number, errorCode = -1): void {
     this.vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vector | (3 << 8) | (errorCode >= 0 ? 0x800 : 0) | 0x80000000);
     if (errorCode >= 0) this.vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
+  }
+
+  /**
+   * Let the processor execute the guest instruction at RIP once, with the secondary controls in `clearProc2`
+   * off, and take control back right after it with the monitor trap flag (SDM Vol. 3C 26.5.2: an MTF VM exit
+   * follows the instruction, or the delivery of a fault it raised). The controls are restored at that next
+   * VM exit, whatever its reason. This is how the hypervisor "emulates" an instruction it intercepted only to
+   * observe: the silicon performs it with all its architectural checks and faults.
+   */
+  stepGuestInstruction(clearProc2: number): void {
+    const vmx = this.vmx;
+    const proc = vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    const proc2 = vmx.vmread32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    this.stepRestore ??= { proc, proc2 };
+    vmx.vmwrite32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, (proc2 & ~clearProc2) >>> 0);
+    vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, (proc | PROC_BASED.MONITOR_TRAP_FLAG) >>> 0);
   }
 
   /**
@@ -281,6 +299,13 @@ export class Machine {
         const r = this.engine.failedRule;
         this.launched = false;
         return stop({ kind: 'entry-failure', rule, message: `VM entry failed with exit reason ${basic} (${exitReasonName(basic) ?? '?'})${r ? `: rule ${r.id} — ${r.text} [SDM Vol. 3C, ${r.section}]` : ''}` });
+      }
+      if (this.stepRestore) {
+        // The single step of stepGuestInstruction is over (the MTF VM exit, or any earlier one): controls back.
+        // The window-exiting bits are prepareEntry's to set again.
+        vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, this.stepRestore.proc);
+        vmx.vmwrite32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, this.stepRestore.proc2);
+        this.stepRestore = null;
       }
       const handler = EXIT_HANDLERS[basic];
       if (!handler) {

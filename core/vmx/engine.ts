@@ -326,7 +326,8 @@ export class EntryEngine implements VmEntryEngine {
     // Natural-width qualifications (addresses, sign-extended displacements) are stored as 64-bit
     // values; the others are 32-bit formats whose bit 31 may be set (Vol. 3C 28.2.1).
     const wide = reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG ||
-      reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE;
+      reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE ||
+      reason === EXIT_REASON.GDTR_IDTR_ACCESS || reason === EXIT_REASON.LDTR_TR_ACCESS;
     // "NMI unblocking due to IRET" (bit 12): the exit is due to a fault on an IRET that removed (virtual-)NMI
     // blocking - in the EPT-violation exit qualification (28.2.1, Table 28-7) and the VM-exit interruption
     // information of an exception other than #DF (28.2.2). The saved blocking by NMI is then 0 (26.3).

@@ -20,6 +20,8 @@ import { xsetbvExit } from './xsetbv.js';
 import { nmiWindow } from './nmi-window.js';
 import { exceptionOrNmi } from './exception-or-nmi.js';
 import { monitorTrapFlag } from './monitor-trap-flag.js';
+import { gdtrIdtrAccess } from './gdtr-idtr-access.js';
+import { ldtrTrAccess } from './ldtr-tr-access.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
 
@@ -38,5 +40,7 @@ EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
 EXIT_HANDLERS[EXIT_REASON.NMI_WINDOW] = nmiWindow;
 EXIT_HANDLERS[EXIT_REASON.MONITOR_TRAP_FLAG] = monitorTrapFlag;
+EXIT_HANDLERS[EXIT_REASON.GDTR_IDTR_ACCESS] = gdtrIdtrAccess;
+EXIT_HANDLERS[EXIT_REASON.LDTR_TR_ACCESS] = ldtrTrAccess;
 EXIT_HANDLERS[EXIT_REASON.VMCALL] = vmcallExit;
 EXIT_HANDLERS[EXIT_REASON.XSETBV] = xsetbvExit;
