@@ -114,6 +114,9 @@ export function expectedOutcome(rule: string, msrEntry = 0): Outcome {
   if (rule.startsWith('ctl.')) return { kind: 'failValid', error: 7, rule };
   if (rule.startsWith('host.')) return { kind: 'failValid', error: 8, rule };
   if (rule.startsWith('msr.')) return { kind: 'entry-failure', reason: (0x8000_0000 | 34) >>> 0, qual: msrEntry, rule };
+  // VM-exit MSR areas (28.4, 28.6): the entry succeeds, the VM exit ends in a VMX abort (28.7).
+  if (rule.startsWith('exit-msr-store.')) return { kind: 'vmx-abort', indicator: 1, rule };
+  if (rule.startsWith('exit-msr-load.')) return { kind: 'vmx-abort', indicator: 4, rule };
   const qual = rule.startsWith('guest.vmcs-link.') ? 4 : /^guest\.pdpte\d\./.test(rule) ? 2 : rule === 'guest.interruptibility.nmi-sti' ? 3 : 0;
   return { kind: 'entry-failure', reason: (0x8000_0000 | 33) >>> 0, qual, rule };
 }
@@ -446,7 +449,8 @@ const rwArb: fc.Arbitrary<RwCase> = fc.record({
 // ---------------------------------------------------------------------------
 
 /** Rules of the table, in order; every one has a violation recipe. */
-export function ruleIds(): string[] { return ENTRY_RULES.map((r) => r.id); }
+/** Every rule with a targeted violation: the VM-entry checks, then the VM-exit MSR rules (exit-msrs.ts). */
+export function ruleIds(): string[] { return [...ENTRY_RULES.map((r) => r.id), ...EXIT_MSR_RULES.map((r) => r.id)]; }
 
 export function check(suite: SuiteName, opts: CheckOptions): Failure[] {
   const failures: Failure[] = [];
