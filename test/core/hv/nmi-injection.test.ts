@@ -73,6 +73,24 @@ test('two recordings of the NMI guest are identical (determinism)', () => {
   assert.equal(a, b);
 });
 
+test('HLT with interrupts disabled but an NMI pending: the NMI is injected instead of ending the run', () => {
+  // HLT; HLT at CODE; the handler stores 1 at COUNT and returns. The NMI is raised before the first entry
+  // (VMLAUNCH injects nothing); the first HLT exits, the handler sees it pending and the next entry injects it.
+  const events: TraceEvent[] = [];
+  const m = build(events);
+  m.mem.writeBytes(CODE, Uint8Array.from([0xf4, 0xf4]));
+  m.mem.writeBytes(HANDLER, Uint8Array.from([0xc7, 0x05, 0x00, 0x70, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xcf]));
+  m.raiseNmi();
+  const r = m.run();
+  assert.is(r.stop.kind, 'halted', r.stop.message);
+  assert.match(r.stop.message, /interrupts disabled/);
+  assert.is(m.mem.read32(COUNT), 1);
+  const nmis = events.filter((e): e is IrqEvent => e.kind === 'irq' && e.type === 2);
+  assert.is(nmis.length, 1);
+  assert.is(nmis[0]!.rip, CODE + 1, 'injected after the first HLT');
+  assert.is(r.exits.get(12), 2);
+});
+
 test('LINT1 in NMI delivery mode (the virtual-wire reset state) latches an NMI for injection on each rising edge', () => {
   const m = new Machine({ memMiB: 8 });
   m.pc.lapic.setLint(1, true);
