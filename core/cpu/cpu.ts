@@ -15,15 +15,17 @@ import type { PhysMem } from '../memory/physmem.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
 import {
-  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, IF, TWO32,
+  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32,
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
 import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
 import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from './block.js';
 import { walk, type WalkResult } from './mmu.js';
-import { deliverEvent } from './interrupts.js';
-import { EXIT_REASON } from '../vmx/exit-reasons.js';
+import { deliverEvent, boundaryEvents, mtfExit } from './interrupts.js';
 import { PROC_BASED } from '../vmx/capabilities.js';
+
+/** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
+const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
 
 import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
 export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
@@ -85,6 +87,19 @@ export class Cpu implements LazyFlags {
   halted = false;
   /** Interrupt shadow: blocking by STI (1) / MOV SS (2) while icount === shadowAt. */
   shadowKind = 0; shadowAt = -1;
+  /**
+   * Blocking by NMI (guest interruptibility state bit 3); with the "virtual
+   * NMIs" control it is virtual-NMI blocking (SDM Vol. 3C, Table 25-3
+   * "Format of Interruptibility State"). Set by NMI delivery, removed by IRET
+   * (interrupts.ts iretUnblocksNmi).
+   */
+  nmiBlocked = false;
+  /** An NMI latched at the processor's NMI input, not yet recognized (Vol. 3A, 6.7.1 "Handling Multiple NMIs"). */
+  nmiPending = false;
+  /** icount of the IRET that removed (virtual-)NMI blocking, for "NMI unblocking due to IRET" (Vol. 3C 28.2.2/28.2.3); -1: none. */
+  iretNmiIc = -1;
+  /** An MTF VM exit is pending before the next instruction (VM entry injected one, or a vectored event, Vol. 3C 26.5.2). */
+  mtfPending = false;
 
   // ---- VMX non-root controls, loaded by core/vmx at VM entry ----
   ctlPin = 0; ctlProc = 0; ctlProc2 = 0; excBitmap = 0; pfecMask = 0; pfecMatch = 0;
@@ -450,14 +465,33 @@ export class Cpu implements LazyFlags {
    * exception bitmap) inside the loop.
    */
   run(stopAt: number): void {
+    // An MTF VM exit pending before the first instruction outranks everything below SMI/INIT (Vol. 3C 26.5.2).
+    if (this.mtfPending) { this.mtfPending = false; mtfExit(this); }
+    const mtf = (this.ctlProc & PROC_BASED.MONITOR_TRAP_FLAG) !== 0;
+    const evt = (this.ctlProc & BOUNDARY_CONTROLS) !== 0 || this.nmiPending;
     while (this.icount < stopAt) {
-      if (this.halted) { this.icount = stopAt; return; }
       try {
-        this.runBlocks(stopAt);
+        if (this.halted || mtf) {
+          // Window exits and NMIs are checked before an instruction; they also end the HLT state.
+          const delivered = evt && boundaryEvents(this, this.icount);
+          if (mtf) {
+            // Monitor trap flag (Vol. 3C 26.5.2): one instruction, or the delivery of an event, then an MTF VM exit.
+            if (!delivered) {
+              if (this.halted) { this.icount = stopAt; return; }
+              this.stepBlock(this.blockAt(this.rip), this.icount + 1);
+            }
+            mtfExit(this);
+          }
+          if (this.halted) { this.icount = stopAt; return; }
+          if (delivered) continue;
+        }
+        this.runBlocks(stopAt, evt);
       } catch (e) {
         if (e !== CPU_FAULT) throw e;
         this.codeDirty = false;
         deliverEvent(this, this.faultVector, 3 /* hardware exception */, this.faultCode, 0);
+        // A fault (and any nested exception) is delivered, then the MTF VM exit (26.5.2).
+        if (mtf) mtfExit(this);
       }
     }
   }
@@ -473,15 +507,15 @@ export class Cpu implements LazyFlags {
    * Block boundaries are those of the decoded blocks in every path: the
    * interrupt-window check below happens between them.
    */
-  private runBlocks(stopAt: number): void {
-    const iwExiting = (this.ctlProc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0;
+  private runBlocks(stopAt: number, evt: boolean): void {
     const fast = this.fast;
     let prev: Block | null = null;
     for (;;) {
       const ic0 = this.icount;
-      if (ic0 >= stopAt || this.halted) return;
-      // Interrupt-window exiting (SDM Vol. 3C, 26.7.5): exit before an instruction when RFLAGS.IF = 1 and no blocking.
-      if (iwExiting && (this.flagsRest & IF) !== 0 && ic0 !== this.shadowAt) this.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
+      if (ic0 >= stopAt) return;
+      // NMI-window and interrupt-window exits, NMIs (interrupts.ts boundaryEvents): only when a control or a latched NMI asks.
+      if (evt && boundaryEvents(this, ic0)) { prev = null; continue; }
+      if (this.halted) return;
       const rip = this.rip;
       let b: Block;
       if (prev === null) b = this.blockAt(rip);
@@ -499,7 +533,7 @@ export class Cpu implements LazyFlags {
       if (n > stopAt - ic0 || ic0 === this.shadowAt || !fast) { this.stepBlock(b, stopAt); prev = null; continue; }
       prev = b;
       const jit = b.jit;
-      if (jit !== null && !this.codeDirty) { jit(this, rip, ic0, stopAt, !iwExiting); continue; }
+      if (jit !== null && !this.codeDirty) { jit(this, rip, ic0, stopAt, !evt); continue; }
       if (++b.runs >= this.jitAfter && b.valid) {
         // Code generation from strings may be disallowed (--disallow-code-generation-from-strings): keep interpreting.
         try { b.jit = compileBlock(b); } catch (e) { if (!(e instanceof EvalError)) throw e; this.jitAfter = Infinity; }
@@ -543,7 +577,7 @@ export class Cpu implements LazyFlags {
   }
 
   /** Run up to stopAt - icount instructions of b (at most one inside an interrupt shadow), each synced. */
-  private stepBlock(b: Block, stopAt: number): void {
+  stepBlock(b: Block, stopAt: number): void {
     const insns = b.insns;
     let n = insns.length;
     const left = stopAt - this.icount;

@@ -11,6 +11,7 @@ import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { CPU_FAULT, VM_EXIT } from './fault.js';
 import { pfState } from './mmu.js';
 import { getArith } from './flags.js';
+import { PIN_BASED, PROC_BASED } from '../vmx/capabilities.js';
 import {
   CS, SS, TR, RSP, IF, TF, NT, RF, VM, AC, ARITH_FLAGS, FLAGS_FIXED1, TWO32, CR0_PE,
   DE, TS, NP, SS_VEC, GP, PF_VEC, DF_VEC, AR_UNUSABLE, EFER_LMA,
@@ -38,10 +39,13 @@ function contributory(v: number): boolean {
  */
 export function deliverEvent(cpu: Cpu, vector: number, type: number, code: number, len: number): void {
   let v = vector, t = type, c = code;
-  let first = -1; // vector of an exception whose delivery faulted
+  // The event whose delivery raised the exception now being delivered: an exit for that exception
+  // happens "during event delivery" and reports it as IDT-vectoring information (Vol. 3C 28.2.3).
+  let outer = 0, outerErr = 0;
   for (;;) {
     if (t === T_HWEXC || t === T_SWEXC || t === T_PRIVSW) {
       if (interceptException(cpu, v, c)) {
+        cpu.vecInfo = outer; cpu.vecErr = outerErr;
         cpu.xIntInfo = v | (t << 8) | (c >= 0 ? 0x800 : 0) | 0x80000000;
         cpu.xIntErr = c >= 0 ? c : 0;
         cpu.xQual = v === PF_VEC ? pfState.addr : 0;
@@ -58,9 +62,15 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
       deliverThroughIdt(cpu, v, t, c, len);
       cpu.vecInfo = 0;
       cpu.halted = false;
+      // Delivering an NMI blocks NMIs (Vol. 3A 6.7.1); an NMI injected with "virtual NMIs" = 1 sets
+      // virtual-NMI blocking instead (Vol. 3C 27.6.1.2 "VM Entry Injecting an NMI"). Either way it is bit 3.
+      if (t === T_NMI) cpu.nmiBlocked = true;
+      // The IRET that unblocked NMIs is over once an event has been delivered.
+      cpu.iretNmiIc = -1;
       return;
     } catch (e) {
       if (e !== CPU_FAULT) throw e;
+      outer = cpu.vecInfo; outerErr = cpu.vecErr;
       cpu.vecInfo = 0;
       const nv = cpu.faultVector;
       // Double-fault rules (Vol. 3A, 6.15, Table 6-5).
@@ -70,15 +80,85 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
         throw VM_EXIT;
       }
       if ((contributory(prev) && contributory(nv)) || (prev === PF_VEC && (contributory(nv) || nv === PF_VEC))) {
-        first = prev;
         v = DF_VEC; t = T_HWEXC; c = 0;
       } else {
         v = nv; t = T_HWEXC; c = cpu.faultCode;
       }
-      void first;
       len = 0;
     }
   }
+}
+
+/** VM-exit interruption information of an NMI (Vol. 3C 28.2.2 "Information for VM Exits Due to Vectored Events", table "Format of the VM-Exit Interruption-Information Field" in 25.9.2): vector 2, type 2, valid. */
+export const NMI_EXIT_INFO = 2 | (T_NMI << 8) | 0x80000000;
+
+/**
+ * Events recognized on an instruction boundary, in the priority order of
+ * Vol. 3A 6.9 "Priority Among Concurrent Exceptions and Interrupts" as VMX
+ * extends it (Vol. 3C 26.7.6 and 26.7.5; the MTF VM exit, above them all, is
+ * handled by Cpu.run):
+ *  1. NMI-window exiting (26.7.6): a VM exit if there is no virtual-NMI
+ *     blocking and no blocking by MOV SS - nor, on this processor, by STI
+ *     (the SDM lets a processor also hold the exit back then);
+ *  2. an NMI latched at the NMI input, unless NMIs are blocked (blocking by
+ *     NMI when "virtual NMIs" is 0; blocking by MOV SS or STI, as above): a
+ *     VM exit with reason 0 when "NMI exiting" is 1 (26.2), else delivery
+ *     through the guest IDT, vector 2;
+ *  3. interrupt-window exiting (26.7.5): RFLAGS.IF = 1 and no blocking by STI
+ *     or MOV SS.
+ * Returns true when an NMI was delivered through the IDT (RIP changed).
+ * Exits throw VM_EXIT. Called only when one of those can apply (the run
+ * loop hoists that test out of the per-block path).
+ */
+export function boundaryEvents(cpu: Cpu, ic: number): boolean {
+  const shadow = ic === cpu.shadowAt;
+  const proc = cpu.ctlProc;
+  if ((proc & PROC_BASED.NMI_WINDOW_EXITING) !== 0 && !cpu.nmiBlocked && !shadow) cpu.vmexit(EXIT_REASON.NMI_WINDOW, 0, 0);
+  if (cpu.nmiPending && !shadow && (!cpu.nmiBlocked || (cpu.ctlPin & PIN_BASED.VIRTUAL_NMIS) !== 0)) {
+    cpu.nmiPending = false;
+    if (cpu.ctlPin & PIN_BASED.NMI_EXITING) {
+      // Bit 12 ("NMI unblocking due to IRET") is 0: the exit is not due to a fault on IRET (28.2.2).
+      cpu.xIntInfo = NMI_EXIT_INFO; cpu.xIntErr = 0; cpu.vecInfo = 0;
+      cpu.vmexit(EXIT_REASON.EXCEPTION_OR_NMI, 0, 0);
+    }
+    deliverEvent(cpu, 2, T_NMI, -1, 0);
+    return true;
+  }
+  if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && (cpu.flagsRest & IF) !== 0 && !shadow) cpu.vmexit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
+  return false;
+}
+
+/** An MTF VM exit (Vol. 3C 26.5.2; basic exit reason 37, exit qualification 0). */
+export function mtfExit(cpu: Cpu): never {
+  return cpu.vmexit(EXIT_REASON.MONITOR_TRAP_FLAG, 0, 0);
+}
+
+/**
+ * IRET and NMI blocking in VMX non-root operation (Vol. 3C 26.3 "Changes to
+ * Instruction Behavior in VMX Non-Root Operation", IRET): with "NMI exiting"
+ * 0 IRET unblocks NMIs as it normally does; with "NMI exiting" 1 it leaves
+ * blocking by NMI alone, unless "virtual NMIs" is 1 too, when it removes
+ * virtual-NMI blocking. The unblocking happens even if IRET then faults;
+ * iretNmiIc records it for bit 12 of the exit information (28.2.2, 28.2.3).
+ * Called by IRET before anything that can fault.
+ */
+export function iretUnblocksNmi(cpu: Cpu): void {
+  if (!cpu.nmiBlocked) return;
+  const pin = cpu.ctlPin;
+  if ((pin & PIN_BASED.NMI_EXITING) !== 0 && (pin & PIN_BASED.VIRTUAL_NMIS) === 0) return;
+  cpu.nmiBlocked = false;
+  cpu.iretNmiIc = cpu.icount;
+}
+
+/**
+ * "NMI unblocking due to IRET" for a VM exit at the current instruction
+ * (bit 12 of the VM-exit interruption information, 28.2.2, and of the
+ * EPT-violation exit qualification, 28.2.1): the exit is due to a fault on
+ * an IRET that removed (virtual-)NMI blocking. Undefined - here 0 - when
+ * the exit also sets IDT-vectoring information or is due to a #DF.
+ */
+export function nmiUnblockedByIret(cpu: Cpu): boolean {
+  return cpu.iretNmiIc === cpu.icount && cpu.iretNmiIc >= 0 && cpu.vecInfo === 0;
 }
 
 /** Exception bitmap check, with the #PF error-code mask/match rule (Vol. 3C, 25.6.3). */

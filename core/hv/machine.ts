@@ -13,6 +13,7 @@ import { EntryEngine } from '../vmx/engine.js';
 import { DEFAULT_VMX_CAPABILITIES, type VmxCapabilities } from '../vmx/capabilities.js';
 import { exitReasonName, EXIT_REASON } from '../vmx/exit-reasons.js';
 import { describeVmInstructionError } from '../vmx/errors.js';
+import { describeVmxAbort } from '../vmx/exit-msrs.js';
 import { VirtualClock } from '../clock.js';
 import { IoBus } from './iobus.js';
 import { hostLayout, buildEpt, initRegions, MIB, type HostLayout } from './layout.js';
@@ -50,6 +51,9 @@ export interface MachineOptions {
 export const DEFAULT_RTC_START = '2026-01-01T00:00:00Z';
 
 export const DEFAULT_DIGEST_EVERY = 1000;
+
+/** VM-entry interruption information injecting an NMI: vector 2, type 2 (NMI), valid (Vol. 3C 25.8.3, 27.6.1). */
+const NMI_INJECTION = (0x80000000 | (2 << 8) | 2) >>> 0;
 
 /** Why a run ended. */
 export type Stop =
@@ -93,6 +97,12 @@ export class Machine {
   readonly msrStore = new Map<number, [number, number]>();
   /** Set by an exit handler that wants the run to stop after it. */
   pendingStop: Stop | null = null;
+  /** Controls to restore at the next VM exit, after stepGuestInstruction. */
+  private stepRestore: { readonly proc: number; readonly proc2: number } | null = null;
+  /** Set by an exit handler that has already dealt with the event in the IDT-vectoring information (not re-injected). */
+  vectoringHandled = false;
+  /** An NMI raised by the platform waits to be injected (raiseNmi). */
+  nmiPending = false;
 
   constructor(opts: MachineOptions) {
     if (!Number.isInteger(opts.memMiB) || opts.memMiB < 2 || opts.memMiB % 2 !== 0 || opts.memMiB > 3072) {
@@ -164,30 +174,77 @@ export class Machine {
   }
 
   /**
+   * Let the processor execute the guest instruction at RIP once, with the secondary controls in `clearProc2`
+   * off, and take control back right after it with the monitor trap flag (SDM Vol. 3C 26.5.2: an MTF VM exit
+   * follows the instruction, or the delivery of a fault it raised). The controls are restored at that next
+   * VM exit, whatever its reason. This is how the hypervisor "emulates" an instruction it intercepted only to
+   * observe: the silicon performs it with all its architectural checks and faults.
+   */
+  stepGuestInstruction(clearProc2: number): void {
+    const vmx = this.vmx;
+    const proc = vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    const proc2 = vmx.vmread32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+    this.stepRestore ??= { proc, proc2 };
+    vmx.vmwrite32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, (proc2 & ~clearProc2) >>> 0);
+    vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, (proc | PROC_BASED.MONITOR_TRAP_FLAG) >>> 0);
+  }
+
+  /**
+   * An NMI from the platform (local APIC: an NMI IPI, self-NMI included; LINT0/LINT1 in NMI delivery mode; an
+   * I/O APIC message with delivery mode NMI). Latched like the NMI input of a processor: one more NMI while one
+   * is already pending is lost (SDM Vol. 3A 6.7.1 "Handling Multiple NMIs"). Injected by prepareEntry.
+   */
+  raiseNmi(): void { this.nmiPending = true; }
+
+  /**
    * Event injection before VM entry, as KVM does it:
    * 1. an event whose delivery a VM exit interrupted (IDT-vectoring
-   *    information valid, SDM Vol. 3C 28.2.4) is injected again;
-   * 2. else, a pending external interrupt is injected when the guest can take
-   *    it (RFLAGS.IF = 1, no blocking by STI or MOV SS; Vol. 3C 27.6.1 checks
-   *    "guest.rflags-if-extint" / "guest.extint-blocking"), waking a halted
-   *    guest; when it cannot, interrupt-window exiting is requested so the
-   *    guest exits as soon as it can (Vol. 3C, 26.7.5).
+   *    information valid, SDM Vol. 3C 28.2.3) is injected again (bit 12 is
+   *    undefined there and is cleared);
+   * 2. a pending NMI is injected (type 2, vector 2) when nothing else is
+   *    being injected and the guest is not blocking NMIs - no blocking by
+   *    STI, MOV SS or (virtual) NMI (interruptibility bits 0, 1, 3; the entry
+   *    checks "guest.interruptibility.nmi-movss", "-nmi-sti" and
+   *    "-virtual-nmi" of Vol. 3C 27.3.1.5); otherwise "NMI-window exiting"
+   *    is requested so the guest exits (reason 8) as soon as it can take one
+   *    (Vol. 3C 26.7.6) - with "virtual NMIs" the processor tracks the
+   *    guest's blocking and IRET removes it (26.3);
+   * 3. else, a pending external interrupt is injected when the guest can take
+   *    it (RFLAGS.IF = 1, no blocking by STI or MOV SS; Vol. 3C 27.3.1
+   *    checks "guest.rflags.if-extint" / "guest.interruptibility.extint"),
+   *    waking a halted guest; when it cannot, interrupt-window exiting is
+   *    requested so the guest exits as soon as it can (Vol. 3C, 26.7.5).
    */
   private prepareEntry(): void {
     const vmx = this.vmx;
     let proc = vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
     const vec = vmx.vmread32(VMCS.IDT_VECTORING_INFORMATION);
-    let wantWindow = false;
-    if (vec & 0x80000000) {
+    let injected = (vmx.vmread32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION) & 0x80000000) !== 0;
+    const handled = this.vectoringHandled;
+    this.vectoringHandled = false;
+    if ((vec & 0x80000000) && !handled) {
       vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vec & ~0x1000);
       if (vec & 0x800) vmx.vmwrite32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE, vmx.vmread32(VMCS.IDT_VECTORING_ERROR_CODE));
       const type = (vec >> 8) & 7;
       if (type === 4 || type === 5 || type === 6) vmx.vmwrite32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH, vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH));
-      wantWindow = this.pc.pendingInterrupt() !== -1;
-    } else if (!(vmx.vmread32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION) & 0x80000000)) {
+      injected = true;
+    }
+    const intr = vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
+    let wantNmiWindow = false;
+    if (this.nmiPending) {
+      if (!injected && (intr & 0xb) === 0) {
+        this.nmiPending = false;
+        vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, NMI_INJECTION);
+        if (vmx.vmread32(VMCS.GUEST_ACTIVITY_STATE) === 1) vmx.vmwrite32(VMCS.GUEST_ACTIVITY_STATE, 0);
+        this.emit({ kind: 'irq', ic: this.cpu.icount, vector: 2, type: 2, rip: vmx.vmreadSigned(VMCS.GUEST_RIP) });
+        injected = true;
+      } else wantNmiWindow = true;
+    }
+    let wantWindow = false;
+    if (!injected) {
       const p = this.pc.pendingInterrupt();
       if (p !== -1) {
-        const canTake = (vmx.vmread32(VMCS.GUEST_RFLAGS) & 0x200) !== 0 && (vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE) & 3) === 0;
+        const canTake = (vmx.vmread32(VMCS.GUEST_RFLAGS) & 0x200) !== 0 && (intr & 3) === 0;
         if (canTake) {
           const vector = this.pc.acknowledge(p);
           vmx.vmwrite32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION, vector | 0x80000000); // type 0: external interrupt
@@ -197,7 +254,8 @@ export class Machine {
         } else wantWindow = true;
       }
     } else wantWindow = this.pc.pendingInterrupt() !== -1;
-    const nproc = wantWindow ? proc | PROC_BASED.INTERRUPT_WINDOW_EXITING : proc & ~PROC_BASED.INTERRUPT_WINDOW_EXITING;
+    let nproc = wantWindow ? proc | PROC_BASED.INTERRUPT_WINDOW_EXITING : proc & ~PROC_BASED.INTERRUPT_WINDOW_EXITING;
+    nproc = wantNmiWindow ? nproc | PROC_BASED.NMI_WINDOW_EXITING : nproc & ~PROC_BASED.NMI_WINDOW_EXITING;
     if (nproc !== proc) { proc = nproc; vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, proc >>> 0); }
   }
 
@@ -219,6 +277,7 @@ export class Machine {
         if (e instanceof MemoryRangeError) return stop({ kind: 'error', message: `guest access outside host memory: ${e.message} (RIP 0x${ripHex(this.cpu.rip)})` });
         throw e;
       }
+      if (vmx.abort) return stop({ kind: 'error', message: describeVmxAbort(vmx.abort) });
       if (vmx.status !== 'VMsucceed') {
         // The engine's rule explains errors 7 and 8 only; 4 and 5 are decided by VMLAUNCH/VMRESUME before it runs.
         const rule = vmx.status === 'VMfailValid' && (vmx.error === 7 || vmx.error === 8) ? this.engine.failedRule : null;
@@ -241,6 +300,13 @@ export class Machine {
         const r = this.engine.failedRule;
         this.launched = false;
         return stop({ kind: 'entry-failure', rule, message: `VM entry failed with exit reason ${basic} (${exitReasonName(basic) ?? '?'})${r ? `: rule ${r.id} — ${r.text} [SDM Vol. 3C, ${r.section}]` : ''}` });
+      }
+      if (this.stepRestore) {
+        // The single step of stepGuestInstruction is over (the MTF VM exit, or any earlier one): controls back.
+        // The window-exiting bits are prepareEntry's to set again.
+        vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, this.stepRestore.proc);
+        vmx.vmwrite32(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, this.stepRestore.proc2);
+        this.stepRestore = null;
       }
       const handler = EXIT_HANDLERS[basic];
       if (!handler) {

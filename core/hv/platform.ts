@@ -76,7 +76,7 @@ export class PcPlatform {
     const now = (): number => m.cpu.icount;
     const io = m.io;
     this.pic = new Pic8259Pair();
-    this.lapic = new Lapic({ now, virtualWire: true, eoiBroadcast: (v) => this.ioapic.eoi(v) });
+    this.lapic = new Lapic({ now, virtualWire: true, eoiBroadcast: (v) => this.ioapic.eoi(v), nmi: () => m.raiseNmi() });
     this.ioapic = new IoApic({
       id: IOAPIC_ID,
       deliver: (vector, level, dest, logical, mode) => { this.lapic.deliverMessage(vector, level, dest, logical, mode); },

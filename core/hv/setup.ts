@@ -24,7 +24,8 @@ function controls(caps: VmxCapabilities, msr: number, want: number): number {
 export function configureControls(vmx: Vmx, caps: VmxCapabilities, l: HostLayout, eptp: number): void {
   const w = (enc: number, v: number): void => { vmx.vmwrite32(enc, v); check(vmx, enc); };
   const wn = (enc: number, v: number): void => { vmx.vmwriteNum(enc, v); check(vmx, enc); };
-  w(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, controls(caps, caps.controlMsr('pin'), PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.NMI_EXITING));
+  // Virtual NMIs, as KVM: the guest's NMI blocking is tracked by the processor and NMI-window exiting is available.
+  w(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, controls(caps, caps.controlMsr('pin'), PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS));
   // TRUE controls let CR3-load/store exiting be 0 (Vol. 3D, A.3.2): the guest owns CR3 under EPT.
   w(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, controls(caps, caps.controlMsr('proc'),
     PROC_BASED.HLT_EXITING | PROC_BASED.USE_IO_BITMAPS | PROC_BASED.USE_MSR_BITMAPS | PROC_BASED.ACTIVATE_SECONDARY_CONTROLS));

@@ -13,14 +13,18 @@ import type { VmEntryEngine, VmEntryOutcome } from './vmx.js';
 import { VMCS } from './fields.js';
 import { PIN_BASED, PROC_BASED, PROC_BASED2, EXIT_CTLS, ENTRY_CTLS, type VmxCapabilities, DEFAULT_VMX_CAPABILITIES } from './capabilities.js';
 import { EXIT_REASON } from './exit-reasons.js';
-import { firstFailure, type CheckContext, type EntryRule } from './entry-checks.js';
+import { firstFailure, EFER_VALID, type CheckContext, type EntryRule } from './entry-checks.js';
 import { readRegion32 } from './vmcs.js';
-import { wrmsr } from '../cpu/msr.js';
+import { wrmsr, rdmsr } from '../cpu/msr.js';
+import { firstExitMsrFailure, VMX_ABORT, type ExitMsrEntry, type ExitMsrKind, type VmxAbort } from './exit-msrs.js';
 import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { VM_EXIT, CPU_FAULT } from '../cpu/fault.js';
-import { deliverEvent, T_EXTINT } from '../cpu/interrupts.js';
-import { RSP, EFER_LMA, EFER_LME } from '../cpu/regs.js';
+import { deliverEvent, nmiUnblockedByIret, T_EXTINT, T_HWEXC } from '../cpu/interrupts.js';
+
+/** Interruption type 7, "other event" (Vol. 3C 25.8.3 "VM-Entry Controls for Event Injection"). */
+const T_OTHER = 7;
+import { RSP, EFER_LMA, EFER_LME, MSR_EFER } from '../cpu/regs.js';
 
 const SEG_FIELDS: readonly (readonly [number, number, number, number])[] = [
   [VMCS.GUEST_ES_SELECTOR, VMCS.GUEST_ES_BASE, VMCS.GUEST_ES_LIMIT, VMCS.GUEST_ES_ACCESS_RIGHTS],
@@ -85,7 +89,7 @@ export class EntryEngine implements VmEntryEngine {
       this.failedRule = bad;
       v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_INVALID_GUEST_STATE | 0x80000000);
       v.setNum(VMCS.EXIT_QUALIFICATION, bad.qual ?? 0);
-      return { kind: 'exit' };
+      return this.finishFailedEntry(v);
     }
     this.loadGuest(v, c);
     // VM-entry MSR-load area (Vol. 3C 27.4 "Loading MSRs", 26.4 in older editions): after guest state,
@@ -101,18 +105,27 @@ export class EntryEngine implements VmEntryEngine {
         this.failedRule = badMsr;
         v.set32(VMCS.EXIT_REASON, EXIT_REASON.ENTRY_FAILURE_MSR_LOADING | 0x80000000);
         v.setNum(VMCS.EXIT_QUALIFICATION, k + 1);
-        return { kind: 'exit' };
+        return this.finishFailedEntry(v);
       }
     }
     const cpu = this.cpu;
     const intInfo = v.get32(VMCS.VM_ENTRY_INTERRUPTION_INFORMATION);
     try {
       if (intInfo & 0x80000000) {
-        // Event injection (Vol. 3C, "Event Injection"): delivered as if it occurred at the guest's RIP.
         const type = (intInfo >> 8) & 7;
-        const code = intInfo & 0x800 ? v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
-        cpu.halted = false;
-        deliverEvent(cpu, intInfo & 0xff, type, code, v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH));
+        if (type === T_OTHER) {
+          // Type 7, vector 0: injecting a pending MTF VM exit (Vol. 3C 27.6.2 "Injection of Pending MTF VM Exits"):
+          // no event is delivered; the MTF VM exit happens before the first instruction, whatever the MTF control.
+          cpu.mtfPending = true;
+        } else {
+          // Event injection (Vol. 3C 27.6.1 "Vectored-Event Injection"): delivered as if it occurred at the guest's RIP.
+          // An NMI sets blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (27.6.1.2; deliverEvent).
+          const code = intInfo & 0x800 ? v.get32(VMCS.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
+          cpu.halted = false;
+          deliverEvent(cpu, intInfo & 0xff, type, code, v.get32(VMCS.VM_ENTRY_INSTRUCTION_LENGTH));
+          // With the "monitor trap flag" control, an MTF VM exit is pending after a vectored event (26.5.2).
+          if (c.proc & PROC_BASED.MONITOR_TRAP_FLAG) cpu.mtfPending = true;
+        }
       }
       this.entryIc = cpu.icount;
       let stop = this.kickAt;
@@ -134,7 +147,76 @@ export class EntryEngine implements VmEntryEngine {
       if (e !== VM_EXIT) throw e;
     }
     this.saveExit(v, c, this.preemptLeft(v, c));
-    return { kind: 'exit' };
+    // Saving MSRs (28.4) follows saving guest state; host state (28.5) is the hypervisor's; then loading MSRs (28.6).
+    const abort = this.processExitMsrs(v, 'store') ?? this.processExitMsrs(v, 'load');
+    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+  }
+
+  /**
+   * A VM-entry failure during or after loading guest state (27.8) saves neither guest state nor MSRs, but loads
+   * host state and the VM-exit MSR-load area as a VM exit does.
+   */
+  private finishFailedEntry(v: Vmcs): VmEntryOutcome {
+    const abort = this.processExitMsrs(v, 'load');
+    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+  }
+
+  /**
+   * The VM-exit MSR-store area (28.4: each entry's MSR read as by RDMSR into bits 127:64) or the VM-exit
+   * MSR-load area (28.6: each entry's bits 127:64 written as by WRMSR), entry by entry in order. The first
+   * entry that fails a rule of exit-msrs.ts ends the exit in a VMX abort with indicator 1 or 4 (28.7).
+   */
+  private processExitMsrs(v: Vmcs, kind: ExitMsrKind): VmxAbort | null {
+    const store = kind === 'store';
+    const count = v.get32(store ? VMCS.VM_EXIT_MSR_STORE_COUNT : VMCS.VM_EXIT_MSR_LOAD_COUNT) >>> 0;
+    if (count === 0) return null;
+    const area = v.getNum(store ? VMCS.VM_EXIT_MSR_STORE_ADDRESS : VMCS.VM_EXIT_MSR_LOAD_ADDRESS);
+    const mem = this.cpu.mem;
+    for (let k = 0; k < count; k++) {
+      const pa = area + 16 * k;
+      const e: ExitMsrEntry = { index: readRegion32(mem, pa), reserved: readRegion32(mem, pa + 4), lo: readRegion32(mem, pa + 8), hi: readRegion32(mem, pa + 12) };
+      const access = store ? (): boolean => this.storeMsr(e.index >>> 0, pa + 8) : (): boolean => this.loadHostMsr(e.index >>> 0, e.lo | 0, e.hi | 0);
+      const bad = firstExitMsrFailure(kind, e, access);
+      if (bad) return { indicator: store ? VMX_ABORT.SAVE_GUEST_MSRS : VMX_ABORT.LOAD_HOST_MSRS, rule: bad, entry: k + 1, msr: e.index >>> 0 };
+    }
+    return null;
+  }
+
+  /** RDMSR at CPL 0 of a VM-exit MSR-store entry, its value written at `pa` (bits 127:64); false on #GP. */
+  private storeMsr(index: number, pa: number): boolean {
+    const cpu = this.cpu;
+    let lo: number;
+    try { lo = rdmsr(cpu, index); } catch (e) { if (e === CPU_FAULT) return false; throw e; }
+    this.writePhys32(pa, lo); this.writePhys32(pa + 4, cpu.th);
+    return true;
+  }
+
+  /** A processor write to host-physical memory (an MSR-store entry): dropped outside memory, like a bus write nobody claims. */
+  private writePhys32(pa: number, val: number): void {
+    const cpu = this.cpu;
+    if (!Number.isSafeInteger(pa) || pa < 0 || pa + 4 > cpu.mem.size) return;
+    cpu.mem.dv.setUint32(pa, val >>> 0, true);
+    const page = Math.floor(pa / 4096);
+    cpu.dirty[page] = 1;
+    if (cpu.codePages[page]) cpu.invalidateCode(pa, 4);
+  }
+
+  /**
+   * WRMSR at CPL 0 of a VM-exit MSR-load entry; false if it would #GP. The MSRs are the logical processor's,
+   * so a value loaded here is what the guest sees next unless VM entry loads it again - as on hardware.
+   * IA32_EFER is judged against the host state that 28.5 has loaded by then (this machine keeps the guest's
+   * control registers in the Cpu): host CR0.PG = 1 and LMA = "host address-space size" = 1, so reserved bits
+   * and a change of LME #GP (Vol. 3A 9.8.5), and LMA stays 1.
+   */
+  private loadHostMsr(index: number, lo: number, hi: number): boolean {
+    const cpu = this.cpu;
+    if (index === MSR_EFER) {
+      if (hi !== 0 || (lo & ~EFER_VALID) !== 0 || (lo & EFER_LME) === 0) return false;
+      cpu.efer = lo | EFER_LMA;
+      cpu.flushTlb();
+      return true;
+    }
+    return this.loadMsr(index, lo, hi);
   }
 
   /** WRMSR of a VM-entry MSR-load entry; false if WRMSR would raise #GP. */
@@ -208,6 +290,10 @@ export class EntryEngine implements VmEntryEngine {
     cpu.halted = v.get32(VMCS.GUEST_ACTIVITY_STATE) === 1;
     const intr = v.get32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
     if (intr & 3) { cpu.shadowKind = intr & 1 ? 1 : 2; cpu.shadowAt = cpu.icount; } else { cpu.shadowKind = 0; cpu.shadowAt = -1; }
+    // Bit 3, blocking by NMI: NMIs blocked after entry; with "virtual NMIs", virtual-NMI blocking (27.3.2.5 "Loading Non-Register State").
+    cpu.nmiBlocked = (intr & 8) !== 0;
+    cpu.iretNmiIc = -1;
+    cpu.mtfPending = false;
     cpu.vecInfo = 0;
     cpu.xGlaValid = false;
     cpu.xIntInfo = 0;
@@ -240,14 +326,23 @@ export class EntryEngine implements VmEntryEngine {
     // Natural-width qualifications (addresses, sign-extended displacements) are stored as 64-bit
     // values; the others are 32-bit formats whose bit 31 may be set (Vol. 3C 28.2.1).
     const wide = reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION || reason === EXIT_REASON.INVLPG ||
-      reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE;
-    v.setNum(VMCS.EXIT_QUALIFICATION, wide ? cpu.xQual : cpu.xQual >>> 0);
+      reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.VMREAD || reason === EXIT_REASON.VMWRITE ||
+      reason === EXIT_REASON.GDTR_IDTR_ACCESS || reason === EXIT_REASON.LDTR_TR_ACCESS;
+    // "NMI unblocking due to IRET" (bit 12): the exit is due to a fault on an IRET that removed (virtual-)NMI
+    // blocking - in the EPT-violation exit qualification (28.2.1, Table 28-7) and the VM-exit interruption
+    // information of an exception other than #DF (28.2.2). The saved blocking by NMI is then 0 (26.3).
+    const iretUnblock = nmiUnblockedByIret(cpu);
+    let qual = wide ? cpu.xQual : cpu.xQual >>> 0;
+    if (reason === EXIT_REASON.EPT_VIOLATION && iretUnblock) qual = (qual | 0x1000) >>> 0;
+    v.setNum(VMCS.EXIT_QUALIFICATION, qual);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_LENGTH, cpu.xLen);
     v.set32(VMCS.VM_EXIT_INSTRUCTION_INFORMATION, cpu.xInfo);
     if (cpu.xGlaValid) v.setNum(VMCS.GUEST_LINEAR_ADDRESS, cpu.xGla); else v.setNum(VMCS.GUEST_LINEAR_ADDRESS, 0);
     if (reason === EXIT_REASON.EPT_VIOLATION || reason === EXIT_REASON.EPT_MISCONFIGURATION) v.setNum(VMCS.GUEST_PHYSICAL_ADDRESS, cpu.xGpa);
     const withInt = reason === EXIT_REASON.EXCEPTION_OR_NMI || reason === EXIT_REASON.EXTERNAL_INTERRUPT;
-    v.set32(VMCS.VM_EXIT_INTERRUPTION_INFORMATION, withInt ? cpu.xIntInfo : 0);
+    let intInfo = withInt ? cpu.xIntInfo : 0;
+    if (reason === EXIT_REASON.EXCEPTION_OR_NMI && iretUnblock && ((intInfo >> 8) & 7) === T_HWEXC && (intInfo & 0xff) !== 8) intInfo |= 0x1000;
+    v.set32(VMCS.VM_EXIT_INTERRUPTION_INFORMATION, intInfo);
     v.set32(VMCS.VM_EXIT_INTERRUPTION_ERROR_CODE, withInt ? cpu.xIntErr : 0);
     v.set32(VMCS.IDT_VECTORING_INFORMATION, cpu.vecInfo);
     v.set32(VMCS.IDT_VECTORING_ERROR_CODE, cpu.vecInfo ? cpu.vecErr : 0);
@@ -283,7 +378,10 @@ export class EntryEngine implements VmEntryEngine {
     v.set32(VMCS.VM_ENTRY_CONTROLS, cpu.efer & EFER_LMA ? entry | ENTRY_CTLS.IA32E_MODE_GUEST : entry & ~ENTRY_CTLS.IA32E_MODE_GUEST);
     v.set32(VMCS.GUEST_ACTIVITY_STATE, cpu.halted ? 1 : 0);
     const blocked = cpu.icount === cpu.shadowAt ? (cpu.shadowKind === 1 ? 1 : 2) : 0;
-    v.set32(VMCS.GUEST_INTERRUPTIBILITY_STATE, blocked);
+    // Bit 3: blocking by NMI, or virtual-NMI blocking with "virtual NMIs" (28.3.4 "Saving Non-Register State").
+    v.set32(VMCS.GUEST_INTERRUPTIBILITY_STATE, blocked | (cpu.nmiBlocked ? 8 : 0));
+    cpu.iretNmiIc = -1;
+    cpu.mtfPending = false;
     v.setNum(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
   }
 }

@@ -26,11 +26,12 @@
  */
 
 import type { PhysMem } from '../memory/physmem.js';
-import { Vmcs, readRegion32 } from './vmcs.js';
+import { Vmcs, readRegion32, regionInMemory, VMCS_REGION_LAYOUT } from './vmcs.js';
 import { VMCS, VMCS_FIELDS, MAX_ENCODING, fieldSupported, encodingName } from './fields.js';
 import { DEFAULT_VMX_CAPABILITIES, PROC_BASED2, type VmxCapabilities } from './capabilities.js';
 import { VM_INSTRUCTION_ERROR as ERR, VM_INSTRUCTION_ERROR_MESSAGES, VmxFault } from './errors.js';
 import { isEntryFailure } from './exit-reasons.js';
+import type { VmxAbort } from './exit-msrs.js';
 
 export type VmxStatus = 'VMsucceed' | 'VMfailInvalid' | 'VMfailValid';
 
@@ -39,7 +40,12 @@ export type VmEntryOutcome =
   /** Control came back through a VM exit (including a VM-entry failure that loads host state, exit reason bit 31). */
   | { readonly kind: 'exit' }
   /** The checks on VMX controls / host state failed: VMfailValid(error), e.g. 7 or 8. */
-  | { readonly kind: 'failValid'; readonly error: number };
+  | { readonly kind: 'failValid'; readonly error: number }
+  /**
+   * The VM exit ended in a VMX abort (Vol. 3C 28.7): the indicator is in the VMCS region and
+   * the logical processor is in the VMX-abort shutdown state.
+   */
+  | { readonly kind: 'abort'; readonly abort: VmxAbort };
 
 /**
  * Performs the VM entry proper (Vol. 3C chapter "VM Entries": checks on
@@ -66,6 +72,8 @@ const TWO32 = 0x1_0000_0000;
 export class Vmx {
   /** Status of the last VMX instruction. */
   status: VmxStatus = 'VMsucceed';
+  /** Set by a VM exit that ended in a VMX abort (Vol. 3C 28.7): the processor is shut down until RESET. */
+  abort: VmxAbort | null = null;
   /** For VMfailValid: the number written to the VM-instruction error field; otherwise 0. */
   error = 0;
 
@@ -378,6 +386,7 @@ export class Vmx {
     const insn = launch ? 'VMLAUNCH' : 'VMRESUME';
     this.requireVmx(insn);
     if (this.engine === null) throw new Error(`internal: ${insn} without a VM-entry engine (call setEntryEngine)`);
+    if (this.abort !== null) throw new Error(`${insn} in the VMX-abort shutdown state: only RESET leaves it (SDM Vol. 3C 28.7)`);
     const c = this.current;
     if (c === null) {
       this.failInvalid();
@@ -392,6 +401,13 @@ export class Vmx {
       return;
     }
     const out = this.engine.enter(c, launch);
+    if (out.kind === 'abort') {
+      // 28.7: the indicator goes to byte offset 4 of the VMCS region; the VMCS data in memory is left as it is.
+      c.abortIndicator = out.abort.indicator;
+      if (regionInMemory(this.mem, c.regionAddress)) this.mem.dv.setUint32(c.regionAddress + VMCS_REGION_LAYOUT.ABORT_INDICATOR, out.abort.indicator >>> 0, true);
+      this.abort = out.abort;
+      return;
+    }
     if (out.kind === 'failValid') {
       if (!VM_INSTRUCTION_ERROR_MESSAGES.has(out.error)) throw new Error(`internal: VM-entry engine reported undefined error ${out.error}`);
       this.failValid(out.error);

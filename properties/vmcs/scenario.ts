@@ -54,7 +54,7 @@ export interface SegChoice {
 }
 
 export interface EventChoice {
-  /** 0 none, 1 external interrupt, 2 NMI, 3 hardware exception, 4 software interrupt, 5 privileged software exception, 6 software exception. */
+  /** 0 none, 1 external interrupt, 2 NMI, 3 hardware exception, 4 software interrupt, 5 privileged software exception, 6 software exception, 7 pending MTF VM exit (type 7, vector 0). */
   readonly kind: number;
   readonly vector: number;
   readonly errorCode: number;
@@ -119,7 +119,7 @@ export const PROC_OPT = [
   PROC.HLT_EXITING, PROC.USE_IO_BITMAPS, PROC.USE_MSR_BITMAPS, PROC.INTERRUPT_WINDOW_EXITING, PROC.USE_TSC_OFFSETTING,
   PROC.INVLPG_EXITING, PROC.MWAIT_EXITING, PROC.RDPMC_EXITING, PROC.RDTSC_EXITING, PROC.CR3_LOAD_EXITING,
   PROC.CR3_STORE_EXITING, PROC.CR8_LOAD_EXITING, PROC.CR8_STORE_EXITING, PROC.NMI_WINDOW_EXITING, PROC.MOV_DR_EXITING,
-  PROC.UNCONDITIONAL_IO_EXITING, PROC.MONITOR_EXITING, PROC.PAUSE_EXITING,
+  PROC.UNCONDITIONAL_IO_EXITING, PROC.MONITOR_EXITING, PROC.PAUSE_EXITING, PROC.MONITOR_TRAP_FLAG,
 ] as const;
 const PROC_BASE = PROC.HLT_EXITING | PROC.USE_IO_BITMAPS | PROC.USE_MSR_BITMAPS | PROC.ACTIVATE_SECONDARY_CONTROLS;
 export const PROC2_OPT = [PROC2.ENABLE_RDTSCP, PROC2.DESCRIPTOR_TABLE_EXITING, PROC2.WBINVD_EXITING] as const;
@@ -209,7 +209,7 @@ const hostArb: fc.Arbitrary<HostChoice> = fc.record({
 });
 
 const eventArb: fc.Arbitrary<EventChoice> = fc.record({
-  kind: fc.integer({ min: 0, max: 6 }),
+  kind: fc.integer({ min: 0, max: 7 }),
   vector: fc.nat(255),
   errorCode: u16,
   length: fc.integer({ min: 1, max: 15 }),
@@ -382,8 +382,16 @@ export function buildImage(s: Scenario, caps: VmxCapabilities, eptp: number): Im
   }
   if (f.pin & PIN.ACTIVATE_VMX_PREEMPTION_TIMER) d.set('VMX_PREEMPTION_TIMER_VALUE', s.preemptionTimer);
   // ---- VM-exit and VM-entry MSR areas ----
+  // VM-exit areas (28.4, 28.6): entry k stores / loads an MSR of LOADABLE_MSRS, reserved bits 0, a value WRMSR
+  // accepts - so the exit completes without a VMX abort (28.7).
   if (s.exitMsrStore) { d.set('VM_EXIT_MSR_STORE_COUNT', s.exitMsrStore); d.setNum('VM_EXIT_MSR_STORE_ADDRESS', EXIT_MSR_PAGE); }
+  for (let k = 0; k < s.exitMsrStore; k++) { d.word(EXIT_MSR_PAGE + 16 * k, LOADABLE_MSRS[k % LOADABLE_MSRS.length]!.index); d.word(EXIT_MSR_PAGE + 16 * k + 4, 0); }
   if (s.exitMsrLoad) { d.set('VM_EXIT_MSR_LOAD_COUNT', s.exitMsrLoad); d.setNum('VM_EXIT_MSR_LOAD_ADDRESS', EXIT_MSR_PAGE + 0x800); }
+  for (let k = 0; k < s.exitMsrLoad; k++) {
+    const e = LOADABLE_MSRS[(k + 3) % LOADABLE_MSRS.length]!, a = EXIT_MSR_PAGE + 0x800 + 16 * k;
+    const [vl, vh] = e.value((0x1234_5678 * (k + 1)) >>> 0, k);
+    d.word(a, e.index); d.word(a + 4, 0); d.word(a + 8, vl); d.word(a + 12, vh);
+  }
   if (s.msrLoad.length) {
     d.set('VM_ENTRY_MSR_LOAD_COUNT', s.msrLoad.length);
     d.setNum('VM_ENTRY_MSR_LOAD_ADDRESS', MSR_LOAD_PAGE);
@@ -486,7 +494,7 @@ function buildGuest(d: Draft, s: Scenario, f: Facts): void {
   const rflags = ((s.rflags & RFLAGS_FREE) | 2 | (ifFlag ? 0x200 : 0) | (v86 ? 0x20000 : 0)) >>> 0;
   d.set('GUEST_RFLAGS', rflags);
   const hltOk = s.hlt && blocking === 0 && dplOfSs(d) === 0 &&
-    (!ev.valid || ev.type === 0 || ev.type === 2 || (ev.type === 3 && (ev.vector === 1 || ev.vector === 18)));
+    (!ev.valid || ev.type === 0 || ev.type === 2 || ev.type === 7 || (ev.type === 3 && (ev.vector === 1 || ev.vector === 18)));
   d.set('GUEST_ACTIVITY_STATE', hltOk ? 1 : 0);
   const nmiBlock = s.nmiBlocking && !(injectsNmi && (f.pin & PIN.VIRTUAL_NMIS)) ? 8 : 0;
   d.set('GUEST_INTERRUPTIBILITY_STATE', (blocking === 1 ? 1 : blocking === 2 ? 2 : 0) | nmiBlock);
@@ -515,6 +523,8 @@ const ERRCODE = new Set([8, 10, 11, 12, 13, 14, 17]);
 interface Ev { valid: boolean; type: number; vector: number; info: number }
 function eventInfo(e: EventChoice, f: Facts, cr0: number): Ev {
   if (e.kind === 0) return { valid: false, type: 0, vector: 0, info: 0 };
+  // Injection of a pending MTF VM exit (27.6.2): type 7, vector 0, no error code (27.2.1.3).
+  if (e.kind === 7) return { valid: true, type: 7, vector: 0, info: 0x8000_0700 };
   const type = e.kind === 1 ? 0 : e.kind === 2 ? 2 : e.kind === 3 ? 3 : e.kind === 4 ? 4 : e.kind === 5 ? 5 : 6;
   const vector = type === 2 ? 2 : type === 3 ? e.vector & 31 : e.vector;
   const pmode = !f.unrestricted || (cr0 & 1) === 1;

@@ -20,8 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
 import { encodingName } from '../../core/vmx/fields.js';
-import { ENTRY_RULES } from '../../core/vmx/entry-checks.js';
-import { check, replay, SUITES, type SuiteName, type Failure, type ViolationCase, type ArbitraryCase, type RwCase } from './suites.js';
+import { check, replay, ruleIds, SUITES, type SuiteName, type Failure, type ViolationCase, type ArbitraryCase, type RwCase } from './suites.js';
 import { baseScenario, buildImage, type Scenario } from './scenario.js';
 import { RULE_VIOLATIONS, violatedImage } from './violations.js';
 import { DEFAULT_CAPS } from './caps.js';
@@ -155,7 +154,7 @@ function runSuite(opts: FuzzOptions): FuzzReport {
       seed: f.seed, path: f.path ?? '', shrinks: f.shrinks, ...(opts.save === false ? {} : { file: saveRegression(f) }),
     });
   };
-  const ids = ENTRY_RULES.map((r) => r.id);
+  const ids = ruleIds();
   for (let round = 0; ; round++) {
     for (const [k, suite] of SUITES.entries()) {
       if (failedProps.has(suite)) continue;

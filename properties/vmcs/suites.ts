@@ -27,6 +27,7 @@
 import fc from 'fast-check';
 import { VMCS, VMCS_FIELDS, MAX_ENCODING, fieldInfo, fieldSupported, encodingName, type VmcsFieldName } from '../../core/vmx/fields.js';
 import { entryRule, ENTRY_RULES } from '../../core/vmx/entry-checks.js';
+import { EXIT_MSR_RULES } from '../../core/vmx/exit-msrs.js';
 import type { VmxCapabilities } from '../../core/vmx/capabilities.js';
 import { MemoryRangeError } from '../../core/memory/physmem.js';
 import { World, describeOutcome, type Outcome, type Image, type Halves } from './world.js';
@@ -113,6 +114,9 @@ export function expectedOutcome(rule: string, msrEntry = 0): Outcome {
   if (rule.startsWith('ctl.')) return { kind: 'failValid', error: 7, rule };
   if (rule.startsWith('host.')) return { kind: 'failValid', error: 8, rule };
   if (rule.startsWith('msr.')) return { kind: 'entry-failure', reason: (0x8000_0000 | 34) >>> 0, qual: msrEntry, rule };
+  // VM-exit MSR areas (28.4, 28.6): the entry succeeds, the VM exit ends in a VMX abort (28.7).
+  if (rule.startsWith('exit-msr-store.')) return { kind: 'vmx-abort', indicator: 1, rule };
+  if (rule.startsWith('exit-msr-load.')) return { kind: 'vmx-abort', indicator: 4, rule };
   const qual = rule.startsWith('guest.vmcs-link.') ? 4 : /^guest\.pdpte\d\./.test(rule) ? 2 : rule === 'guest.interruptibility.nmi-sti' ? 3 : 0;
   return { kind: 'entry-failure', reason: (0x8000_0000 | 33) >>> 0, qual, rule };
 }
@@ -239,6 +243,16 @@ function arbitraryPredicate(c: ArbitraryCase): void {
     return out;
   };
   switch (o.kind) {
+    case 'vmx-abort': {
+      // 28.7: only a VM exit that processes a VM-exit MSR area can abort here - indicator 1 (store, 28.4) or 4 (load,
+      // 28.6) - and the indicator is written at byte offset 4 of the VMCS region.
+      if (c.noCurrent || (c.launch && c.launched) || (!c.launch && !c.launched)) fail(`entry attempted: ${describeOutcome(o)}`);
+      const rule = EXIT_MSR_RULES.find((r) => r.id === o.rule);
+      if (!rule || (o.indicator !== 1 && o.indicator !== 4) || (rule.kind === 'store') !== (o.indicator === 1)) fail(`${describeOutcome(o)}: not a VM-exit MSR failure`);
+      const count = v.get32(o.indicator === 1 ? VMCS.VM_EXIT_MSR_STORE_COUNT : VMCS.VM_EXIT_MSR_LOAD_COUNT);
+      if (count === 0) fail(`${describeOutcome(o)} with an empty area`);
+      return;
+    }
     case 'failInvalid': {
       // 31.2 Conventions: VMfailInvalid only without a current VMCS (the region is not written).
       if (!c.noCurrent) fail('VMfailInvalid with a current VMCS');
@@ -435,7 +449,8 @@ const rwArb: fc.Arbitrary<RwCase> = fc.record({
 // ---------------------------------------------------------------------------
 
 /** Rules of the table, in order; every one has a violation recipe. */
-export function ruleIds(): string[] { return ENTRY_RULES.map((r) => r.id); }
+/** Every rule with a targeted violation: the VM-entry checks, then the VM-exit MSR rules (exit-msrs.ts). */
+export function ruleIds(): string[] { return [...ENTRY_RULES.map((r) => r.id), ...EXIT_MSR_RULES.map((r) => r.id)]; }
 
 export function check(suite: SuiteName, opts: CheckOptions): Failure[] {
   const failures: Failure[] = [];

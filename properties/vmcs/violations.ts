@@ -25,12 +25,18 @@ import {
 } from '../../core/vmx/capabilities.js';
 import { DEFAULT_CAPS, WIDE_CAPS } from './caps.js';
 import { Draft, facts, buildImage, PIN_OPT, PROC_OPT, EXIT_OPT, ENTRY_OPT, type Scenario, type Facts, type Mode, type SegChoice } from './scenario.js';
-import { LINK_PAGE, MSR_LOAD_PAGE, LAYOUT } from './world.js';
+import { LINK_PAGE, MSR_LOAD_PAGE, EXIT_MSR_PAGE, LAYOUT } from './world.js';
 
 /** A processor without EPT accessed/dirty flags (IA32_VMX_EPT_VPID_CAP bit 21 clear). */
 export const NO_EPT_AD_CAPS = (() => {
   const v = DEFAULT_CAPS.read(MSR.IA32_VMX_EPT_VPID_CAP)!;
   return new VmxCapabilities(new Map<number, MsrValue>([[MSR.IA32_VMX_EPT_VPID_CAP, { lo: v.lo & ~(1 << 21), hi: v.hi }]]));
+})();
+
+/** A processor without the "monitor trap flag" control (allowed-1 bit 27 of the primary controls clear). */
+export const NO_MTF_CAPS = (() => {
+  const narrow = (msr: number): [number, MsrValue] => { const v = DEFAULT_CAPS.read(msr)!; return [msr, { lo: v.lo, hi: (v.hi & ~PROC.MONITOR_TRAP_FLAG) >>> 0 }]; };
+  return new VmxCapabilities(new Map<number, MsrValue>([narrow(MSR.IA32_VMX_PROCBASED_CTLS), narrow(MSR.IA32_VMX_TRUE_PROCBASED_CTLS)]));
 })();
 
 export interface Ctx { readonly s: Scenario; readonly f: Facts; readonly caps: VmxCapabilities }
@@ -85,6 +91,7 @@ function opt(list: readonly number[], bit: number, baseOn: boolean, want: boolea
 }
 const ioBitmapsOn = opt(PROC_OPT, PROC.USE_IO_BITMAPS, true, true, 'proc');
 const msrBitmapsOn = opt(PROC_OPT, PROC.USE_MSR_BITMAPS, true, true, 'proc');
+const noMtf = opt(PROC_OPT, PROC.MONITOR_TRAP_FLAG, false, false, 'proc');
 const loadEferOn = opt(ENTRY_OPT, ENTRY.LOAD_IA32_EFER, true, true, 'entry');
 const loadPatOn = opt(ENTRY_OPT, ENTRY.LOAD_IA32_PAT, true, true, 'entry');
 const loadDebugOn = opt(ENTRY_OPT, ENTRY.LOAD_DEBUG_CONTROLS, false, true, 'entry');
@@ -224,7 +231,8 @@ const inject = (d: Draft, type: number, vector: number, err = false): void => {
   d.set('VM_ENTRY_INSTRUCTION_LENGTH', 1);
 };
 v('ctl.entry.event.type-reserved', nat(255), (d, p) => inject(d, 1, p));
-v('ctl.entry.event.type-other', nat(255), (d, p) => inject(d, 7, p)); // "monitor trap flag" is not offered
+// Type 7 needs a processor without "monitor trap flag" (this machine offers it since it implements MTF).
+v('ctl.entry.event.type-other', nat(255), (d, p) => inject(d, 7, p), { caps: NO_MTF_CAPS, prep: noMtf });
 v('ctl.entry.event.nmi-vector', nat(254), (d, p) => inject(d, 2, p >= 2 ? p + 1 : p));
 v('ctl.entry.event.exception-vector', fc.integer({ min: 32, max: 255 }), (d, p) => inject(d, 3, p));
 v('ctl.entry.event.other-vector', fc.integer({ min: 1, max: 255 }), (d, p) => inject(d, 7, p), { caps: WIDE_CAPS });
@@ -543,6 +551,47 @@ msrCase('msr.wrmsr', (p) => {
     default: return [0x277, 0, 0x2, 0];
   }
 }, fc.integer({ min: 0, max: 0xffff }));
+
+// ===========================================================================
+// 28.4 / 28.6 VM-exit MSR areas (a VMX abort, 28.7, not a VM-entry failure)
+// ===========================================================================
+
+/**
+ * Break entry `p % count + 1` of the VM-exit MSR-store (`store`) or MSR-load area of a valid scenario with at
+ * least one entry; the entries before it are the scenario's valid ones, so the exit aborts on exactly this rule:
+ * indicator 1 (store) or 4 (load).
+ */
+function exitMsrCase(rule: string, store: boolean, entry: (p: number) => [number, number, number, number], param: fc.Arbitrary<number>): void {
+  const key = store ? 'exitMsrStore' : 'exitMsrLoad';
+  v(rule, param, (d, p, x) => {
+    const k = (p >>> 8) % x.s[key];
+    const [index, reserved, lo, hi] = entry(p & 0xff);
+    const a = EXIT_MSR_PAGE + (store ? 0 : 0x800) + 16 * k;
+    d.word(a, index); d.word(a + 4, reserved); d.word(a + 8, lo); d.word(a + 12, hi);
+  }, { prep: (s) => ({ ...s, [key]: Math.max(1, s[key]) }) });
+}
+const exitParam = fc.integer({ min: 0, max: 0xffff });
+exitMsrCase('exit-msr-store.x2apic', true, (p) => [0x800 + p, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-store.smm-only', true, () => [0x9e, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-store.reserved', true, (p) => [0x174, p + 1, 0, 0], exitParam);
+// RDMSR would #GP: an MSR this processor does not implement.
+exitMsrCase('exit-msr-store.rdmsr', true, (p) => [[0x0, 0x12345 + p, 0x4000_0000, 0xc001_0000][p & 3]!, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-load.fs-gs-base', false, (p) => [0xc000_0100 + (p & 1), 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-load.x2apic', false, (p) => [0x800 + p, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-load.smm-only', false, () => [0x9b, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-load.model-specific', false, (p) => [(p & 1) ? 0x8b : 0x79, 0, 0, 0], exitParam);
+exitMsrCase('exit-msr-load.reserved', false, (p) => [0x174, p + 1, 0, 0], exitParam);
+// WRMSR would #GP: an unimplemented MSR, a non-canonical LSTAR, a bad PAT type, EFER.LME cleared under the
+// host's paging (28.5 loaded host CR0.PG = 1 before the MSRs), a reserved EFER bit.
+exitMsrCase('exit-msr-load.wrmsr', false, (p) => {
+  switch (p % 5) {
+    case 0: return [0x12345 + p, 0, 0, 0];
+    case 1: return [0xc000_0082, 0, 0, 0x8000];
+    case 2: return [0x277, 0, 0x2, 0];
+    case 3: return [0xc000_0080, 0, 0x400, 0];
+    default: return [0xc000_0080, 0, 0x502, 0];
+  }
+}, exitParam);
 
 export const RULE_VIOLATIONS: ReadonlyMap<string, Violation> = new Map(VIOLATIONS.map((x) => [x.rule, x]));
 if (RULE_VIOLATIONS.size !== VIOLATIONS.length) throw new Error('internal: two violations for one rule');

@@ -46,7 +46,9 @@ export type Outcome =
   | { readonly kind: 'exit'; readonly reason: number; readonly qual: number }
   | { readonly kind: 'entry-failure'; readonly reason: number; readonly qual: number; readonly rule: string }
   | { readonly kind: 'failValid'; readonly error: number; readonly rule: string }
-  | { readonly kind: 'failInvalid' };
+  | { readonly kind: 'failInvalid' }
+  /** The VM exit ended in a VMX abort (Vol. 3C 28.7): indicator and the VM-exit MSR rule that failed. */
+  | { readonly kind: 'vmx-abort'; readonly indicator: number; readonly rule: string };
 
 export function describeOutcome(o: Outcome): string {
   switch (o.kind) {
@@ -54,6 +56,7 @@ export function describeOutcome(o: Outcome): string {
     case 'entry-failure': return `VM-entry failure, exit reason ${o.reason & 0xffff} (bit 31 set), qualification ${o.qual}, rule ${o.rule}`;
     case 'failValid': return `VMfailValid(${o.error}), rule ${o.rule}`;
     case 'failInvalid': return 'VMfailInvalid';
+    case 'vmx-abort': return `VMX abort, indicator ${o.indicator}, rule ${o.rule}`;
   }
 }
 
@@ -89,6 +92,8 @@ export class World {
    */
   load(img: Image, opts: { launched?: boolean; clearRam?: boolean; exitInfo?: ReadonlyMap<number, Halves> } = {}): number[] {
     const vmx = this.vmx, pa = LAYOUT.vmcs;
+    // RESET is the only way out of the VMX-abort shutdown state (28.7): a fresh start for every case.
+    vmx.abort = null;
     vmx.vmclear(pa);
     this.mem.fill(pa, 4096, 0);
     this.mem.fill(LINK_PAGE, 0x3000, 0);
@@ -118,6 +123,7 @@ export class World {
     const engine: { failedRule: unknown } = this.engine;
     engine.failedRule = null;
     if (launch) vmx.vmlaunch(); else vmx.vmresume();
+    if (vmx.abort) return { kind: 'vmx-abort', indicator: vmx.abort.indicator, rule: vmx.abort.rule?.id ?? '' };
     if (vmx.status === 'VMfailInvalid') return { kind: 'failInvalid' };
     if (vmx.status === 'VMfailValid') return { kind: 'failValid', error: vmx.error, rule: this.engine.failedRule?.id ?? '' };
     const reason = vmx.vmread32(VMCS.EXIT_REASON) >>> 0;

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ENTRY_RULES, checkContext, checkEntry, type EntryRule } from '../../core/vmx/entry-checks.js';
+import { EXIT_MSR_RULES } from '../../core/vmx/exit-msrs.js';
 import { VMCS } from '../../core/vmx/fields.js';
 import {
   check, runProperty, violationArb, violationPredicate, validPredicate, expectedOutcome, ARBITRARY_OUTCOMES,
@@ -18,8 +19,8 @@ import type { Outcome } from '../../properties/vmcs/world.js';
 
 const SEED = 20240611;
 
-test('every rule of the table has a violation recipe, and every recipe names a rule', () => {
-  const ids = ENTRY_RULES.map((r) => r.id).sort();
+test('every rule of the table (and of the VM-exit MSR rules) has a violation recipe, and every recipe names a rule', () => {
+  const ids = [...ENTRY_RULES.map((r) => r.id), ...EXIT_MSR_RULES.map((r) => r.id)].sort();
   assert.equal([...RULE_VIOLATIONS.keys()].sort(), ids);
 });
 
@@ -29,6 +30,9 @@ test('expected outcomes follow the SDM section of the rule', () => {
   assert.equal(expectedOutcome('guest.vmcs-link.align'), { kind: 'entry-failure', reason: 0x8000_0021, qual: 4, rule: 'guest.vmcs-link.align' });
   assert.equal(expectedOutcome('guest.pdpte3.reserved'), { kind: 'entry-failure', reason: 0x8000_0021, qual: 2, rule: 'guest.pdpte3.reserved' });
   assert.equal(expectedOutcome('msr.x2apic', 3), { kind: 'entry-failure', reason: 0x8000_0022, qual: 3, rule: 'msr.x2apic' });
+  // VM-exit MSR areas: VMX abort indicators 1 (28.4) and 4 (28.6), Vol. 3C 28.7.
+  assert.equal(expectedOutcome('exit-msr-store.x2apic'), { kind: 'vmx-abort', indicator: 1, rule: 'exit-msr-store.x2apic' });
+  assert.equal(expectedOutcome('exit-msr-load.wrmsr'), { kind: 'vmx-abort', indicator: 4, rule: 'exit-msr-load.wrmsr' });
 });
 
 test('(1) valid VMCS states enter', () => {

@@ -10,7 +10,7 @@ import { testCC } from '../flags.js';
 import { readE } from './operands.js';
 import { CS, SS, SS_VEC, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
 import { loadCodeSegmentFar, loadCsForCpl, loadSsForCpl, readDescriptor } from '../segments.js';
-import { deliverEvent, T_SWINT, T_SWEXC } from '../interrupts.js';
+import { deliverEvent, iretUnblocksNmi, T_SWINT, T_SWEXC } from '../interrupts.js';
 import { getOF, getCF, getZF, getSF, getPF } from '../flags.js';
 
 /** Set the branch target (a double), applying operand-size truncation / canonical check. */
@@ -180,6 +180,7 @@ export function retFar(cpu: Cpu, i: Insn): void {
  * IA-32e mode) are not modelled.
  */
 export function iret(cpu: Cpu, i: Insn): void {
+  iretUnblocksNmi(cpu); // before anything can fault (Vol. 3C 26.3)
   const sz = i.osz;
   const rd = (k: number): number => {
     const a = cpu.stackAddr(k * sz);
@@ -226,7 +227,6 @@ export function iret(cpu: Cpu, i: Insn): void {
     cpu.addRsp(3 * sz);
   }
   setFlagsIret(cpu, fl, sz, oldCpl);
-  // IRET unblocks NMIs; nothing else to do for blocking by STI/MOV SS.
 }
 function setFlagsIret(cpu: Cpu, v: number, sz: number, oldCpl: number): void {
   const old = cpu.getFlags();

@@ -12,6 +12,9 @@ import { alu, ALU_CMP } from './alu.js';
 import { getZF } from '../flags.js';
 import { addIndex, setReg, getReg, readMem, writeMem } from './operands.js';
 import { RAX, RCX, RSI, RDI, ES, DF } from '../regs.js';
+import { PROC_BASED } from '../../vmx/capabilities.js';
+
+const MONITOR_TRAP_FLAG = PROC_BASED.MONITOR_TRAP_FLAG;
 
 function srcAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, i.seg, i.asz, cpu.lo[RSI]!, cpu.hi[RSI]!); }
 function dstAddr(cpu: Cpu, i: Insn): number { return linearOf(cpu, ES, i.asz, cpu.lo[RDI]!, cpu.hi[RDI]!); }
@@ -43,6 +46,18 @@ function repeat(cpu: Cpu, i: Insn, body: Body, usesZf: boolean): void {
   const d = cpu.flagsRest & DF ? -i.osz : i.osz;
   if (i.rep === 0) { body(cpu, i, d); return; }
   const asz = i.asz;
+  // With the monitor trap flag an MTF VM exit is pending after the first iteration (Vol. 3C 26.5.2): stop there
+  // with RIP still at the instruction, as after an interrupt between iterations. One test per REP instruction.
+  if ((cpu.ctlProc & MONITOR_TRAP_FLAG) !== 0 && !countZero(cpu, asz)) {
+    body(cpu, i, d);
+    countDec(cpu, asz);
+    if (usesZf) {
+      const zf = getZF(cpu);
+      if ((i.rep === 1 && !zf) || (i.rep === 2 && zf)) return;
+    }
+    if (!countZero(cpu, asz)) cpu.ripNext = cpu.rip;
+    return;
+  }
   while (!countZero(cpu, asz)) {
     body(cpu, i, d);
     countDec(cpu, asz);

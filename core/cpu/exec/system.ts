@@ -303,13 +303,44 @@ export function movDr(cpu: Cpu, i: Insn): void {
 
 // ---- descriptor tables -----------------------------------------------------------
 
-function descTableExit(cpu: Cpu, i: Insn): void {
-  if (cpu.ctlProc2 & PROC_BASED2.DESCRIPTOR_TABLE_EXITING) cpu.unimplementedMsg(`descriptor-table exiting for ${i.mn}`);
+/**
+ * Descriptor-table exiting (secondary control bit 2; Vol. 3C 26.1.3): LGDT, LIDT, SGDT, SIDT exit with reason
+ * 46, LLDT, LTR, SLDT, STR with reason 47, after the #UD and privilege checks (26.1.1: those faults have
+ * priority) and before any memory operand is accessed. Qualification: the displacement as for VMREAD
+ * (28.2.1); instruction information: Tables 28-10 / 28-11 (descTableInfo).
+ */
+function descTableExit(cpu: Cpu, i: Insn, ldtrTr: boolean): void {
+  if (!(cpu.ctlProc2 & PROC_BASED2.DESCRIPTOR_TABLE_EXITING)) return;
+  cpu.vmexit(ldtrTr ? EXIT_REASON.LDTR_TR_ACCESS : EXIT_REASON.GDTR_IDTR_ACCESS, vmxDisplacement(cpu, i), i.len, descTableInfo(i, ldtrTr));
+}
+
+/**
+ * VM-exit instruction information for descriptor-table exits (Vol. 3C 28.2.4; Table 28-10 "Format of the
+ * VM-Exit Instruction-Information Field as Used for LIDT, LGDT, SIDT, or SGDT" and Table 28-11 "... for
+ * LLDT, LTR, SLDT, and STR" in the 2023 numbering): bits 1:0 scaling, 9:7 address size (0 16-bit, 1 32-bit,
+ * 2 64-bit), 17:15 segment register, 21:18 index register, 22 index invalid, 26:23 base register, 27 base
+ * invalid, 29:28 instruction identity (0 SGDT/SLDT, 1 SIDT/STR, 2 LGDT/LLDT, 3 LIDT/LTR - ModRM.reg). Table
+ * 28-10: bit 10 is 0 and bit 11 the operand size (0 16-bit, 1 32-bit). Table 28-11: bit 10 is 1 for a register
+ * operand, whose number is in bits 6:3, and the memory fields are then undefined. Undefined bits are 0 here.
+ */
+function descTableInfo(i: Insn, ldtrTr: boolean): number {
+  let v = (i.reg & 3) << 28;
+  if (ldtrTr && i.mod === 3) return (v | ((i.rm & 15) << 3) | (1 << 10)) >>> 0;
+  const as = i.asz === 2 ? 0 : i.asz === 4 ? 1 : 2;
+  v |= (as << 7) | ((i.seg & 7) << 15);
+  if (!ldtrTr && i.osz !== 2) v |= 1 << 11;
+  v |= i.index >= 0 ? (i.scale & 3) | ((i.index & 15) << 18) : 1 << 22;
+  v |= i.base >= 0 ? (i.base & 15) << 23 : 1 << 27;
+  return v >>> 0;
+}
+/** #UD of LLDT, LTR, SLDT and STR in real-address and virtual-8086 mode (Vol. 2A/2B: "not recognized"). */
+function requireProtectedNonV86(cpu: Cpu): void {
+  if (!(cpu.cr0 & CR0_PE) || (cpu.flagsRest & VM)) cpu.fault(UD);
 }
 /** LGDT/LIDT m (0F 01 /2, /3): 64-bit base in 64-bit mode, 24-bit base with 16-bit operands elsewhere. */
 export function lgdt(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
-  descTableExit(cpu, i);
+  descTableExit(cpu, i, false);
   const a = i.ea(cpu, i);
   const limit = cpu.read16(a);
   let base: number;
@@ -326,7 +357,7 @@ export function lgdt(cpu: Cpu, i: Insn): void {
 }
 /** SGDT/SIDT m (0F 01 /0, /1). */
 export function sgdt(cpu: Cpu, i: Insn): void {
-  descTableExit(cpu, i);
+  descTableExit(cpu, i, false);
   const a = i.ea(cpu, i);
   const isG = (i.reg & 7) === 0;
   const base = isG ? cpu.gdtrBase : cpu.idtrBase, limit = isG ? cpu.gdtrLimit : cpu.idtrLimit;
@@ -337,13 +368,11 @@ export function sgdt(cpu: Cpu, i: Insn): void {
 }
 /** LLDT / LTR Ew (0F 00 /2, /3). */
 export function lldtInsn(cpu: Cpu, i: Insn): void {
-  requireCpl0(cpu); descTableExit(cpu, i);
-  if (!(cpu.cr0 & CR0_PE)) cpu.fault(UD);
+  requireProtectedNonV86(cpu); requireCpl0(cpu); descTableExit(cpu, i, true);
   lldt(cpu, readE(cpu, i, 2));
 }
 export function ltrInsn(cpu: Cpu, i: Insn): void {
-  requireCpl0(cpu); descTableExit(cpu, i);
-  if (!(cpu.cr0 & CR0_PE)) cpu.fault(UD);
+  requireProtectedNonV86(cpu); requireCpl0(cpu); descTableExit(cpu, i, true);
   ltr(cpu, readE(cpu, i, 2));
 }
 /** SLDT / STR Ev (0F 00 /0, /1). */
@@ -376,7 +405,8 @@ export function verrVerw(cpu: Cpu, i: Insn): void {
 }
 
 export function sldtStr(cpu: Cpu, i: Insn): void {
-  descTableExit(cpu, i);
+  requireProtectedNonV86(cpu);
+  descTableExit(cpu, i, true);
   const sel = cpu.segSel[(i.reg & 7) === 0 ? LDTR : TR]! & 0xffff;
   if (i.mod === 3) setReg(cpu, i.rm, i.osz, sel, 0, i.rex);
   else cpu.write16(i.ea(cpu, i), sel);

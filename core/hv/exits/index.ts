@@ -17,10 +17,16 @@ import { eptViolation, eptMisconfiguration } from './ept-violation.js';
 import { interruptWindow } from './interrupt-window.js';
 import { vmcallExit } from './vmcall.js';
 import { xsetbvExit } from './xsetbv.js';
+import { nmiWindow } from './nmi-window.js';
+import { exceptionOrNmi } from './exception-or-nmi.js';
+import { monitorTrapFlag } from './monitor-trap-flag.js';
+import { gdtrIdtrAccess } from './gdtr-idtr-access.js';
+import { ldtrTrAccess } from './ldtr-tr-access.js';
 
 export type ExitHandler = (m: Machine) => Stop | void;
 
 export const EXIT_HANDLERS: (ExitHandler | undefined)[] = [];
+EXIT_HANDLERS[EXIT_REASON.EXCEPTION_OR_NMI] = exceptionOrNmi;
 EXIT_HANDLERS[EXIT_REASON.EXTERNAL_INTERRUPT] = externalInterrupt;
 EXIT_HANDLERS[EXIT_REASON.TRIPLE_FAULT] = tripleFault;
 EXIT_HANDLERS[EXIT_REASON.CPUID] = cpuidExit;
@@ -32,5 +38,9 @@ EXIT_HANDLERS[EXIT_REASON.CONTROL_REGISTER_ACCESS] = crAccess;
 EXIT_HANDLERS[EXIT_REASON.EPT_VIOLATION] = eptViolation;
 EXIT_HANDLERS[EXIT_REASON.EPT_MISCONFIGURATION] = eptMisconfiguration;
 EXIT_HANDLERS[EXIT_REASON.INTERRUPT_WINDOW] = interruptWindow;
+EXIT_HANDLERS[EXIT_REASON.NMI_WINDOW] = nmiWindow;
+EXIT_HANDLERS[EXIT_REASON.MONITOR_TRAP_FLAG] = monitorTrapFlag;
+EXIT_HANDLERS[EXIT_REASON.GDTR_IDTR_ACCESS] = gdtrIdtrAccess;
+EXIT_HANDLERS[EXIT_REASON.LDTR_TR_ACCESS] = ldtrTrAccess;
 EXIT_HANDLERS[EXIT_REASON.VMCALL] = vmcallExit;
 EXIT_HANDLERS[EXIT_REASON.XSETBV] = xsetbvExit;

@@ -65,11 +65,12 @@ test('primary processor-based controls (A.3.2)', () => {
   const p = rd(MSR.IA32_VMX_PROCBASED_CTLS);
   // default1: bits 1, 4, 5, 6, 8, 13, 14, 15, 16, 26
   assert.is(p.lo, 0x0401_e172);
-  // allowed-1: default1 + 2, 3, 7, 9, 10, 11, 12, 19, 20, 22, 23, 24, 25, 28, 29, 30, 31
-  // low 16 bits: 0xe172 | 0x1e8c = 0xfffe; high: 0x0401 | 0x0018 | 0x00c0 | 0x0300 | 0xf000 = 0xf7d9
-  assert.is(p.hi, 0xf7d9_fffe);
+  // allowed-1: default1 + 2, 3, 7, 9, 10, 11, 12, 19, 20, 22, 23, 24, 25, 27, 28, 29, 30, 31
+  // low 16 bits: 0xe172 | 0x1e8c = 0xfffe; high: 0x0401 | 0x0018 | 0x00c0 | 0x0300 | 0x0800 | 0xf000 = 0xffd9
+  assert.is(p.hi, 0xffd9_fffe);
   assert.is(bit(p, 32 + 21), 0, 'no TPR shadow');
-  assert.is(bit(p, 32 + 27), 0, 'no monitor trap flag');
+  assert.is(bit(p, 32 + 27), 1, 'monitor trap flag (Vol. 3C 26.5.2)');
+  assert.is(bit(p, 32 + 22), 1, 'NMI-window exiting (26.7.6)');
   assert.is(bit(p, 32 + 17), 0, 'no tertiary controls');
   const t = rd(MSR.IA32_VMX_TRUE_PROCBASED_CTLS);
   assert.is(t.lo, 0x0400_6172, 'CR3-load/store exiting (15, 16) may be 0');
