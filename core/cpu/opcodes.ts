@@ -293,8 +293,9 @@ function build(): OpDef[] {
   // CPUID.01H:ECX.MONITOR[bit 3] = 0: MONITOR and MWAIT are #UD (Vol. 2B MONITOR/MWAIT), which has priority over MWAIT/MONITOR exiting.
   add({ op: 0x0f01, reg: 1, mem: false, rm: 0, mn: 'monitor', ops: '', fn: ctl.ud, prefix: NP });
   add({ op: 0x0f01, reg: 1, mem: false, rm: 1, mn: 'mwait', ops: '', fn: ctl.ud, prefix: NP });
-  add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: ctl.ud, prefix: NP }); // XSAVE is not advertised: #UD
-  add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: sys.xsetbv, prefix: NP, flags: END });
+  // XGETBV/XSETBV (CPUID.01H:ECX.XSAVE; Vol. 2C XGETBV, XSETBV): exec/fpu.ts.
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: fpu.xgetbv, prefix: NP });
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: fpu.xsetbv, prefix: NP, flags: END });
   add({ op: 0x0f01, reg: 7, mem: false, rm: 0, mn: 'swapgs', ops: '', fn: swapgs, flags: O64 | END });
   add({ op: 0x0f01, reg: 7, mem: false, rm: 1, mn: 'rdtscp', ops: '', fn: sys.rdtscp });
   add({ op: 0x0f05, mn: 'syscall', ops: '', fn: sys.syscall, flags: O64 | END });
@@ -324,9 +325,13 @@ function build(): OpDef[] {
   add({ op: 0x0fac, mn: 'shrd', ops: 'Ev,Gv,Ib', fn: alu.shiftDouble, undef: OF | AF });
   add({ op: 0x0fad, mn: 'shrd', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
   // 0F AE group 15: FXSAVE/FXRSTOR (CPUID.01H:EDX.FXSR), LDMXCSR/STMXCSR (SSE), fences
-  // (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH). XSAVE (/4-/6 memory) is not advertised.
+  // (mod = 3), CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH), XSAVE/XRSTOR (CPUID.01H:ECX.XSAVE;
+  // REX.W: XSAVE64/XRSTOR64). XSAVEOPT (/6) is #UD: CPUID.(EAX=0DH,ECX=1):EAX[0] = 0.
   add({ op: 0x0fae, reg: 0, mem: true, mn: 'fxsave', ops: 'M', fn: fpu.fxsave, prefix: NP });
   add({ op: 0x0fae, reg: 1, mem: true, mn: 'fxrstor', ops: 'M', fn: fpu.fxrstor, prefix: NP });
+  add({ op: 0x0fae, reg: 4, mem: true, mn: 'xsave', ops: 'M', fn: fpu.xsave, prefix: NP });
+  add({ op: 0x0fae, reg: 5, mem: true, mn: 'xrstor', ops: 'M', fn: fpu.xrstor, prefix: NP });
+  add({ op: 0x0fae, reg: 6, mem: true, mn: 'xsaveopt', ops: 'M', fn: ctl.ud, prefix: NP });
   add({ op: 0x0fae, reg: 2, mem: true, mn: 'ldmxcsr', ops: 'Md', fn: sse.ldmxcsr, prefix: NP });
   add({ op: 0x0fae, reg: 3, mem: true, mn: 'stmxcsr', ops: 'Md', fn: sse.stmxcsr, prefix: NP });
   add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
@@ -341,6 +346,10 @@ function build(): OpDef[] {
   add({ op: 0x0fff, mn: 'ud0', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
   add({ op: 0x0fc3, mn: 'movnti', ops: 'My,Gy', fn: mov.movnti, mem: true, prefix: NP }); // CPUID.01H:EDX.SSE2
   add({ op: 0x0fc7, reg: 1, mem: true, mn: 'cmpxchg8b', ops: 'Mq', fn: alu.cmpxchg8b, flags: LK }); // 16B with REX.W (CX8, CX16)
+  // XRSTORS, XSAVEC, XSAVES: #UD, CPUID.(EAX=0DH,ECX=1):EAX[1] = EAX[3] = 0 (Vol. 2C XRSTORS/XSAVEC/XSAVES).
+  add({ op: 0x0fc7, reg: 3, mem: true, mn: 'xrstors', ops: 'M', fn: ctl.ud, prefix: NP });
+  add({ op: 0x0fc7, reg: 4, mem: true, mn: 'xsavec', ops: 'M', fn: ctl.ud, prefix: NP });
+  add({ op: 0x0fc7, reg: 5, mem: true, mn: 'xsaves', ops: 'M', fn: ctl.ud, prefix: NP });
   add({ op: 0x0fb6, mn: 'movzx', ops: 'Gv,Eb', fn: mov.movzx });
   add({ op: 0x0fb7, mn: 'movzx', ops: 'Gv,Ew', fn: mov.movzx });
   for (let k = 4; k < 8; k++) {

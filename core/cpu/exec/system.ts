@@ -41,11 +41,6 @@ export function invd(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
   cpu.vmexit(EXIT_REASON.INVD, 0, i.len);
 }
-/** XSETBV (0F 01 D1): unconditional exit. */
-export function xsetbv(cpu: Cpu, i: Insn): void {
-  if (!(cpu.cr4 & (1 << 18))) cpu.fault(UD); // CR4.OSXSAVE = 0: #UD before the exit
-  cpu.vmexit(EXIT_REASON.XSETBV, 0, i.len);
-}
 /** VMX instructions executed by the guest always exit (Vol. 3C, 26.1.2); VMCALL is the hypercall. arg = exit reason. */
 export function vmxInsn(cpu: Cpu, i: Insn): void {
   if (i.arg === EXIT_REASON.VMREAD || i.arg === EXIT_REASON.VMWRITE) {
