@@ -31,7 +31,7 @@ export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
-const NO_TAG = 0.5; // never equal to a page base
+export const NO_TAG = 0.5; // never equal to a page base
 
 export class Cpu implements LazyFlags {
   readonly mem: PhysMem;

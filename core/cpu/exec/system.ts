@@ -15,6 +15,7 @@ import {
   CR4_SMEP, CR4_PCIDE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
+import { flushTlbNonGlobal } from '../mmu.js';
 
 function requireCpl0(cpu: Cpu): void { if (cpu.cpl !== 0) cpu.gp(0); }
 
@@ -199,7 +200,7 @@ export function movToCr(cpu: Cpu, i: Insn): void {
       }
       if (vh & ~0x7f) cpu.gp(0); // bits above MAXPHYADDR (39)
       cpu.cr3 = (vh & 0x7f) * TWO32 + (v >>> 0);
-      cpu.flushTlb();
+      flushTlbNonGlobal(cpu); // global translations survive (Vol. 3A, 4.10.4.1)
       return;
     }
     case 4: {
