@@ -76,6 +76,7 @@ export const K_BSF = 131072; // BSF/BSR: zero source leaves the destination unde
 export const K_SSE = 1 << 18; // SSE/SSE2: random XMM/MXCSR, mandatory prefix, aligned-memory bias
 export const K_MXCSR = 1 << 19; // LDMXCSR: the memory operand holds an MXCSR value (valid or with a reserved bit)
 export const K_FX = 1 << 20;  // FXSAVE/FXRSTOR: a 512-byte operand; FXRSTOR: an image with an MXCSR value at +24
+export const K_XS = 1 << 21;  // XSAVE/XRSTOR: a 576-byte, 64-byte aligned area; EAX = RFBM within x87|SSE; XRSTOR: a header
 
 /** 0F-map opcodes whose mandatory prefix selects the instruction (opcodes.ts, decoder.ts). */
 const SELECTED = new Set(OPCODES.filter((d) => d.prefix === PFX_66 || d.prefix === PFX_F2).map((d) => d.op));
@@ -152,6 +153,10 @@ export function classify(d: OpDef): number | string {
   // two-byte map
   const o = op & 0xff;
   if (SELECTED.has(op)) return K_SSE;
+  // XSAVE/XRSTOR: both XCR0s have x87|SSE; RFBM (EAX) is kept within them (the host's XCR0 has more).
+  if (o === 0xae && d.mem === true && (d.reg === 4 || d.reg === 5)) return K_SSE | K_XS;
+  if (o === 0xae && d.mem === true && d.reg === 6) return 'XSAVEOPT: not advertised (#UD here, CPUID.(EAX=0DH,ECX=1):EAX[0] = 0), the host has it (xsave.test)';
+  if (op === 0x0f01 && d.reg === 2 && d.rm === 0) return "XGETBV: reads XCR0, the host's (x87|SSE|AVX|...) against x87|SSE here (xsave.test)";
   if (o === 0xae && d.mem === true && d.reg !== undefined && d.reg <= 3) return K_SSE | (d.reg <= 1 ? K_FX : d.reg === 2 ? K_MXCSR : 0);
   if (op >= 0x0f00 && op <= 0x0f09) return 'system instructions (privileged, or SYSCALL blocked by seccomp)';
   if (o === 0x0b) return 0; // UD2
@@ -174,6 +179,7 @@ export function classify(d: OpDef): number | string {
   if (o === 0xc3) return 0; // MOVNTI
   if (o === 0xbc || o === 0xbd) return K_BSF;
   if (o === 0xc0 || o === 0xc1) return 0;
+  if (o === 0xc7 && d.reg !== undefined && d.reg >= 3 && d.reg <= 5) return 'XRSTORS/XSAVEC/XSAVES: not advertised (#UD here), the host has them (xsave.test)';
   if (o === 0xc7) return d.reg === 1 ? K_CX8 : 'RDRAND/RDSEED: random';
   if (o >= 0xc8 && o <= 0xcf) return K_NO66;
   if (o === 0x78 || o === 0x79) return 'VMREAD/VMWRITE: exit to the hypervisor';
@@ -277,6 +283,10 @@ export interface CaseMeta {
   ignore?: number[];
   /** The MXCSR value LDMXCSR/FXRSTOR loads (read from scratch at build time). */
   mxIn?: number;
+  /** Scratch bits not compared, as [offset, mask] pairs (XSAVE's XSTATE_BV[1:0]). */
+  maskBits?: number[];
+  /** Why the case is not compared at all (decided at build time). */
+  skip?: string;
 }
 
 export interface Built { c: NativeCase; meta: CaseMeta }
@@ -385,6 +395,8 @@ export function buildCase(r: Recipe): Built {
   if (sse && r.addrMode < 12 && r.bias !== 0) {
     // 16-byte aligned; a 512-byte FXSAVE/FXRSTOR image mostly inside the page (bias 1: anywhere, may cross).
     A = BigInt(S + ((h & K_FX) && r.bias !== 1 ? (r.addr & 0xff0) % 0xe10 : r.addr & 0xff0));
+    // XSAVE area: 64-byte aligned and inside the page (bias 1: 16-byte aligned anywhere: #GP or #PF).
+    if ((h & K_XS) && r.bias !== 1) A = BigInt(S + (r.addr & 0xfc0) % 0xdc0);
   }
   const wild = r.addrMode >= 14;
   const eaRegs: number[] = [];
@@ -532,6 +544,15 @@ export function buildCase(r: Recipe): Built {
     shiftCount = cnt & (osz === 8 ? 63 : 31);
   }
   const meta: CaseMeta = { key: e.key, mn: d.mn, undef: d.undef ?? 0, hints: h, len, osz, gReg, eReg, memOff, shiftCount, rex };
+  if (h & K_XS) {
+    // EDX:EAX AND XCR0 = RFBM. XCR0[63:32] is 0 on both, so only EAX matters: bits 1:0, and now
+    // and then bit 30 (clear in both XCR0s, so ignored by both). Not when RAX addresses the area.
+    if (eaRegs.includes(RAX)) meta.skip = 'RAX is the base or index of the XSAVE area (its low bits would select host-only components)';
+    else {
+      const eax = [3, 1, 2, 0, 3 | (1 << 30)][r.aux % 5]! >>> 0;
+      state.gpr[0] = eax;
+    }
+  }
   if (sse) sseState(r, state, meta);
   return { c: { code: Uint8Array.from(bytes), state }, meta };
 }
@@ -582,6 +603,35 @@ function sseState(r: Recipe, state: NativeState, meta: CaseMeta): void {
       meta.mxIn = rd32(m, off + 24);
     }
     if (meta.key.endsWith('/0m')) meta.ignore = [off + 28, off + 32]; // FXSAVE: MXCSR_MASK
+  }
+  if ((h & K_XS) && off >= 0 && off + 576 <= 4096) {
+    if (meta.key.endsWith('/5m')) { // XRSTOR: the image's MXCSR and XSAVE header
+      wr32(m, off + 24, mxcsrValue(r, rd32(m, off + 24)));
+      meta.mxIn = rd32(m, off + 24);
+      xsaveHeader(m, off + 512, r.idx);
+    } else { // XSAVE
+      meta.ignore = [off + 28, off + 32]; // MXCSR_MASK
+      meta.maskBits = [off + 512, 3]; // XSTATE_BV[1:0] = XINUSE[1:0], implementation-specific (Vol. 1, 13.6)
+    }
+  }
+}
+
+/**
+ * An XSAVE header for XRSTOR at m[at, at + 64), from `sel`: XSTATE_BV within x87|SSE
+ * (mostly), or with bit 30 or 63 (clear in both XCR0s: #GP on both); XCOMP_BV and bytes
+ * 23:16 zero (mostly) or not (#GP on both: standard form, Vol. 2C XRSTOR); XCOMP_BV[63]
+ * (compacted form) is never set, since the host supports compaction and this CPU does not.
+ * Bytes 63:24 keep the random memory contents (neither processor checks them).
+ */
+function xsaveHeader(m: Uint8Array, at: number, sel: number): void {
+  const s = ((sel % 64) + 64) % 64;
+  for (let k = 0; k < 24; k++) m[at + k] = 0;
+  m[at] = s & 3;
+  if (s >= 48) {
+    if ((s & 12) === 0) m[at + 3] = 0x40;          // XSTATE_BV[30]
+    else if ((s & 12) === 4) m[at + 7] = 0x80;     // XSTATE_BV[63]
+    else if ((s & 12) === 8) m[at + 8] = 1;        // XCOMP_BV[0]
+    else m[at + 16 + (s & 7)] = 0x10;              // bytes 23:16
   }
 }
 
@@ -667,7 +717,7 @@ export interface X87Recipe {
 
 export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
   return fc.record({
-    kind: fc.nat({ max: 6 }), w1: fc.nat({ max: 1 }), w2: fc.nat({ max: 1 }), slot: fc.nat({ max: 0x60 }),
+    kind: fc.nat({ max: 8 }), w1: fc.nat({ max: 1 }), w2: fc.nat({ max: 1 }), slot: fc.nat({ max: 0x60 }),
     memSeed: fc.nat(),
     fcw: fc.oneof(fc.nat({ max: 0xffff }), fc.constantFrom(0x037f, 0x0040, 0xffff, 0x027f)),
     fsw: fc.oneof(fc.nat({ max: 0xffff }), fc.constantFrom(0, 0x0080, 0x3800, 0x8081, 0x7f7f)),
@@ -680,10 +730,11 @@ export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
 }
 
 const X87_NAMES = ['fxrstor;fxsave', 'fxrstor;fnclex;fxsave', 'fxrstor;fninit;fxsave', 'fldcw;fxsave',
-  'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr'];
+  'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr', 'xrstor;xsave', 'xrstor;fxsave'];
 
 /** Builds an x87 round-trip case (see above). */
 export function buildX87Seq(r: X87Recipe): Built {
+  if (r.kind >= 7) return buildXsaveSeq(r);
   const off = r.slot * 16, A = S + off, out = off + 0x200;
   const rnd = xorshift(r.memSeed);
   const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
@@ -720,6 +771,45 @@ export function buildX87Seq(r: X87Recipe): Built {
   return { c: { code: Uint8Array.from(code), state }, meta };
 }
 
+/**
+ * XSAVE round trips (x87 and SSE state through the XSAVE area, Vol. 1, 13.7/13.8): XRSTOR
+ * [RBX] of an image (random legacy region with the chosen FCW/FSW/FTW/MXCSR, a header with
+ * XSTATE_BV within x87|SSE, XCOMP_BV 0), then XSAVE [RBX+0x240] (kind 7) or FXSAVE
+ * [RBX+0x240] (kind 8: shows the components XRSTOR initialized, without XINUSE). EDX:EAX
+ * = RFBM within x87|SSE. Compared: registers, XMM, MXCSR and the stored image, except
+ * FOP/FIP/FDP/FCS/FDS and MXCSR_MASK (as for FXSAVE) and XSTATE_BV[1:0] (XINUSE).
+ */
+function buildXsaveSeq(r: X87Recipe): Built {
+  const off = (r.slot * 16) & ~63, A = S + off, out = off + 0x240;
+  const rnd = xorshift(r.memSeed);
+  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
+  for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
+  mem[off] = r.fcw & 0xff; mem[off + 1] = r.fcw >> 8;
+  mem[off + 2] = r.fsw & 0xff; mem[off + 3] = r.fsw >> 8;
+  mem[off + 4] = r.ftw;
+  const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
+  wr32(mem, off + 24, mx);
+  xsaveHeader(mem, off + 512, r.memSeed >>> 7);
+  const W = (w: number): number[] => (w ? [0x48] : []);
+  const xrstor = [...W(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
+  const save = [...W(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
+  const code = [...xrstor, ...save];
+  const rfbm = [3, 1, 2, 3][(r.memSeed >>> 5) & 3]!;
+  const state = makeNativeState({ rbx: A, rax: rfbm, rdx: 0, mem });
+  const xr = xorshift(r.xmmSeed);
+  for (let k = 0; k < 64; k++) state.xmm![k] = xr();
+  state.mxcsr = r.mxcsr;
+  const name = X87_NAMES[r.kind]!;
+  const meta: CaseMeta = {
+    key: `x87seq:${name}`, mn: name, undef: 0, hints: K_SSE, len: code.length, osz: 4,
+    gReg: -1, eReg: -1, memOff: off, shiftCount: -1, rex: 0, seq: true,
+    ignore: [out + 6, out + 24, out + 28, out + 32],
+    maskBits: r.kind === 7 ? [out + 512, 3] : [],
+  };
+  if (rfbm & 2) meta.mxIn = mx;
+  return { c: { code: Uint8Array.from(code), state }, meta };
+}
+
 // ---------------------------------------------------------------------------
 // Comparison
 
@@ -735,6 +825,7 @@ function inOurPages(a: bigint): boolean {
 /** Compares our result with the native one for a built case. */
 export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResult): Verdict {
   if (!nat.ok && (nat.signal === 'TIMEOUT' || nat.signal === 'SIGSYS')) return { kind: 'skip', why: `native ${nat.signal}` };
+  if (meta.skip !== undefined) return { kind: 'skip', why: meta.skip };
   if (meta.mxIn !== undefined && (meta.mxIn & ~0xffff) === 0x20000) return { kind: 'skip', why: 'MXCSR bit 17 (AMD MM, misaligned SSE): valid on the host, reserved here' };
   if (ours.unimplemented !== undefined) return { kind: 'mismatch', diff: `our CPU: ${ours.unimplemented}; native: ${nat.ok ? 'completed' : nat.signal}` };
   if (ours.exitReason !== undefined) return { kind: 'mismatch', diff: `our CPU left with VM exit reason ${ours.exitReason}` };
@@ -802,8 +893,13 @@ export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResu
   const ignored = (k: number): boolean => { for (let j = 0; j < ign.length; j += 2) if (k >= ign[j]! && k < ign[j + 1]!) return true; return false; };
   const mask = FLAGS_COMPARED & ~undef;
   if (((os.rflags ^ ns.rflags) & mask) !== 0) diffs.push(`rflags (compared ${hex(mask)}): ours ${hex(os.rflags & mask)}, native ${hex(ns.rflags & mask)}`);
+  const mb = meta.maskBits ?? [];
+  const masked = (k: number, a: number, b: number): boolean => {
+    for (let j = 0; j < mb.length; j += 2) if (k === mb[j] && ((a ^ b) & ~mb[j + 1]!) === 0) return true;
+    return false;
+  };
   for (let k = 0; k < NATIVE_SCRATCH_SIZE; k++) {
-    if (os.mem[k] === ns.mem[k] || ignored(k)) continue;
+    if (os.mem[k] === ns.mem[k] || ignored(k) || masked(k, os.mem[k]!, ns.mem[k]!)) continue;
     if (skipMem && meta.memOff >= 0 && k >= meta.memOff && k < meta.memOff + meta.osz) continue;
     let end = k;
     while (end < NATIVE_SCRATCH_SIZE && os.mem[end] !== ns.mem[end]) end++;

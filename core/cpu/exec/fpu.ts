@@ -12,9 +12,10 @@
  */
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
-import { fpuState, MXCSR_MASK, FCW_INIT, FCW_BITS, FCW_ONE, XCR0_X87, XCR0_SSE, XCR0_SUPPORTED } from '../fpu-state.js';
+import { fpuState, MXCSR_MASK, FCW_INIT, FCW_BITS, FCW_ONE, XCR0_X87, XCR0_SSE, XCR0_SUPPORTED, XSAVE_AREA_SIZE } from '../fpu-state.js';
 import { EXIT_REASON } from '../../vmx/exit-reasons.js';
 import { setReg } from './operands.js';
+import { eaLow32 } from '../ea.js';
 import { RAX, RCX, RDX, CR0_EM, CR0_TS, CR0_MP, CR0_NE, CR4_OSFXSR, CR4_OSXSAVE, UD, NM, MF } from '../regs.js';
 
 /** FSW: exception flags IE..PE (5:0), SF (6), ES (7), C0-C2 (10:8), TOP (13:11), C3 (14), B (15). */
@@ -308,15 +309,15 @@ function xinuse(cpu: Cpu): number {
 
 /**
  * Checks common to XSAVE and XRSTOR (Vol. 2C XSAVE/XRSTOR "Protected Mode Exceptions"):
- * #UD if CR4.OSXSAVE = 0 (CR0.EM does not matter), #NM if CR0.TS = 1, then the operand's
- * address and #GP(0) unless it is 64-byte aligned. Returns the address.
+ * #UD if CR4.OSXSAVE = 0 (CR0.EM does not matter), #NM if CR0.TS = 1, then #GP(0) unless
+ * the operand is 64-byte aligned -- before the canonical check (#GP/#SS) of its address,
+ * as on the host CPU (unlike FXSAVE; the SDM gives no order). Returns the address.
  */
 function xCheck(cpu: Cpu, i: Insn): number {
   if ((cpu.cr4 & CR4_OSXSAVE) === 0) cpu.fault(UD);
   if ((cpu.cr0 & CR0_TS) !== 0) cpu.fault(NM);
-  const a = i.ea(cpu, i);
-  if ((a & 63) !== 0) cpu.gp(0);
-  return a;
+  if ((eaLow32(cpu, i) & 63) !== 0) cpu.gp(0);
+  return i.ea(cpu, i);
 }
 
 /**
@@ -325,16 +326,17 @@ function xCheck(cpu: Cpu, i: Insn): number {
  * 0-23, 32-159). RFBM[1]: MXCSR and MXCSR_MASK (24-31) and XMM0-15 (160-415; XMM0-7
  * outside 64-bit mode), whatever CR4.OSFXSR says. The header's XSTATE_BV[i] becomes
  * XINUSE[i] for i in RFBM and keeps its other bits (a read-modify-write); nothing else
- * of the header is written. The area (legacy region and XSTATE_BV) must be writable
- * before anything is stored.
+ * of the header is written. The whole area (576 bytes, CPUID.(EAX=0DH,ECX=0):EBX) must be
+ * writable before anything is stored; its first byte is checked first, then its last
+ * (the SDM does not say which address a #PF reports; this is what the host CPU reports).
  */
 export function xsave(cpu: Cpu, i: Insn): void {
   const a = xCheck(cpu, i);
   const xEnd = cpu.mode === 8 ? 416 : 288;
   const h = cpu.linAdd(a, XSAVE_HEADER);
+  cpu.probeWrite(a, 1);
+  cpu.probeWrite(cpu.linAdd(a, XSAVE_AREA_SIZE - 1), 1);
   const bvLo = cpu.read64(h), bvHi = cpu.th;
-  cpu.probeWrite(h, 8);
-  cpu.probeWrite(a, xEnd);
   const rfbm = fpuState(cpu).xcr0 & cpu.lo[RAX]!; // XCR0[63:32] = 0: EDX does not matter
   buildLegacy(cpu, cpu.mode === 8 && (i.rex & 8) !== 0);
   if (rfbm & XCR0_X87) { putImage(cpu, a, 0, 24); putImage(cpu, a, 32, 160); }
@@ -351,11 +353,14 @@ export function xsave(cpu: Cpu, i: Insn): void {
  * area, XSTATE_BV[i] = 0 puts it in its initial configuration (x87: FNINIT state with
  * FOP/FIP/FDP and ST0-7 zero; SSE: XMM0-15, or XMM0-7 outside 64-bit mode, zero). MXCSR
  * is loaded from the area whenever RFBM[1] = 1, whatever XSTATE_BV[1] says (13.8.1).
+ * Reads: the first byte, then the header, then the legacy region (the order of the host
+ * CPU's #PF addresses; the SDM does not specify one).
  */
 export function xrstor(cpu: Cpu, i: Insn): void {
   const a = xCheck(cpu, i);
   const s = fpuState(cpu);
   const h = cpu.linAdd(a, XSAVE_HEADER);
+  cpu.read8(a);
   const bvLo = cpu.read64(h), bvHi = cpu.th;
   const cbLo = cpu.read64(cpu.linAdd(h, 8)), cbHi = cpu.th;
   const r2Lo = cpu.read64(cpu.linAdd(h, 16)), r2Hi = cpu.th;

@@ -56,7 +56,7 @@ live(`property: ${SEQ_RUNS} flag producer -> consumer sequences behave as on the
   assert.ok(out.stats.matched > SEQ_RUNS * 0.5, `only ${out.stats.matched}/${SEQ_RUNS} compared (${out.stats.skipped} skipped)`);
 });
 
-live(`property: ${SSE_RUNS} SSE/SSE2, MXCSR and FXSAVE/FXRSTOR instructions with random XMM state (seed ${SEED + 2})`, async () => {
+live(`property: ${SSE_RUNS} SSE/SSE2, MXCSR, FXSAVE/FXRSTOR and XSAVE/XRSTOR instructions with random XMM state (seed ${SEED + 2})`, async () => {
   const only = ENTRIES.filter((e) => e.hints & K_SSE).map((e) => e.key);
   assert.ok(only.length > 70, `${only.length} SSE entries`);
   const out = await checkCpuNative({ runs: SSE_RUNS, seed: SEED + 2, only });
@@ -64,7 +64,7 @@ live(`property: ${SSE_RUNS} SSE/SSE2, MXCSR and FXSAVE/FXRSTOR instructions with
   assert.ok(out.stats.matched > SSE_RUNS * 0.9, `only ${out.stats.matched}/${SSE_RUNS} compared (${out.stats.skipped} skipped)`);
 });
 
-live(`property: ${X87_RUNS} x87/SSE state round trips (FXRSTOR, x87 control, FXSAVE, LDMXCSR/STMXCSR, FWAIT #MF)`, async () => {
+live(`property: ${X87_RUNS} x87/SSE state round trips (FXRSTOR, x87 control, FXSAVE, LDMXCSR/STMXCSR, FWAIT #MF, XRSTOR;XSAVE, XRSTOR;FXSAVE)`, async () => {
   const out = await checkCpuNative({ runs: X87_RUNS, seed: SEED + 3, x87: true });
   if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
   assert.ok(out.stats.matched > X87_RUNS * 0.9, `only ${out.stats.matched}/${X87_RUNS} compared (${out.stats.skipped} skipped)`);
