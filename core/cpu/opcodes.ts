@@ -455,6 +455,41 @@ function sseEntries(add: (d: OpDef) => void): void {
   for (const [o, mn, k] of ARITH) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.paddsub, arg: k });
   add({ op: 0x0fda, prefix: P66, mn: 'pminub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 0 });
   add({ op: 0x0fde, prefix: P66, mn: 'pmaxub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 1 });
+  // Vol. 2B PCMPGTB/W/D (66 0F 64/65/66).
+  add({ op: 0x0f64, prefix: P66, mn: 'pcmpgtb', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 1 });
+  add({ op: 0x0f65, prefix: P66, mn: 'pcmpgtw', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 2 });
+  add({ op: 0x0f66, prefix: P66, mn: 'pcmpgtd', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 4 });
+  // Vol. 2B PADDUSB/W (66 0F DC/DD), PSUBUSB/W (66 0F D8/D9), PADDSB/W (66 0F EC/ED), PSUBSB/W (66 0F E8/E9).
+  const { SAT_SIGNED: SS_, SAT_SUB: SB_ } = sse;
+  const SAT = [[0xdc, 'paddusb', 1], [0xdd, 'paddusw', 2], [0xd8, 'psubusb', 1 | SB_], [0xd9, 'psubusw', 2 | SB_],
+    [0xec, 'paddsb', 1 | SS_], [0xed, 'paddsw', 2 | SS_], [0xe8, 'psubsb', 1 | SS_ | SB_], [0xe9, 'psubsw', 2 | SS_ | SB_]] as const;
+  for (const [o, mn, k] of SAT) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.paddsubSat, arg: k });
+  // Vol. 2B PMINSW/PMAXSW (66 0F EA/EE), PAVGB/PAVGW (66 0F E0/E3).
+  add({ op: 0x0fea, prefix: P66, mn: 'pminsw', ops: 'Vx,Wx', fn: sse.pminmaxsw, arg: 0 });
+  add({ op: 0x0fee, prefix: P66, mn: 'pmaxsw', ops: 'Vx,Wx', fn: sse.pminmaxsw, arg: 1 });
+  add({ op: 0x0fe0, prefix: P66, mn: 'pavgb', ops: 'Vx,Wx', fn: sse.pavg, arg: 1 });
+  add({ op: 0x0fe3, prefix: P66, mn: 'pavgw', ops: 'Vx,Wx', fn: sse.pavg, arg: 2 });
+  // Vol. 2B PMULLW (66 0F D5), PMULHW (E5), PMULHUW (E4), PMULUDQ (F4), PMADDWD (F5), PSADBW (F6).
+  add({ op: 0x0fd5, prefix: P66, mn: 'pmullw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_LW });
+  add({ op: 0x0fe5, prefix: P66, mn: 'pmulhw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_HW });
+  add({ op: 0x0fe4, prefix: P66, mn: 'pmulhuw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_HUW });
+  add({ op: 0x0ff4, prefix: P66, mn: 'pmuludq', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_UDQ });
+  add({ op: 0x0ff5, prefix: P66, mn: 'pmaddwd', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_ADDWD });
+  add({ op: 0x0ff6, prefix: P66, mn: 'psadbw', ops: 'Vx,Wx', fn: sse.psadbw });
+  // Vol. 2B PACKSSWB (66 0F 63), PACKSSDW (66 0F 6B), PACKUSWB (66 0F 67).
+  add({ op: 0x0f63, prefix: P66, mn: 'packsswb', ops: 'Vx,Wx', fn: sse.pack, arg: 0 });
+  add({ op: 0x0f6b, prefix: P66, mn: 'packssdw', ops: 'Vx,Wx', fn: sse.pack, arg: 1 });
+  add({ op: 0x0f67, prefix: P66, mn: 'packuswb', ops: 'Vx,Wx', fn: sse.pack, arg: 2 });
+  // Shifts by the low quadword of xmm/m128 (Vol. 2B PSRLW/D/Q 66 0F D1-D3, PSRAW/D E1/E2, PSLLW/D/Q F1-F3).
+  const XSH = [[0xd1, 'psrlw', 0x20 | SH_RL], [0xd2, 'psrld', 0x40 | SH_RL], [0xd3, 'psrlq', 0x80 | SH_RL],
+    [0xe1, 'psraw', 0x20 | SH_RA], [0xe2, 'psrad', 0x40 | SH_RA],
+    [0xf1, 'psllw', 0x20 | SH_LL], [0xf2, 'pslld', 0x40 | SH_LL], [0xf3, 'psllq', 0x80 | SH_LL]] as const;
+  for (const [o, mn, k] of XSH) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.pshiftXmm, arg: k });
+  // Vol. 2C SHUFPS (0F C6), SHUFPD (66 0F C6); Vol. 2B PEXTRW (66 0F C5, register only), PINSRW (66 0F C4).
+  add({ op: 0x0fc6, prefix: NP, mn: 'shufps', ops: 'Vps,Wps,Ib', fn: sse.shufp, arg: 4 });
+  add({ op: 0x0fc6, prefix: P66, mn: 'shufpd', ops: 'Vpd,Wpd,Ib', fn: sse.shufp, arg: 8 });
+  add({ op: 0x0fc5, prefix: P66, mn: 'pextrw', ops: 'Gd,Ux,Ib', fn: sse.pextrw, mem: false });
+  add({ op: 0x0fc4, prefix: P66, mn: 'pinsrw', ops: 'Vx,Ew,Ib', fn: sse.pinsrw });
 }
 
 // ---- small dispatchers for encodings selected by prefixes or ModRM.rm ----
