@@ -534,9 +534,10 @@ export class Cpu implements LazyFlags {
    */
   private chainOk(from: Block, slot: number, rip: number): boolean {
     const c = slot === 0 ? from.succ0! : from.succ1!;
-    const idx = (rip >>> 12) & TLB_MASK;
-    const off = rip & 0xfff;
-    if (this.tlbTag[idx] !== rip - off || (this.tlbPerm[idx]! & this.permX) === 0 ||
+    const lin = this.mode === 8 ? rip : (rip + this.segBaseEff[CS]!) >>> 0;
+    const idx = (lin >>> 12) & TLB_MASK;
+    const off = lin & 0xfff;
+    if (this.tlbTag[idx] !== lin - off || (this.tlbPerm[idx]! & this.permX) === 0 ||
       this.tlbHpa[idx]! + off !== c.pa || !c.valid || c.mode !== this.mode) return false;
     if (slot === 0) { from.succGen0 = this.chainGen; from.succPx0 = this.permX; } else { from.succGen1 = this.chainGen; from.succPx1 = this.permX; }
     return true;
@@ -561,11 +562,12 @@ export class Cpu implements LazyFlags {
 
   /** The block for linear RIP, decoding it if needed. */
   blockAt(rip: number): Block {
-    const pa = this.hpaFor(rip, ACC_X, this.permX);
+    const lin = this.mode === 8 ? rip : (rip + this.segBaseEff[CS]!) >>> 0; // CS base outside 64-bit mode (Vol. 3A, 3.4)
+    const pa = this.hpaFor(lin, ACC_X, this.permX);
     const key = pa * 16 + this.mode;
     const b = this.blocks.get(key);
     if (b !== undefined) return b;
-    return buildBlock(this, rip, pa, key);
+    return buildBlock(this, lin, pa, key);
   }
 
   // =====================================================================
