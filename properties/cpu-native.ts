@@ -38,7 +38,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPCODES, PFX_66, PFX_F2, PFX_F3, type OpDef } from '../core/cpu/opcodes.js';
-import { IF_BYTE, IF_D64, IF_F64 } from '../core/cpu/insn.js';
+import { IF_BYTE, IF_D64, IF_F64, IF_O64 } from '../core/cpu/insn.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, GPR_NAMES,
   makeNativeState, repoRoot, runNativeBatch, NativeHarness, getXmm,
@@ -76,6 +76,7 @@ export const K_BSF = 131072; // BSF/BSR: zero source leaves the destination unde
 export const K_SSE = 1 << 18; // SSE/SSE2: random XMM/MXCSR, mandatory prefix, aligned-memory bias
 export const K_MXCSR = 1 << 19; // LDMXCSR: the memory operand holds an MXCSR value (valid or with a reserved bit)
 export const K_FX = 1 << 20;  // FXSAVE/FXRSTOR: a 512-byte operand; FXRSTOR: an image with an MXCSR value at +24
+export const K_XS = 1 << 21;  // XSAVE/XRSTOR: a 576-byte, 64-byte aligned area; EAX = RFBM within x87|SSE; XRSTOR: a header
 
 /** 0F-map opcodes whose mandatory prefix selects the instruction (opcodes.ts, decoder.ts). */
 const SELECTED = new Set(OPCODES.filter((d) => d.prefix === PFX_66 || d.prefix === PFX_F2).map((d) => d.op));
@@ -152,6 +153,10 @@ export function classify(d: OpDef): number | string {
   // two-byte map
   const o = op & 0xff;
   if (SELECTED.has(op)) return K_SSE;
+  // XSAVE/XRSTOR: both XCR0s have x87|SSE; RFBM (EAX) is kept within them (the host's XCR0 has more).
+  if (o === 0xae && d.mem === true && (d.reg === 4 || d.reg === 5)) return K_SSE | K_XS;
+  if (o === 0xae && d.mem === true && d.reg === 6) return 'XSAVEOPT: not advertised (#UD here, CPUID.(EAX=0DH,ECX=1):EAX[0] = 0), the host has it (xsave.test)';
+  if (op === 0x0f01 && d.reg === 2 && d.rm === 0) return "XGETBV: reads XCR0, the host's (x87|SSE|AVX|...) against x87|SSE here (xsave.test)";
   if (o === 0xae && d.mem === true && d.reg !== undefined && d.reg <= 3) return K_SSE | (d.reg <= 1 ? K_FX : d.reg === 2 ? K_MXCSR : 0);
   if (op >= 0x0f00 && op <= 0x0f09) return 'system instructions (privileged, or SYSCALL blocked by seccomp)';
   if (o === 0x0b) return 0; // UD2
@@ -175,18 +180,46 @@ export function classify(d: OpDef): number | string {
   if (o === 0xc3) return 0; // MOVNTI
   if (o === 0xbc || o === 0xbd) return K_BSF;
   if (o === 0xc0 || o === 0xc1) return 0;
+  if (o === 0xc7 && d.reg !== undefined && d.reg >= 3 && d.reg <= 5) return 'XRSTORS/XSAVEC/XSAVES: not advertised (#UD here), the host has them (xsave.test)';
   if (o === 0xc7) return d.reg === 1 ? K_CX8 : 'RDRAND/RDSEED: random';
   if (o >= 0xc8 && o <= 0xcf) return K_NO66;
   if (o === 0x78 || o === 0x79) return 'VMREAD/VMWRITE: exit to the hypervisor';
   return 'not classified for the differential run';
 }
 
+/**
+ * Hints in compatibility mode (a 32-bit code segment under IA-32e: 32-bit operand and
+ * address size, no REX), or why an entry is not run there. The entries invalid in 64-bit
+ * mode run here for real: PUSHA/POPA, the BCD instructions, INC/DEC 40-4F, 82.
+ */
+export function classify32(d: OpDef): number | string {
+  const op = d.op;
+  if ((d.flags ?? 0) & IF_O64) return '64-bit mode only (SYSCALL/SYSRET/SWAPGS; 63 is ARPL outside 64-bit mode, not implemented)';
+  if (op === 0x27 || op === 0x2f || op === 0x37 || op === 0x3f || op === 0xd4 || op === 0xd5 || op === 0x82) return 0;
+  if (op >= 0x40 && op <= 0x4f) return 0;
+  if (op === 0x60 || op === 0x61) return K_RSP;
+  if (op === 0x06 || op === 0x07 || op === 0x0e || op === 0x16 || op === 0x17 || op === 0x1e || op === 0x1f) {
+    return 'PUSH/POP Sreg: selectors differ (Linux 0x23/0x2b against a flat setup without a GDT)';
+  }
+  if (op === 0x9a || op === 0xea) return 'far CALL/JMP ptr16:32: segment loads differ (no GDT here)';
+  if (op === 0x62 || op === 0xc4 || op === 0xc5) return 'BOUND/LES/LDS are not implemented (and mod = 3 is EVEX/VEX on the host)';
+  if (op === 0xce) return 'INTO: #OF is a trap, delivered like INT n (exceptions.test)';
+  const c = classify(d);
+  return typeof c === 'string' ? c : c & ~K_INVALID;
+}
+
 export const ENTRIES: Entry[] = [];
 export const EXCLUDED: { key: string; mn: string; reason: string }[] = [];
+/** The same for compatibility mode (classify32). */
+export const ENTRIES32: Entry[] = [];
+export const EXCLUDED32: { key: string; mn: string; reason: string }[] = [];
 for (const def of OPCODES) {
   const c = classify(def);
   if (typeof c === 'string') EXCLUDED.push({ key: entryKey(def), mn: def.mn, reason: c });
   else ENTRIES.push({ def, key: entryKey(def), hints: c });
+  const c32 = classify32(def);
+  if (typeof c32 === 'string') EXCLUDED32.push({ key: entryKey(def), mn: def.mn, reason: c32 });
+  else ENTRIES32.push({ def, key: entryKey(def), hints: c32 });
 }
 export function entryByKey(key: string): Entry | undefined {
   return ENTRIES.find((e) => e.key === key);
@@ -217,8 +250,9 @@ const regArb = fc.oneof(
 );
 
 /** The fast-check arbitrary of recipes (`only` restricts the entries, by key). */
-export function recipeArb(only?: readonly string[]): fc.Arbitrary<Recipe> {
-  const pool = only === undefined ? ENTRIES.map((_, i) => i) : ENTRIES.flatMap((e, i) => (only.includes(e.key) ? [i] : []));
+export function recipeArb(only?: readonly string[], compat = false): fc.Arbitrary<Recipe> {
+  const list = compat ? ENTRIES32 : ENTRIES;
+  const pool = only === undefined ? list.map((_, i) => i) : list.flatMap((e, i) => (only.includes(e.key) ? [i] : []));
   if (pool.length === 0) throw new Error(`no table entries match ${only?.join(',')}`);
   return fc.record({
     entry: fc.constantFrom(...pool),
@@ -278,6 +312,14 @@ export interface CaseMeta {
   ignore?: number[];
   /** The MXCSR value LDMXCSR/FXRSTOR loads (read from scratch at build time). */
   mxIn?: number;
+  /** Scratch bits not compared, as [offset, mask] pairs (XSAVE's XSTATE_BV[1:0]). */
+  maskBits?: number[];
+  /** Why the case is not compared at all (decided at build time). */
+  skip?: string;
+  /** Run in compatibility mode: only the low halves of RAX..RDI are compared. */
+  compat?: boolean;
+  /** A CS segment-override prefix is present (compatibility mode). */
+  csOverride?: boolean;
 }
 
 export interface Built { c: NativeCase; meta: CaseMeta }
@@ -307,7 +349,7 @@ function immSize(d: OpDef, osz: number, asz: number): number[] {
 }
 
 /** A branch target, as an offset from NATIVE_CODE_ADDR or an absolute 64-bit value. */
-function branchTarget(r: Recipe, len: number): bigint {
+function branchTarget(r: Recipe, len: number, compat = false): bigint {
   const m = r.auxMode;
   if (m === 6) return r.imm; // anything (mostly non-canonical)
   if (m === 7) return 0x0000_1234_5678_0000n + BigInt(r.aux & 0xffff); // canonical, unmapped
@@ -315,11 +357,12 @@ function branchTarget(r: Recipe, len: number): bigint {
   let off = r.aux;
   if (off >= 0 && off < len + 5) off = len + 5 + off;
   if (off >= 0xfff && off < 0x1010) off += 0x11;
+  if (compat && off >= 0xfff && off < 0x10a0) off += 0xa1; // the compatibility-mode trampolines
   return BigInt(NATIVE_CODE_ADDR + off);
 }
 
-export function buildCase(r: Recipe): Built {
-  const e = ENTRIES[r.entry]!;
+export function buildCase(r: Recipe, compat = false): Built {
+  const e = (compat ? ENTRIES32 : ENTRIES)[r.entry]!;
   const d = e.def;
   const h = e.hints;
   const fl = d.flags ?? 0;
@@ -344,11 +387,11 @@ export function buildCase(r: Recipe): Built {
   const branch = (h & K_BRANCH) !== 0;
   const sse = (h & K_SSE) !== 0;
   const use66 = r.p66 === 0 && !branch && !(h & K_NO66) && !sse;
-  const rexByte = r.rex < 16 ? 0x40 | r.rex : 0;
+  const rexByte = r.rex < 16 && !compat ? 0x40 | r.rex : 0; // 40-4F are INC/DEC outside 64-bit mode
   const legacy: number[] = [];
   if (r.seg >= 10) legacy.push([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65][r.seg - 10]!);
   if (use66) legacy.push(0x66);
-  const a32 = r.a32 === 0;
+  const a32 = r.a32 === 0 && !compat; // 67 in compatibility mode would select 16-bit addressing
   if (a32) legacy.push(0x67);
   if (r.lock === 0) legacy.push(0xf0);
   const isPopcnt = d.op === 0x0fb8;
@@ -368,11 +411,12 @@ export function buildCase(r: Recipe): Built {
   // ---- sizes ----
   let osz: number;
   if (fl & IF_BYTE) osz = 1;
+  else if (compat) osz = use66 ? 2 : 4;
   else if (fl & IF_F64) osz = 8;
   else if (rex & 8) osz = 8;
   else if (fl & IF_D64) osz = use66 ? 2 : 8;
   else osz = use66 ? 2 : 4;
-  const asz = a32 ? 4 : 8;
+  const asz = a32 || compat ? 4 : 8;
 
   const opBytes = d.op >= 0x0f00 ? [0x0f, d.op & 0xff] : [d.op];
   const bytes = [...prefix, ...opBytes];
@@ -386,6 +430,8 @@ export function buildCase(r: Recipe): Built {
   if (sse && r.addrMode < 12 && r.bias !== 0) {
     // 16-byte aligned; a 512-byte FXSAVE/FXRSTOR image mostly inside the page (bias 1: anywhere, may cross).
     A = BigInt(S + ((h & K_FX) && r.bias !== 1 ? (r.addr & 0xff0) % 0xe10 : r.addr & 0xff0));
+    // XSAVE area: 64-byte aligned and inside the page (bias 1: 16-byte aligned anywhere: #GP or #PF).
+    if ((h & K_XS) && r.bias !== 1) A = BigInt(S + (r.addr & 0xfc0) % 0xdc0);
   }
   const wild = r.addrMode >= 14;
   const eaRegs: number[] = [];
@@ -410,7 +456,7 @@ export function buildCase(r: Recipe): Built {
         if (r.base === 5 && mod === 0) { dispSize = 4; }
         else base = r.base | ((rex & 1) << 3);
         bytes.push((r.scale << 6) | (r.index << 3) | r.base);
-      } else if (rm === 5 && mod === 0) { ripRel = true; dispSize = 4; }
+      } else if (rm === 5 && mod === 0) { ripRel = !compat; dispSize = 4; } // disp32 alone outside 64-bit mode
       else base = rm | ((rex & 1) << 3);
       disp = dispSize === 1 ? r.disp : dispSize === 4 ? (r.disp * 37) | 0 : 0;
       if (ripRel && wild) {
@@ -419,7 +465,7 @@ export function buildCase(r: Recipe): Built {
         const t = NATIVE_CODE_ADDR + 16 + disp;
         if (t >= NATIVE_CODE_ADDR - 0x1000 && t < NATIVE_CODE_ADDR + 0x2000) disp += 0x4000;
       }
-      const addrMask = a32 ? 0xffff_ffffn : M64;
+      const addrMask = a32 || compat ? 0xffff_ffffn : M64;
       if (!wild) {
         if (ripRel) dispPatch = bytes.length;
         else if (base < 0 && index < 0) disp = Number(BigInt.asIntN(32, A));
@@ -434,7 +480,7 @@ export function buildCase(r: Recipe): Built {
           regs[index] = iv;
           regs[base] = (A - BigInt(disp) - BigInt(r.idx) * BigInt(scale)) & addrMask;
         }
-        if (a32) {
+        if (a32 || compat) {
           // Garbage in the upper halves: 32-bit addressing must ignore it.
           if (base >= 0) regs[base] = regs[base]! | ((r.imm & 0xffff_ffffn) << 32n);
           if (index >= 0 && index !== base) regs[index] = regs[index]! | ((r.imm >> 32n) << 32n);
@@ -465,7 +511,7 @@ export function buildCase(r: Recipe): Built {
     for (let k = 0; k < size; k++) bytes[at + k] = Number((v >> BigInt(8 * k)) & 0xffn);
   };
   if ((h & K_BRANCH) && sizes.length > 0 && !(h & K_RETADDR)) {
-    const t = branchTarget(r, len);
+    const t = branchTarget(r, len, compat);
     writeImm(immAt, sizes[0]!, BigInt.asUintN(64, t - BigInt(NATIVE_CODE_ADDR + len)));
   } else if (h & K_MOFFS) {
     const a = wild ? r.imm : A;
@@ -488,22 +534,22 @@ export function buildCase(r: Recipe): Built {
     if (!eaRegs.includes(RSP)) regs[RSP] = BigInt(S + off);
   }
   if (h & K_RBP) regs[RBP] = BigInt(S + 0x100 + ((r.addr * 8) % 0xe00));
-  if (h & K_RBX) regs[RBX] = BigInt(S + (r.addr % 0xf00)) | (a32 ? (r.imm << 32n) & M64 : 0n);
+  if (h & K_RBX) regs[RBX] = BigInt(S + (r.addr % 0xf00)) | (a32 || compat ? (r.imm << 32n) & M64 : 0n);
   if (h & K_STR) {
-    const hiJunk = a32 ? (r.imm << 32n) & M64 : 0n;
+    const hiJunk = a32 || compat ? (r.imm << 32n) & M64 : 0n;
     regs[RSI] = BigInt(S + 0x40 + (r.addr % 0xf80)) | hiJunk;
     regs[RDI] = BigInt(S + 0x40 + ((r.addr * 7 + r.idx * 64) & 0xf7f)) | hiJunk;
     if (r.auxMode < 6) regs[RCX] = BigInt(r.aux & 7) | (r.auxMode === 5 ? hiJunk | (r.imm & 0xffff_0000n) : 0n);
   }
   if ((h & K_LOOP) && r.auxMode < 6) regs[RCX] = BigInt(r.aux & 3) | (r.auxMode >= 4 ? (r.imm << 32n) & M64 : 0n);
   if ((h & K_TARGET)) {
-    const t = branchTarget(r, len) & M64;
+    const t = branchTarget(r, len, compat) & M64;
     if (eReg >= 0) regs[eReg] = t;
     else if (memOff >= 0) put64(memOff, t);
   }
   if ((h & K_RETADDR)) {
     const sp = Number(regs[RSP]! - BigInt(S));
-    if (sp >= 0 && sp < 0x1000) put64(sp, branchTarget(r, len) & M64);
+    if (sp >= 0 && sp < 0x1000) put64(sp, branchTarget(r, len, compat) & M64);
   }
   if ((h & K_DIV) && r.bias !== 0) {
     const signed = d.reg === 7;
@@ -533,8 +579,20 @@ export function buildCase(r: Recipe): Built {
     shiftCount = cnt & (osz === 8 ? 63 : 31);
   }
   const meta: CaseMeta = { key: e.key, mn: d.mn, undef: d.undef ?? 0, hints: h, len, osz, gReg, eReg, memOff, shiftCount, rex };
+  if (compat) { meta.compat = true; if (r.seg === 11) meta.csOverride = true; }
+  if (h & K_XS) {
+    // EDX:EAX AND XCR0 = RFBM. XCR0[63:32] is 0 on both, so only EAX matters: bits 1:0, and now
+    // and then bit 30 (clear in both XCR0s, so ignored by both). Not when RAX addresses the area.
+    if (eaRegs.includes(RAX)) meta.skip = 'RAX is the base or index of the XSAVE area (its low bits would select host-only components)';
+    else {
+      const eax = [3, 1, 2, 0, 3 | (1 << 30)][r.aux % 5]! >>> 0;
+      state.gpr[0] = eax;
+    }
+  }
   if (sse) sseState(r, state, meta);
-  return { c: { code: Uint8Array.from(bytes), state }, meta };
+  const c: NativeCase = { code: Uint8Array.from(bytes), state };
+  if (compat) c.compat = true;
+  return { c, meta };
 }
 
 const rd32 = (m: Uint8Array, off: number): number => (m[off]! | (m[off + 1]! << 8) | (m[off + 2]! << 16) | (m[off + 3]! << 24)) >>> 0;
@@ -583,6 +641,35 @@ function sseState(r: Recipe, state: NativeState, meta: CaseMeta): void {
       meta.mxIn = rd32(m, off + 24);
     }
     if (meta.key.endsWith('/0m')) meta.ignore = [off + 28, off + 32]; // FXSAVE: MXCSR_MASK
+  }
+  if ((h & K_XS) && off >= 0 && off + 576 <= 4096) {
+    if (meta.key.endsWith('/5m')) { // XRSTOR: the image's MXCSR and XSAVE header
+      wr32(m, off + 24, mxcsrValue(r, rd32(m, off + 24)));
+      meta.mxIn = rd32(m, off + 24);
+      xsaveHeader(m, off + 512, r.idx);
+    } else { // XSAVE
+      meta.ignore = [off + 28, off + 32]; // MXCSR_MASK
+      meta.maskBits = [off + 512, 3]; // XSTATE_BV[1:0] = XINUSE[1:0], implementation-specific (Vol. 1, 13.6)
+    }
+  }
+}
+
+/**
+ * An XSAVE header for XRSTOR at m[at, at + 64), from `sel`: XSTATE_BV within x87|SSE
+ * (mostly), or with bit 30 or 63 (clear in both XCR0s: #GP on both); XCOMP_BV and bytes
+ * 23:16 zero (mostly) or not (#GP on both: standard form, Vol. 2C XRSTOR); XCOMP_BV[63]
+ * (compacted form) is never set, since the host supports compaction and this CPU does not.
+ * Bytes 63:24 keep the random memory contents (neither processor checks them).
+ */
+function xsaveHeader(m: Uint8Array, at: number, sel: number): void {
+  const s = ((sel % 64) + 64) % 64;
+  for (let k = 0; k < 24; k++) m[at + k] = 0;
+  m[at] = s & 3;
+  if (s >= 48) {
+    if ((s & 12) === 0) m[at + 3] = 0x40;          // XSTATE_BV[30]
+    else if ((s & 12) === 4) m[at + 7] = 0x80;     // XSTATE_BV[63]
+    else if ((s & 12) === 8) m[at + 8] = 1;        // XCOMP_BV[0]
+    else m[at + 16 + (s & 7)] = 0x10;              // bytes 23:16
   }
 }
 
@@ -668,7 +755,7 @@ export interface X87Recipe {
 
 export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
   return fc.record({
-    kind: fc.nat({ max: 6 }), w1: fc.nat({ max: 1 }), w2: fc.nat({ max: 1 }), slot: fc.nat({ max: 0x60 }),
+    kind: fc.nat({ max: 8 }), w1: fc.nat({ max: 1 }), w2: fc.nat({ max: 1 }), slot: fc.nat({ max: 0x60 }),
     memSeed: fc.nat(),
     fcw: fc.oneof(fc.nat({ max: 0xffff }), fc.constantFrom(0x037f, 0x0040, 0xffff, 0x027f)),
     fsw: fc.oneof(fc.nat({ max: 0xffff }), fc.constantFrom(0, 0x0080, 0x3800, 0x8081, 0x7f7f)),
@@ -681,10 +768,11 @@ export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
 }
 
 const X87_NAMES = ['fxrstor;fxsave', 'fxrstor;fnclex;fxsave', 'fxrstor;fninit;fxsave', 'fldcw;fxsave',
-  'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr'];
+  'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr', 'xrstor;xsave', 'xrstor;fxsave'];
 
 /** Builds an x87 round-trip case (see above). */
 export function buildX87Seq(r: X87Recipe): Built {
+  if (r.kind >= 7) return buildXsaveSeq(r);
   const off = r.slot * 16, A = S + off, out = off + 0x200;
   const rnd = xorshift(r.memSeed);
   const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
@@ -721,6 +809,45 @@ export function buildX87Seq(r: X87Recipe): Built {
   return { c: { code: Uint8Array.from(code), state }, meta };
 }
 
+/**
+ * XSAVE round trips (x87 and SSE state through the XSAVE area, Vol. 1, 13.7/13.8): XRSTOR
+ * [RBX] of an image (random legacy region with the chosen FCW/FSW/FTW/MXCSR, a header with
+ * XSTATE_BV within x87|SSE, XCOMP_BV 0), then XSAVE [RBX+0x240] (kind 7) or FXSAVE
+ * [RBX+0x240] (kind 8: shows the components XRSTOR initialized, without XINUSE). EDX:EAX
+ * = RFBM within x87|SSE. Compared: registers, XMM, MXCSR and the stored image, except
+ * FOP/FIP/FDP/FCS/FDS and MXCSR_MASK (as for FXSAVE) and XSTATE_BV[1:0] (XINUSE).
+ */
+function buildXsaveSeq(r: X87Recipe): Built {
+  const off = (r.slot * 16) & ~63, A = S + off, out = off + 0x240;
+  const rnd = xorshift(r.memSeed);
+  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
+  for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
+  mem[off] = r.fcw & 0xff; mem[off + 1] = r.fcw >> 8;
+  mem[off + 2] = r.fsw & 0xff; mem[off + 3] = r.fsw >> 8;
+  mem[off + 4] = r.ftw;
+  const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
+  wr32(mem, off + 24, mx);
+  xsaveHeader(mem, off + 512, r.memSeed >>> 7);
+  const W = (w: number): number[] => (w ? [0x48] : []);
+  const xrstor = [...W(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
+  const save = [...W(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
+  const code = [...xrstor, ...save];
+  const rfbm = [3, 1, 2, 3][(r.memSeed >>> 5) & 3]!;
+  const state = makeNativeState({ rbx: A, rax: rfbm, rdx: 0, mem });
+  const xr = xorshift(r.xmmSeed);
+  for (let k = 0; k < 64; k++) state.xmm![k] = xr();
+  state.mxcsr = r.mxcsr;
+  const name = X87_NAMES[r.kind]!;
+  const meta: CaseMeta = {
+    key: `x87seq:${name}`, mn: name, undef: 0, hints: K_SSE, len: code.length, osz: 4,
+    gReg: -1, eReg: -1, memOff: off, shiftCount: -1, rex: 0, seq: true,
+    ignore: [out + 6, out + 24, out + 28, out + 32],
+    maskBits: r.kind === 7 ? [out + 512, 3] : [],
+  };
+  if (rfbm & 2) meta.mxIn = mx;
+  return { c: { code: Uint8Array.from(code), state }, meta };
+}
+
 // ---------------------------------------------------------------------------
 // Comparison
 
@@ -736,13 +863,22 @@ function inOurPages(a: bigint): boolean {
 /** Compares our result with the native one for a built case. */
 export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResult): Verdict {
   if (!nat.ok && (nat.signal === 'TIMEOUT' || nat.signal === 'SIGSYS')) return { kind: 'skip', why: `native ${nat.signal}` };
+  if (meta.skip !== undefined) return { kind: 'skip', why: meta.skip };
+  if (meta.compat === true && !nat.ok && (nat.vector === 12 || nat.vector === 13) && nat.errorCode === 0) {
+    // Segment checks outside 64-bit mode that this CPU does not model (a known gap): the limit
+    // of a flat segment, hit by an access that wraps at 4 GiB, and writes through CS.
+    const ourPf = !ours.ok && ours.vector === 14;
+    if (ourPf && ours.addr >= 0xffff_fff0n) return { kind: 'skip', why: 'access across the 4-GiB segment limit (#GP/#SS): not modelled' };
+    if ((ours.ok || ourPf) && meta.csOverride === true) return { kind: 'skip', why: 'write through CS (#GP): segment-type checks not modelled' };
+  }
   if (meta.mxIn !== undefined && (meta.mxIn & ~0xffff) === 0x20000) return { kind: 'skip', why: 'MXCSR bit 17 (AMD MM, misaligned SSE): valid on the host, reserved here' };
   if (ours.unimplemented !== undefined) return { kind: 'mismatch', diff: `our CPU: ${ours.unimplemented}; native: ${nat.ok ? 'completed' : nat.signal}` };
   if (ours.exitReason !== undefined) return { kind: 'mismatch', diff: `our CPU left with VM exit reason ${ours.exitReason}` };
   const len = meta.len;
   // Targets the native harness cannot report: the instruction itself, its E9 stub, the exit
   // stub, and the INT3 just before the exit stub (its trap RIP is the exit stub: "completed").
-  const unreliable = (o: number): boolean => (o >= 0 && o < len) || (o > len && o < len + 5) || (o >= 0xfff && o < 0x1010);
+  const stubEnd = meta.compat === true ? 0x10a0 : 0x1010; // compatibility mode: trampolines up to EXIT_ADDR + 0x9F
+  const unreliable = (o: number): boolean => (o >= 0 && o < len) || (o > len && o < len + 5) || (o >= 0xfff && o < stubEnd);
   if (ours.ok && unreliable(ours.ripOffset)) return { kind: 'skip', why: `branch target code+${ours.ripOffset} is not observable natively` };
   // x87 round trips fault at their own instruction boundaries (#MF at FWAIT, #GP/#PF at the FXSAVE).
   const atBoundary = meta.key.startsWith('x87seq:') && ours.ripOffset > 0 && ours.ripOffset < len;
@@ -786,9 +922,14 @@ export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResu
   }
   if ((meta.hints & K_SHIFTD) && meta.shiftCount !== 1) undef |= OF; // OF defined for 1-bit shifts only
   if ((meta.hints & K_SHIFTD) && meta.shiftCount !== 0) undef |= AF; // AF undefined for non-zero counts
-  for (let r = 0; r < 16; r++) {
+  // Compatibility mode: bits 63:32 are undefined after it, R8-R15 out of its reach (Vol. 1, 3.4.1.1).
+  // POPA that faults midway: the host (AMD) leaves the registers it popped before the fault
+  // loaded; this CPU, like a restartable fault, leaves them all as they were.
+  const popaFault = meta.key === '61' && !ours.ok && !nat.ok;
+  const nGpr = popaFault ? 0 : meta.compat === true ? 8 : 16, gMask = meta.compat === true ? 0xffff_ffffn : M64;
+  for (let r = 0; r < nGpr; r++) {
     if (r === skipReg) continue;
-    let a = gpr64(os.gpr, r), b = gpr64(ns.gpr, r);
+    let a = gpr64(os.gpr, r) & gMask, b = gpr64(ns.gpr, r) & gMask;
     if (r === 0 && meta.lahf && (undef & AF)) { a &= ~0x1000n; b &= ~0x1000n; }
     if (a !== b) diffs.push(`${GPR_NAMES[r]}: ours ${hex(a)}, native ${hex(b)}`);
   }
@@ -803,8 +944,13 @@ export function compareResults(meta: CaseMeta, ours: Cpu1Result, nat: NativeResu
   const ignored = (k: number): boolean => { for (let j = 0; j < ign.length; j += 2) if (k >= ign[j]! && k < ign[j + 1]!) return true; return false; };
   const mask = FLAGS_COMPARED & ~undef;
   if (((os.rflags ^ ns.rflags) & mask) !== 0) diffs.push(`rflags (compared ${hex(mask)}): ours ${hex(os.rflags & mask)}, native ${hex(ns.rflags & mask)}`);
+  const mb = meta.maskBits ?? [];
+  const masked = (k: number, a: number, b: number): boolean => {
+    for (let j = 0; j < mb.length; j += 2) if (k === mb[j] && ((a ^ b) & ~mb[j + 1]!) === 0) return true;
+    return false;
+  };
   for (let k = 0; k < NATIVE_SCRATCH_SIZE; k++) {
-    if (os.mem[k] === ns.mem[k] || ignored(k)) continue;
+    if (os.mem[k] === ns.mem[k] || ignored(k) || masked(k, os.mem[k]!, ns.mem[k]!)) continue;
     if (skipMem && meta.memOff >= 0 && k >= meta.memOff && k < meta.memOff + meta.osz) continue;
     let end = k;
     while (end < NATIVE_SCRATCH_SIZE && os.mem[end] !== ns.mem[end]) end++;
@@ -910,7 +1056,9 @@ export function fromRegression(reg: Regression): { b: Built; nat: NativeResult }
   const nat: NativeResult = n.ok
     ? { ok: true, state: ns, ripOffset: n.ripOffset }
     : { ok: false, signal: n.signal as 'SIGSEGV', code: 0, state: ns, ripOffset: n.ripOffset, addr: BigInt(n.addr ?? 0), errorCode: n.errorCode ?? 0, ...(n.vector !== undefined ? { vector: n.vector } : {}) };
-  return { b: { c: { code, state }, meta: reg.meta }, nat };
+  const c: NativeCase = { code, state };
+  if (reg.meta.compat === true) c.compat = true;
+  return { b: { c, meta: reg.meta }, nat };
 }
 
 export function saveRegression(reg: Regression): string {
@@ -941,13 +1089,13 @@ export interface SurveyResult {
  * Runs `runs` generated cases (no shrinking) through both machines in
  * batches and groups the mismatches by table entry. For bug hunting.
  */
-export function survey(runs: number, seed: number, only?: readonly string[]): SurveyResult {
+export function survey(runs: number, seed: number, only?: readonly string[], compat = false): SurveyResult {
   const t0 = performance.now();
-  const cpu = new Cpu1();
+  const cpu = new Cpu1({ compat });
   const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
-  const recipes = fc.sample(recipeArb(only), { numRuns: runs, seed });
+  const recipes = fc.sample(recipeArb(only, compat), { numRuns: runs, seed });
   for (let start = 0; start < recipes.length; start += 4096) {
-    const built = recipes.slice(start, start + 4096).map(buildCase);
+    const built = recipes.slice(start, start + 4096).map((r) => buildCase(r, compat));
     const nat = runNativeBatch(built.map((b) => b.c));
     built.forEach((b, k) => {
       res.cases++;
@@ -1001,6 +1149,8 @@ export interface PropertyOptions {
   seq?: boolean;
   /** Run x87/SSE state round trips (buildX87Seq) instead of single instructions. */
   x87?: boolean;
+  /** Single instructions in compatibility mode (ENTRIES32). */
+  compat?: boolean;
 }
 
 export interface PropertyOutcome {
@@ -1018,12 +1168,13 @@ export interface PropertyOutcome {
 export async function checkCpuNative(opts: PropertyOptions): Promise<PropertyOutcome> {
   const t0 = performance.now();
   const harness = new NativeHarness();
-  const cpu = new Cpu1();
+  const compat = opts.compat === true;
+  const cpu = new Cpu1({ compat });
   const stats = { cases: 0, matched: 0, skipped: 0, ms: 0 };
   let last: { b: Built; nat: NativeResult; diff: string } | undefined;
   try {
     const arb: fc.Arbitrary<Built | null> = opts.x87 === true ? x87SeqArb().map(buildX87Seq)
-      : opts.seq === true ? seqArb().map(buildSeq) : recipeArb(opts.only).map(buildCase);
+      : opts.seq === true ? seqArb().map(buildSeq) : recipeArb(opts.only, compat).map((r) => buildCase(r, compat));
     const prop = fc.asyncProperty(arb, async (b) => {
       if (b === null) return true;
       const nat = await harness.runOne(b.c);

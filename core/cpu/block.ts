@@ -125,6 +125,7 @@ export function compileBlock(b: Block): CompiledBlock {
   return new Function('I', 'FA', 'fixUp', src)(insns, fa, fixUp) as CompiledBlock;
 }
 
+/** `rip` is the linear address of the block's first byte (CS base added outside 64-bit mode). */
 export function buildBlock(cpu: Cpu, rip: number, pa: number, key: number): Block {
   const insns: Insn[] = [];
   const u8 = cpu.u8;

@@ -33,7 +33,7 @@ export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
-const NO_TAG = 0.5; // never equal to a page base
+export const NO_TAG = 0.5; // never equal to a page base
 
 export class Cpu implements LazyFlags {
   readonly mem: PhysMem;
@@ -568,9 +568,10 @@ export class Cpu implements LazyFlags {
    */
   private chainOk(from: Block, slot: number, rip: number): boolean {
     const c = slot === 0 ? from.succ0! : from.succ1!;
-    const idx = (rip >>> 12) & TLB_MASK;
-    const off = rip & 0xfff;
-    if (this.tlbTag[idx] !== rip - off || (this.tlbPerm[idx]! & this.permX) === 0 ||
+    const lin = this.mode === 8 ? rip : (rip + this.segBaseEff[CS]!) >>> 0;
+    const idx = (lin >>> 12) & TLB_MASK;
+    const off = lin & 0xfff;
+    if (this.tlbTag[idx] !== lin - off || (this.tlbPerm[idx]! & this.permX) === 0 ||
       this.tlbHpa[idx]! + off !== c.pa || !c.valid || c.mode !== this.mode) return false;
     if (slot === 0) { from.succGen0 = this.chainGen; from.succPx0 = this.permX; } else { from.succGen1 = this.chainGen; from.succPx1 = this.permX; }
     return true;
@@ -595,11 +596,12 @@ export class Cpu implements LazyFlags {
 
   /** The block for linear RIP, decoding it if needed. */
   blockAt(rip: number): Block {
-    const pa = this.hpaFor(rip, ACC_X, this.permX);
+    const lin = this.mode === 8 ? rip : (rip + this.segBaseEff[CS]!) >>> 0; // CS base outside 64-bit mode (Vol. 3A, 3.4)
+    const pa = this.hpaFor(lin, ACC_X, this.permX);
     const key = pa * 16 + this.mode;
     const b = this.blocks.get(key);
     if (b !== undefined) return b;
-    return buildBlock(this, rip, pa, key);
+    return buildBlock(this, lin, pa, key);
   }
 
   // =====================================================================

@@ -5,6 +5,8 @@
  * operation CPUID always exits (Vol. 3C, 26.1.2), so guests see these values
  * only as filtered by the hypervisor, the way KVM's supported-CPUID works.
  */
+import { XCR0_SUPPORTED, XSAVE_AREA_SIZE } from './fpu-state.js';
+
 export interface CpuidResult { eax: number; ebx: number; ecx: number; edx: number }
 
 // CPUID.01H:ECX / EDX feature bits (Vol. 2A, Tables 3-10 and 3-11).
@@ -36,7 +38,10 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
     case 0: return { eax: MAX_BASIC_LEAF, ebx: VENDOR[0]!, ecx: VENDOR[1]!, edx: VENDOR[2]! };
     case 1: {
       // SSE3/SSSE3/SSE4 are not implemented, so not advertised (Linux x86-64 needs only SSE2).
-      const ecx = F1_ECX.VMX | F1_ECX.CX16 | F1_ECX.POPCNT;
+      // XSAVE: XSAVE/XRSTOR/XSETBV/XGETBV and XCR0 (Vol. 1, 13.2). OSXSAVE (bit 27) mirrors
+      // CR4.OSXSAVE: the CPU's answer is always filtered by the hypervisor (core/hv/exits/cpuid.ts),
+      // which sets it from the guest's CR4.
+      const ecx = F1_ECX.VMX | F1_ECX.CX16 | F1_ECX.POPCNT | F1_ECX.XSAVE;
       const edx = F1_EDX.FPU | F1_EDX.DE | F1_EDX.PSE | F1_EDX.TSC | F1_EDX.MSR | F1_EDX.PAE | F1_EDX.CX8 | F1_EDX.APIC |
         F1_EDX.SEP | F1_EDX.PGE | F1_EDX.CMOV | F1_EDX.PAT | F1_EDX.CLFSH | F1_EDX.FXSR | F1_EDX.SSE | F1_EDX.SSE2 | F1_EDX.MMX;
       // EBX: brand index 0, CLFLUSH line size 8 (x8 = 64 bytes), 1 logical processor, initial APIC ID.
@@ -53,6 +58,17 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
       return { eax: type | (level << 5) | (1 << 8), ebx: (line - 1) | ((ways - 1) << 22), ecx: sets - 1, edx: 0 };
     }
     case 7: return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    case 0x0d: {
+      // Processor extended state enumeration (Vol. 2A, Table 3-8 leaf 0DH; Vol. 1, 13.2).
+      // Sub-leaf 0: EDX:EAX = the XCR0 bits that may be set (x87, SSE); EBX = the size of
+      // the XSAVE area for the features enabled in XCR0, ECX = for all supported ones:
+      // both components live in the legacy region, so both are 512 + 64 (header) bytes.
+      if (subleaf === 0) return { eax: XCR0_SUPPORTED, ebx: XSAVE_AREA_SIZE, ecx: XSAVE_AREA_SIZE, edx: 0 };
+      // Sub-leaf 1: EAX bit 0 XSAVEOPT, 1 XSAVEC/compaction, 2 XGETBV with ECX = 1,
+      // 3 XSAVES/XRSTORS and IA32_XSS: none is supported; no supervisor state (ECX:EDX = 0).
+      // Sub-leaves 2-63 describe components 2-63 (none supported: all zero).
+      return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    }
     case 0x0b: return { eax: 0, ebx: 0, ecx: subleaf & 0xff, edx: apicId };
     case 0x80000000: return { eax: MAX_EXT_LEAF, ebx: 0, ecx: 0, edx: 0 };
     case 0x80000001: return { eax: 0, ebx: 0, ecx: FX_ECX.LAHF_LM, edx: FX_EDX.SYSCALL | FX_EDX.NX | FX_EDX.PDPE1GB | FX_EDX.RDTSCP | FX_EDX.LM };

@@ -29,6 +29,18 @@ export const MXCSR_RESET = 0x1f80;
  */
 export const MXCSR_MASK = 0xffff;
 
+/**
+ * XCR0 (XFEATURE_ENABLED_MASK, SDM Vol. 1, 13.3 "Enabling the XSAVE Feature
+ * Set and XSAVE-Enabled Features"): bit 0 x87, bit 1 SSE. The state
+ * components this processor supports (CPUID.(EAX=0DH,ECX=0):EDX:EAX, cpuid.ts)
+ * are exactly these two; XCR0 is 1 after reset / INIT (Vol. 3A, Table 10-1).
+ */
+export const XCR0_X87 = 1, XCR0_SSE = 2;
+export const XCR0_SUPPORTED = XCR0_X87 | XCR0_SSE;
+export const XCR0_RESET = XCR0_X87;
+/** Size of an XSAVE area holding every supported component: legacy region (512) + XSAVE header (64) (Vol. 1, 13.4). */
+export const XSAVE_AREA_SIZE = 576;
+
 /** x87 control word after FNINIT (Vol. 1, 8.1.5; Vol. 2A FINIT/FNINIT). */
 export const FCW_INIT = 0x037f;
 /**
@@ -55,6 +67,8 @@ export class FpuState {
   /** Last x87 opcode (11 bits), instruction and data pointers (64-bit as lo/hi), selectors. */
   fop = 0;
   fipLo = 0; fipHi = 0; fdpLo = 0; fdpHi = 0; fcs = 0; fds = 0;
+  /** XCR0 (bits 31:0; bits 63:32 are always 0 here): written by XSETBV (the hypervisor's emulation, core/hv/exits/xsetbv.ts). */
+  xcr0 = XCR0_RESET;
 
   /** Clear the last-instruction fields (FNINIT, Vol. 2A FINIT/FNINIT). */
   clearLast(): void {

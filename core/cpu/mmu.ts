@@ -7,11 +7,11 @@
  * where the full walk raises the right event: #PF for the guest's own
  * tables, an EPT violation or misconfiguration VM exit for EPT.
  */
-import type { Cpu } from './cpu.js';
+import { NO_TAG, type Cpu } from './cpu.js';
 import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { VM_EXIT } from './fault.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
 import { MemoryRangeError } from '../memory/physmem.js';
 
 /** hpaPage: host-physical 4-KiB page; perm: TLB permission bits; large: base of the 2-MiB/1-GiB/4-MiB guest page it came from, or -1. */
@@ -58,6 +58,7 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
   let gpa: number;
   let perm = P_SR | P_SW | P_SX | P_UR | P_UW | P_UX;
   let largeSize = 0;
+  let global = false;
   if (!(cpu.cr0 & CR0_PG)) {
     gpa = lin >>> 0;
   } else {
@@ -143,6 +144,9 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
         pageBase = (pte & 0xfffff000) >>> 0;
       }
     }
+    // G (bit 8 of the entry that maps the page) makes the translation global when CR4.PGE = 1
+    // (Vol. 3A, 4.10.2.4; Tables 4-4/4-6, 4-9/4-11, 4-17/4-18/4-19).
+    global = (leafLo & 0x100) !== 0 && (cpu.cr4 & CR4_PGE) !== 0;
     // Access rights (Vol. 3A, 4.6).
     const wp = (cpu.cr0 & CR0_WP) !== 0;
     perm = P_SR | ((rw || !wp) ? P_SW : 0) | (nx ? 0 : P_SX);
@@ -163,7 +167,53 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
   result.hpaPage = ept - (ept % 4096);
   result.perm = perm & eptPerm;
   result.large = largeSize ? lin - (((lin % largeSize) + largeSize) % largeSize) : -1;
+  // The caller (Cpu.translate) fills TLB entry `idx` with this page: record whether it is global.
+  const g = globalTags(cpu);
+  g[(lin >>> 12) & (g.length - 1)] = global ? lin - (lin & 0xfff) : NOT_GLOBAL;
   return result;
+}
+
+// ---- global translations (CR4.PGE) ----------------------------------------------------------
+//
+// Beside the TLB arrays of the Cpu (tag, host page, permissions) this keeps, per TLB entry,
+// the page base it was filled with when that translation is global (else NOT_GLOBAL). walk()
+// writes it just before Cpu.translate fills the entry; an entry is global while its tag
+// equals this value. Kept here (not in the Cpu) so the fast path stays as it is.
+
+/** Never a page base, and never equal to the TLB's empty tag. */
+const NOT_GLOBAL = 0.25;
+const gTags = new WeakMap<Cpu, Float64Array>();
+let gCpu: Cpu | undefined;
+let gArr: Float64Array | undefined;
+function globalTags(cpu: Cpu): Float64Array {
+  if (cpu === gCpu) return gArr!;
+  let a = gTags.get(cpu);
+  if (a === undefined) { a = new Float64Array(cpu.tlbTag.length).fill(NOT_GLOBAL); gTags.set(cpu, a); }
+  gCpu = cpu; gArr = a;
+  return a;
+}
+
+/**
+ * MOV to CR3 with CR4.PCIDE = 0 (Vol. 3A, 4.10.4.1): invalidates every TLB entry except the
+ * global ones (the translations of pages whose G bit was set while CR4.PGE = 1). Global
+ * entries go only with INVLPG of their page (Cpu.flushTlbPage), a MOV to CR4 that changes
+ * PGE (or PAE, PSE, SMEP, PCIDE), a change of CR0.PG, or a VM entry/exit without VPID
+ * (all of which use Cpu.flushTlb).
+ */
+export function flushTlbNonGlobal(cpu: Cpu): void {
+  const tags = cpu.tlbTag, g = globalTags(cpu);
+  cpu.chainGen++;
+  let kept = 0;
+  for (let k = 0; k < tags.length; k++) {
+    if (tags[k] === g[k]) kept++;
+    else tags[k] = NO_TAG;
+  }
+  if (kept === 0) { cpu.tlbLarge.clear(); return; }
+  // Entries filled from large pages: keep the indices of the surviving (global) ones.
+  for (const [lb, list] of cpu.tlbLarge) {
+    const live = list.filter((k) => tags[k] !== NO_TAG && tags[k]! >= lb && tags[k]! < lb + 0x40000000);
+    if (live.length === 0) cpu.tlbLarge.delete(lb); else cpu.tlbLarge.set(lb, live);
+  }
 }
 
 function needBit(acc: number, user: boolean): number {

@@ -294,8 +294,9 @@ function build(): OpDef[] {
   // CPUID.01H:ECX.MONITOR[bit 3] = 0: MONITOR and MWAIT are #UD (Vol. 2B MONITOR/MWAIT), which has priority over MWAIT/MONITOR exiting.
   add({ op: 0x0f01, reg: 1, mem: false, rm: 0, mn: 'monitor', ops: '', fn: ctl.ud, prefix: NP });
   add({ op: 0x0f01, reg: 1, mem: false, rm: 1, mn: 'mwait', ops: '', fn: ctl.ud, prefix: NP });
-  add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: ctl.ud, prefix: NP }); // XSAVE is not advertised: #UD
-  add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: sys.xsetbv, prefix: NP, flags: END });
+  // XGETBV/XSETBV (CPUID.01H:ECX.XSAVE; Vol. 2C XGETBV, XSETBV): exec/fpu.ts.
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: fpu.xgetbv, prefix: NP });
+  add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: fpu.xsetbv, prefix: NP, flags: END });
   add({ op: 0x0f01, reg: 7, mem: false, rm: 0, mn: 'swapgs', ops: '', fn: swapgs, flags: O64 | END });
   add({ op: 0x0f01, reg: 7, mem: false, rm: 1, mn: 'rdtscp', ops: '', fn: sys.rdtscp });
   add({ op: 0x0f05, mn: 'syscall', ops: '', fn: sys.syscall, flags: O64 | END });
@@ -325,9 +326,13 @@ function build(): OpDef[] {
   add({ op: 0x0fac, mn: 'shrd', ops: 'Ev,Gv,Ib', fn: alu.shiftDouble, undef: OF | AF });
   add({ op: 0x0fad, mn: 'shrd', ops: 'Ev,Gv,CL', fn: alu.shiftDouble, undef: OF | AF });
   // 0F AE group 15: FXSAVE/FXRSTOR (CPUID.01H:EDX.FXSR), LDMXCSR/STMXCSR (SSE), fences
-  // (mod = 3) and CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH). XSAVE (/4-/6 memory) is not advertised.
+  // (mod = 3), CLFLUSH (CPUID.01H:EDX.SSE2/CLFSH), XSAVE/XRSTOR (CPUID.01H:ECX.XSAVE;
+  // REX.W: XSAVE64/XRSTOR64). XSAVEOPT (/6) is #UD: CPUID.(EAX=0DH,ECX=1):EAX[0] = 0.
   add({ op: 0x0fae, reg: 0, mem: true, mn: 'fxsave', ops: 'M', fn: fpu.fxsave, prefix: NP });
   add({ op: 0x0fae, reg: 1, mem: true, mn: 'fxrstor', ops: 'M', fn: fpu.fxrstor, prefix: NP });
+  add({ op: 0x0fae, reg: 4, mem: true, mn: 'xsave', ops: 'M', fn: fpu.xsave, prefix: NP });
+  add({ op: 0x0fae, reg: 5, mem: true, mn: 'xrstor', ops: 'M', fn: fpu.xrstor, prefix: NP });
+  add({ op: 0x0fae, reg: 6, mem: true, mn: 'xsaveopt', ops: 'M', fn: ctl.ud, prefix: NP });
   add({ op: 0x0fae, reg: 2, mem: true, mn: 'ldmxcsr', ops: 'Md', fn: sse.ldmxcsr, prefix: NP });
   add({ op: 0x0fae, reg: 3, mem: true, mn: 'stmxcsr', ops: 'Md', fn: sse.stmxcsr, prefix: NP });
   add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
@@ -342,6 +347,10 @@ function build(): OpDef[] {
   add({ op: 0x0fff, mn: 'ud0', ops: 'Gv,Ev', fn: ctl.ud, flags: END });
   add({ op: 0x0fc3, mn: 'movnti', ops: 'My,Gy', fn: mov.movnti, mem: true, prefix: NP }); // CPUID.01H:EDX.SSE2
   add({ op: 0x0fc7, reg: 1, mem: true, mn: 'cmpxchg8b', ops: 'Mq', fn: alu.cmpxchg8b, flags: LK }); // 16B with REX.W (CX8, CX16)
+  // XRSTORS, XSAVEC, XSAVES: #UD, CPUID.(EAX=0DH,ECX=1):EAX[1] = EAX[3] = 0 (Vol. 2C XRSTORS/XSAVEC/XSAVES).
+  add({ op: 0x0fc7, reg: 3, mem: true, mn: 'xrstors', ops: 'M', fn: ctl.ud, prefix: NP });
+  add({ op: 0x0fc7, reg: 4, mem: true, mn: 'xsavec', ops: 'M', fn: ctl.ud, prefix: NP });
+  add({ op: 0x0fc7, reg: 5, mem: true, mn: 'xsaves', ops: 'M', fn: ctl.ud, prefix: NP });
   add({ op: 0x0fb6, mn: 'movzx', ops: 'Gv,Eb', fn: mov.movzx });
   add({ op: 0x0fb7, mn: 'movzx', ops: 'Gv,Ew', fn: mov.movzx });
   for (let k = 4; k < 8; k++) {
@@ -453,6 +462,41 @@ function sseEntries(add: (d: OpDef) => void): void {
   for (const [o, mn, k] of ARITH) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.paddsub, arg: k });
   add({ op: 0x0fda, prefix: P66, mn: 'pminub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 0 });
   add({ op: 0x0fde, prefix: P66, mn: 'pmaxub', ops: 'Vx,Wx', fn: sse.pminmaxub, arg: 1 });
+  // Vol. 2B PCMPGTB/W/D (66 0F 64/65/66).
+  add({ op: 0x0f64, prefix: P66, mn: 'pcmpgtb', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 1 });
+  add({ op: 0x0f65, prefix: P66, mn: 'pcmpgtw', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 2 });
+  add({ op: 0x0f66, prefix: P66, mn: 'pcmpgtd', ops: 'Vx,Wx', fn: sse.pcmpgt, arg: 4 });
+  // Vol. 2B PADDUSB/W (66 0F DC/DD), PSUBUSB/W (66 0F D8/D9), PADDSB/W (66 0F EC/ED), PSUBSB/W (66 0F E8/E9).
+  const { SAT_SIGNED: SS_, SAT_SUB: SB_ } = sse;
+  const SAT = [[0xdc, 'paddusb', 1], [0xdd, 'paddusw', 2], [0xd8, 'psubusb', 1 | SB_], [0xd9, 'psubusw', 2 | SB_],
+    [0xec, 'paddsb', 1 | SS_], [0xed, 'paddsw', 2 | SS_], [0xe8, 'psubsb', 1 | SS_ | SB_], [0xe9, 'psubsw', 2 | SS_ | SB_]] as const;
+  for (const [o, mn, k] of SAT) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.paddsubSat, arg: k });
+  // Vol. 2B PMINSW/PMAXSW (66 0F EA/EE), PAVGB/PAVGW (66 0F E0/E3).
+  add({ op: 0x0fea, prefix: P66, mn: 'pminsw', ops: 'Vx,Wx', fn: sse.pminmaxsw, arg: 0 });
+  add({ op: 0x0fee, prefix: P66, mn: 'pmaxsw', ops: 'Vx,Wx', fn: sse.pminmaxsw, arg: 1 });
+  add({ op: 0x0fe0, prefix: P66, mn: 'pavgb', ops: 'Vx,Wx', fn: sse.pavg, arg: 1 });
+  add({ op: 0x0fe3, prefix: P66, mn: 'pavgw', ops: 'Vx,Wx', fn: sse.pavg, arg: 2 });
+  // Vol. 2B PMULLW (66 0F D5), PMULHW (E5), PMULHUW (E4), PMULUDQ (F4), PMADDWD (F5), PSADBW (F6).
+  add({ op: 0x0fd5, prefix: P66, mn: 'pmullw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_LW });
+  add({ op: 0x0fe5, prefix: P66, mn: 'pmulhw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_HW });
+  add({ op: 0x0fe4, prefix: P66, mn: 'pmulhuw', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_HUW });
+  add({ op: 0x0ff4, prefix: P66, mn: 'pmuludq', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_UDQ });
+  add({ op: 0x0ff5, prefix: P66, mn: 'pmaddwd', ops: 'Vx,Wx', fn: sse.pmul, arg: sse.MUL_ADDWD });
+  add({ op: 0x0ff6, prefix: P66, mn: 'psadbw', ops: 'Vx,Wx', fn: sse.psadbw });
+  // Vol. 2B PACKSSWB (66 0F 63), PACKSSDW (66 0F 6B), PACKUSWB (66 0F 67).
+  add({ op: 0x0f63, prefix: P66, mn: 'packsswb', ops: 'Vx,Wx', fn: sse.pack, arg: 0 });
+  add({ op: 0x0f6b, prefix: P66, mn: 'packssdw', ops: 'Vx,Wx', fn: sse.pack, arg: 1 });
+  add({ op: 0x0f67, prefix: P66, mn: 'packuswb', ops: 'Vx,Wx', fn: sse.pack, arg: 2 });
+  // Shifts by the low quadword of xmm/m128 (Vol. 2B PSRLW/D/Q 66 0F D1-D3, PSRAW/D E1/E2, PSLLW/D/Q F1-F3).
+  const XSH = [[0xd1, 'psrlw', 0x20 | SH_RL], [0xd2, 'psrld', 0x40 | SH_RL], [0xd3, 'psrlq', 0x80 | SH_RL],
+    [0xe1, 'psraw', 0x20 | SH_RA], [0xe2, 'psrad', 0x40 | SH_RA],
+    [0xf1, 'psllw', 0x20 | SH_LL], [0xf2, 'pslld', 0x40 | SH_LL], [0xf3, 'psllq', 0x80 | SH_LL]] as const;
+  for (const [o, mn, k] of XSH) add({ op: 0x0f00 | o, prefix: P66, mn, ops: 'Vx,Wx', fn: sse.pshiftXmm, arg: k });
+  // Vol. 2C SHUFPS (0F C6), SHUFPD (66 0F C6); Vol. 2B PEXTRW (66 0F C5, register only), PINSRW (66 0F C4).
+  add({ op: 0x0fc6, prefix: NP, mn: 'shufps', ops: 'Vps,Wps,Ib', fn: sse.shufp, arg: 4 });
+  add({ op: 0x0fc6, prefix: P66, mn: 'shufpd', ops: 'Vpd,Wpd,Ib', fn: sse.shufp, arg: 8 });
+  add({ op: 0x0fc5, prefix: P66, mn: 'pextrw', ops: 'Gd,Ux,Ib', fn: sse.pextrw, mem: false });
+  add({ op: 0x0fc4, prefix: P66, mn: 'pinsrw', ops: 'Vx,Ew,Ib', fn: sse.pinsrw });
 }
 
 // ---- small dispatchers for encodings selected by prefixes or ModRM.rm ----

@@ -4,7 +4,7 @@
  * harness's shape, so the two can be compared field by field.
  *
  * Machine: a small PhysMem, 64-bit mode (EFER.LME|LMA|NXE, CR0.PE|PG|NE|ET,
- * CR4.PAE|OSFXSR|OSXMMEXCPT as Linux sets them), 4-level paging (SDM Vol. 3A, 4.5) mapping
+ * CR4.PAE|OSFXSR|OSXMMEXCPT|OSXSAVE and XCR0 = x87|SSE as Linux sets them), 4-level paging (SDM Vol. 3A, 4.5) mapping
  *   NATIVE_SCRATCH_BASE            1 page  RW, NX   (pages around it unmapped)
  *   NATIVE_CODE_ADDR - 0x1000 ..   3 pages RWX      (the harness's CODE_BASE)
  * a 64-bit code segment (access rights 0xa09b), flat data segments (0xc093),
@@ -28,7 +28,7 @@
 import { PhysMem } from '../../core/memory/physmem.js';
 import { Cpu } from '../../core/cpu/cpu.js';
 import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
-import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT } from '../../core/cpu/regs.js';
+import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE } from '../../core/cpu/regs.js';
 import { fpuState, resetFpu } from '../../core/cpu/fpu-state.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK,
@@ -209,7 +209,8 @@ export class Cpu1 {
     const c = this.cpu;
     c.efer = (1 << 8) | (1 << 10) | (1 << 11); // LME | LMA | NXE
     c.cr0 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 31) | (1 << 16); // PE | ET | NE | PG | WP
-    c.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    c.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+    fpuState(c).xcr0 = 3; // x87 | SSE: the components both this CPU and the host support
     c.cr3 = PA_PML4;
     c.cr2 = 0;
     const dpl = this.user ? 3 : 0;

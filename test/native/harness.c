@@ -25,7 +25,9 @@
  *   off  size
  *     0    4  magic 'HVI1' (bytes 48 56 49 31)
  *     4    1  code length (0..15; 0 runs nothing: handy to test the harness)
- *     5    3  reserved, 0
+ *     5    1  mode: 0 = 64-bit mode, 1 = compatibility mode (see below); other
+ *             values: BAD_INPUT
+ *     6    2  reserved, 0
  *     8    8  RFLAGS; only CF PF AF ZF SF DF OF (mask 0x0CD5) are honoured,
  *             the rest (TF, IF, IOPL, AC, ...) is ignored; bit 1 is forced 1
  *    16   16  instruction bytes (only the first `code length` are used)
@@ -83,6 +85,19 @@
  * on the way out (TF set by POPF traps at the exit stub) counts as
  * completion, with the flags as the instruction left them.
  *
+ * Compatibility mode (mode byte 1): the instruction runs with CS = 0x23,
+ * Linux's 32-bit user code segment (flat, D = 1, L = 0), and DS = ES = FS =
+ * GS = SS = 0x2b (flat 32-bit data; DS/ES/FS/GS are restored afterwards).
+ * Entry: hv_enter loads the registers in 64-bit mode and jumps to a
+ * trampoline at EXIT_ADDR + 0x80, a far JMP m16:32 (FF /5) to 0x23:INSN_ADDR.
+ * Exit: the E9 after the instruction reaches EXIT_ADDR, which holds a far
+ * JMP ptr16:32 (EA) to 0x33:EXIT_ADDR + 0x40, the usual 64-bit `jmp
+ * *2(%rip)` to hv_exit. Neither far jump changes a GPR or RFLAGS. Bits 63:32
+ * of the GPRs are undefined after compatibility mode and R8-R15 are out of
+ * its reach (SDM Vol. 1, 3.4.1.1): the driver compares the low halves of
+ * RAX..RDI only. Branch targets at EXIT_ADDR .. EXIT_ADDR + 0x9F are not
+ * reliable (trampolines).
+ *
  * Protocol: records are processed in order; output is flushed whenever the
  * harness is about to block reading stdin, so both "all input at once"
  * (spawnSync) and "one record at a time" streaming work. Clean EOF on a
@@ -139,6 +154,8 @@
 #define STATUS_TIMEOUT 0x100u
 #define STATUS_BAD_INPUT 0x200u
 #define FLAGS_IN_MASK 0x0CD5u /* CF PF AF ZF SF DF OF */
+#define USER32_CS 0x23u /* Linux's __USER32_CS */
+#define USER_CS 0x33u   /* Linux's __USER_CS */
 #define XS_MAX 32768
 
 #define HV_GLOBAL __attribute__((used, visibility("hidden")))
@@ -152,6 +169,7 @@ HV_GLOBAL uint64_t hv_code_ptr;
 HV_GLOBAL uint32_t hv_xsave_mask; /* XRSTOR/XSAVE RFBM (low 32 bits) */
 HV_GLOBAL uint8_t hv_use_xsave;
 HV_GLOBAL uint8_t hv_have_fsgsbase; /* RDFSBASE & co usable (CPU + kernel) */
+HV_GLOBAL uint8_t hv_compat;        /* this case runs in compatibility mode */
 HV_GLOBAL uint16_t hv_host_sel[4];  /* DS ES FS GS */
 HV_GLOBAL uint64_t hv_host_fsbase, hv_host_gsbase;
 HV_GLOBAL _Alignas(64) uint8_t hv_host_xs[XS_MAX];
@@ -198,6 +216,14 @@ __asm__(
     "  wrfsbase %rax\n"
     "  wrgsbase %rax\n"
     "3:\n"
+    "  cmpb $0, hv_compat(%rip)\n" /* compatibility mode: flat 32-bit data segments */
+    "  je 4f\n"
+    "  mov $0x2b, %eax\n"
+    "  mov %eax, %ds\n"
+    "  mov %eax, %es\n"
+    "  mov %eax, %fs\n"
+    "  mov %eax, %gs\n"
+    "4:\n"
     "  pushq hv_in_rflags(%rip)\n"
     "  popfq\n"
     LOAD(0, rax) LOAD(8, rcx) LOAD(16, rdx) LOAD(24, rbx)
@@ -456,8 +482,9 @@ static void run_case(const uint8_t *in, uint8_t *out) {
   memset(out, 0, REC_SIZE);
   wr32(out, OUT_MAGIC);
   unsigned len = in[4];
+  unsigned mode = in[5];
   uint32_t mxcsr = rd32(in + 160);
-  if (len > 15 || (mxcsr & ~mxcsr_mask) != 0) {
+  if (len > 15 || mode > 1 || (mxcsr & ~mxcsr_mask) != 0) {
     wr32(out + 4, STATUS_BAD_INPUT);
     wr32(out + 168, 0xFFFFFFFFu);
     return;
@@ -470,17 +497,29 @@ static void run_case(const uint8_t *in, uint8_t *out) {
   insn[len] = 0xE9; /* jmp rel32 -> EXIT_ADDR */
   wr32(insn + len + 1, (uint32_t)(EXIT_ADDR - (INSN_ADDR + len + 5)));
   uint8_t *ex = (uint8_t *)EXIT_ADDR;
-  ex[0] = 0xFF; /* jmp *2(%rip): the pointer is 8-aligned, as AC may be set */
-  ex[1] = 0x25;
-  wr32(ex + 2, 2);
-  wr64(ex + 8, (uint64_t)(uintptr_t)&hv_exit);
+  uint8_t *ex64 = mode ? ex + 0x40 : ex;
+  ex64[0] = 0xFF; /* jmp *2(%rip): the pointer is 8-aligned, as AC may be set */
+  ex64[1] = 0x25;
+  wr32(ex64 + 2, 2);
+  wr64(ex64 + 8, (uint64_t)(uintptr_t)&hv_exit);
+  if (mode) {
+    ex[0] = 0xEA; /* (32-bit) jmp far 0x33:EXIT_ADDR+0x40 */
+    wr32(ex + 1, (uint32_t)(EXIT_ADDR + 0x40));
+    wr16(ex + 5, USER_CS);
+    ex[0x80] = 0xFF; /* (64-bit) jmp far m16:32 [rip+0x0A] -> 0x23:INSN_ADDR */
+    ex[0x81] = 0x2D;
+    wr32(ex + 0x82, 0x0A);
+    wr32(ex + 0x90, (uint32_t)INSN_ADDR);
+    wr16(ex + 0x94, USER32_CS);
+  }
+  hv_compat = (uint8_t)mode;
 
   memcpy((void *)SCRATCH_BASE, in + 512, SCRATCH_SIZE);
   wr32(hv_guest_xs + 24, mxcsr);
   memcpy(hv_guest_xs + 160, in + 176, 256);
   memcpy(hv_in_gpr, in + 32, 128);
   hv_in_rflags = (rd64(in + 8) & FLAGS_IN_MASK) | 2u;
-  hv_code_ptr = INSN_ADDR;
+  hv_code_ptr = mode ? EXIT_ADDR + 0x80 : INSN_ADDR;
 
   uint32_t status, trapno, err;
   int32_t sicode;
@@ -517,7 +556,8 @@ static void run_case(const uint8_t *in, uint8_t *out) {
     /* A signal on the way out (a TF set by POPF traps at EXIT_ADDR; a guest
        PKRU could make hv_exit's stores fault): the instruction completed. */
     if (status != STATUS_TIMEOUT &&
-        (rip == EXIT_ADDR || (rip >= (uintptr_t)hv_exit && rip < (uintptr_t)hv_exit_end))) {
+        (rip == EXIT_ADDR || (mode && rip > EXIT_ADDR && rip <= EXIT_ADDR + 0x40) ||
+         (rip >= (uintptr_t)hv_exit && rip < (uintptr_t)hv_exit_end))) {
       if (rip >= (uintptr_t)hv_exit_regs_saved && rip < (uintptr_t)hv_exit_end) gpr = hv_out_gpr;
       if (rip >= (uintptr_t)hv_exit_flags_saved && rip < (uintptr_t)hv_exit_end) rflags = hv_out_rflags;
       if (rip >= (uintptr_t)hv_exit_fx_saved && rip < (uintptr_t)hv_exit_end) fx = hv_out_fx;

@@ -58,6 +58,11 @@ export interface NativeState {
 export interface NativeCase {
   code: Uint8Array;
   state: NativeState;
+  /**
+   * Run in compatibility mode (CS = 0x23, flat 32-bit segments; harness.c):
+   * bits 63:32 of the GPRs are undefined afterwards and R8-R15 unreachable.
+   */
+  compat?: boolean;
 }
 
 export type NativeSignal = 'SIGFPE' | 'SIGSEGV' | 'SIGBUS' | 'SIGILL' | 'SIGTRAP' | 'SIGSYS' | 'TIMEOUT';
@@ -276,6 +281,7 @@ function encodeInto(c: NativeCase, bytes: Buffer, words: Uint32Array, off: numbe
   const w = off >>> 2;
   words[w] = IN_MAGIC;
   bytes[off + 4] = c.code.length;
+  bytes[off + 5] = c.compat === true ? 1 : 0;
   words[w + 2] = (s.rflags & NATIVE_RFLAGS_INPUT_MASK) >>> 0;
   bytes.set(c.code, off + 16);
   words.set(s.gpr, w + 8);

@@ -143,7 +143,9 @@ export function pushSeg(cpu: Cpu, i: Insn): void {
 export function popSeg(cpu: Cpu, i: Insn): void {
   const a = cpu.stackAddr(0);
   const v = cpu.read16(a);
-  loadDataSegment(cpu, i.arg, v);
+  // Real mode: the selector and base = selector * 16, no descriptor (Vol. 3A, 20.1.1), as MOV Sreg does.
+  if (!(cpu.cr0 & 1)) { cpu.segSel[i.arg] = v; cpu.segBase[i.arg] = v * 16; cpu.updateMode(); }
+  else loadDataSegment(cpu, i.arg, v);
   cpu.addRsp(i.osz);
   if (i.arg === SS) { cpu.shadowKind = 2; cpu.shadowAt = cpu.icount + 1; }
 }

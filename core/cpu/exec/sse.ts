@@ -26,7 +26,7 @@ import { CR0_EM, CR0_TS, CR4_OSFXSR, UD, NM } from '../regs.js';
 
 /** The source operand of the current instruction (16 bytes), and a copy of the destination. */
 const SRC = new Int32Array(4), SRCB = new Uint8Array(SRC.buffer), SRCW = new Uint16Array(SRC.buffer);
-const DST = new Int32Array(4), DSTB = new Uint8Array(DST.buffer);
+const DST = new Int32Array(4), DSTB = new Uint8Array(DST.buffer), DSTW = new Uint16Array(DST.buffer);
 
 /** #UD if CR0.EM or !CR4.OSFXSR, then #NM if CR0.TS; returns the register state. */
 export function sseState(cpu: Cpu): FpuState {
@@ -299,6 +299,161 @@ export function pminmaxub(cpu: Cpu, i: Insn): void {
   }
 }
 
+/**
+ * PCMPGTB/PCMPGTW/PCMPGTD xmm, xmm/m128 (66 0F 64/65/66): all ones where the destination
+ * element is greater (signed) than the source element; arg = element size (Vol. 2B PCMPGTB/PCMPGTW/PCMPGTD).
+ */
+export function pcmpgt(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  if (i.arg === 1) {
+    const b = s.xmmB, o = i.reg << 4;
+    for (let k = 0; k < 16; k++) b[o + k] = ((b[o + k]! << 24) >> 24) > ((SRCB[k]! << 24) >> 24) ? 0xff : 0;
+  } else if (i.arg === 2) {
+    const w = s.xmmW, o = i.reg << 3;
+    for (let k = 0; k < 8; k++) w[o + k] = ((w[o + k]! << 16) >> 16) > ((SRCW[k]! << 16) >> 16) ? 0xffff : 0;
+  } else {
+    const x = s.xmm, o = i.reg << 2;
+    for (let k = 0; k < 4; k++) x[o + k] = x[o + k]! > SRC[k]! ? -1 : 0;
+  }
+}
+
+/** Saturating-arithmetic kinds in `arg`: element size (1, 2) | SAT_SIGNED | SAT_SUB. */
+export const SAT_SIGNED = 0x10, SAT_SUB = 0x20;
+/**
+ * PADDUSB/PADDUSW (66 0F DC/DD), PSUBUSB/PSUBUSW (66 0F D8/D9), PADDSB/PADDSW (66 0F EC/ED),
+ * PSUBSB/PSUBSW (66 0F E8/E9): element-wise add/subtract with unsigned or signed saturation
+ * (Vol. 2B PADDUSB/PADDUSW, PSUBUSB/PSUBUSW, PADDSB/PADDSW, PSUBSB/PSUBSW).
+ */
+export function paddsubSat(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const sgn = (i.arg & SAT_SIGNED) !== 0, sub = (i.arg & SAT_SUB) !== 0;
+  if ((i.arg & 15) === 1) {
+    const b = s.xmmB, o = i.reg << 4;
+    const lo = sgn ? -128 : 0, hi = sgn ? 127 : 255;
+    for (let k = 0; k < 16; k++) {
+      const d = sgn ? (b[o + k]! << 24) >> 24 : b[o + k]!, v = sgn ? (SRCB[k]! << 24) >> 24 : SRCB[k]!;
+      const r = sub ? d - v : d + v;
+      b[o + k] = r < lo ? lo : r > hi ? hi : r;
+    }
+  } else {
+    const w = s.xmmW, o = i.reg << 3;
+    const lo = sgn ? -32768 : 0, hi = sgn ? 32767 : 65535;
+    for (let k = 0; k < 8; k++) {
+      const d = sgn ? (w[o + k]! << 16) >> 16 : w[o + k]!, v = sgn ? (SRCW[k]! << 16) >> 16 : SRCW[k]!;
+      const r = sub ? d - v : d + v;
+      w[o + k] = r < lo ? lo : r > hi ? hi : r;
+    }
+  }
+}
+
+/** PMINSW/PMAXSW xmm, xmm/m128 (66 0F EA / EE): signed word minimum (arg 0) / maximum (arg 1) (Vol. 2B PMINSW, PMAXSW). */
+export function pminmaxsw(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const w = s.xmmW, o = i.reg << 3, max = i.arg === 1;
+  for (let k = 0; k < 8; k++) {
+    const d = (w[o + k]! << 16) >> 16, v = (SRCW[k]! << 16) >> 16;
+    if ((v > d) === max && v !== d) w[o + k] = v;
+  }
+}
+
+/** PAVGB/PAVGW xmm, xmm/m128 (66 0F E0 / E3): unsigned (a + b + 1) >> 1; arg = element size (Vol. 2B PAVGB/PAVGW). */
+export function pavg(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  if (i.arg === 1) {
+    const b = s.xmmB, o = i.reg << 4;
+    for (let k = 0; k < 16; k++) b[o + k] = (b[o + k]! + SRCB[k]! + 1) >> 1;
+  } else {
+    const w = s.xmmW, o = i.reg << 3;
+    for (let k = 0; k < 8; k++) w[o + k] = (w[o + k]! + SRCW[k]! + 1) >> 1;
+  }
+}
+
+/** Multiplication kinds in `arg`. */
+export const MUL_LW = 0, MUL_HW = 1, MUL_HUW = 2, MUL_UDQ = 3, MUL_ADDWD = 4;
+/**
+ * PMULLW (66 0F D5: low 16 bits of the signed products), PMULHW (66 0F E5: high 16 bits,
+ * signed), PMULHUW (66 0F E4: high 16 bits, unsigned), PMULUDQ (66 0F F4: dwords 0 and 2,
+ * unsigned, to two 64-bit products), PMADDWD (66 0F F5: signed word products, adjacent
+ * pairs added into dwords; 8000H * 8000H * 2 wraps to 80000000H) (Vol. 2B PMULLW, PMULHW,
+ * PMULHUW, PMULUDQ, PMADDWD).
+ */
+export function pmul(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const k0 = i.arg;
+  if (k0 === MUL_UDQ) {
+    const x = s.xmm, o = i.reg << 2;
+    for (let k = 0; k < 4; k += 2) {
+      // 32 x 32 -> 64 bits from 16-bit halves (exact in doubles), no BigInt.
+      const a = x[o + k]! >>> 0, b = SRC[k]! >>> 0;
+      const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+      const ll = al * bl, mid = ah * bl + al * bh, hh = ah * bh;
+      const lo = ll + (mid % 65536) * 65536;
+      x[o + k] = lo | 0; // lo < 2^49: the low 32 bits are exact
+      x[o + k + 1] = (hh + Math.floor(mid / 65536) + Math.floor(lo / 4294967296)) | 0;
+    }
+    return;
+  }
+  if (k0 === MUL_ADDWD) {
+    const w = s.xmmW, x = s.xmm, o = i.reg << 3;
+    for (let k = 0; k < 4; k++) {
+      const p0 = ((w[o + 2 * k]! << 16) >> 16) * ((SRCW[2 * k]! << 16) >> 16);
+      const p1 = ((w[o + 2 * k + 1]! << 16) >> 16) * ((SRCW[2 * k + 1]! << 16) >> 16);
+      x[(i.reg << 2) + k] = (p0 + p1) | 0;
+    }
+    return;
+  }
+  const w = s.xmmW, o = i.reg << 3;
+  for (let k = 0; k < 8; k++) {
+    const p = k0 === MUL_HUW ? w[o + k]! * SRCW[k]! : ((w[o + k]! << 16) >> 16) * ((SRCW[k]! << 16) >> 16);
+    w[o + k] = k0 === MUL_LW ? p : Math.floor(p / 65536);
+  }
+}
+
+/**
+ * PSADBW xmm, xmm/m128 (66 0F F6): for each 8-byte half, the sum of the absolute byte
+ * differences into bits 15:0 of that quadword, bits 63:16 zero (Vol. 2B PSADBW).
+ */
+export function psadbw(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const b = s.xmmB;
+  let s0 = 0, s1 = 0;
+  const o = i.reg << 4;
+  for (let k = 0; k < 8; k++) { s0 += Math.abs(b[o + k]! - SRCB[k]!); s1 += Math.abs(b[o + 8 + k]! - SRCB[8 + k]!); }
+  setX(s, i.reg, s0, 0, s1, 0);
+}
+
+/**
+ * PACKSSWB (66 0F 63: signed words to signed bytes), PACKSSDW (66 0F 6B: signed dwords to
+ * signed words), PACKUSWB (66 0F 67: signed words to unsigned bytes), with saturation; the
+ * destination's elements fill the low half, the source's the high half; arg: 0 SSWB, 1 SSDW,
+ * 2 USWB (Vol. 2B PACKSSWB/PACKSSDW, PACKUSWB).
+ */
+export function pack(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const o = i.reg << 2, x = s.xmm;
+  for (let k = 0; k < 4; k++) DST[k] = x[o + k]!;
+  if (i.arg === 1) {
+    const w = s.xmmW, ow = i.reg << 3;
+    for (let k = 0; k < 8; k++) {
+      const v = k < 4 ? DST[k]! : SRC[k - 4]!;
+      w[ow + k] = v < -32768 ? -32768 : v > 32767 ? 32767 : v;
+    }
+    return;
+  }
+  const b = s.xmmB, ob = i.reg << 4, lo = i.arg === 0 ? -128 : 0, hi = i.arg === 0 ? 127 : 255;
+  for (let k = 0; k < 16; k++) {
+    const v = ((k < 8 ? DSTW[k]! : SRCW[k - 8]!) << 16) >> 16;
+    b[ob + k] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
 // ---- shuffles and unpacks -----------------------------------------------------------
 
 /**
@@ -341,6 +496,36 @@ export function pshuf(cpu: Cpu, i: Insn): void {
   }
 }
 
+/**
+ * SHUFPS xmm, xmm/m128, imm8 (0F C6): dwords 0-1 from the destination, 2-3 from the source,
+ * each chosen by two bits of imm8; SHUFPD (66 0F C6): quadword 0 from the destination,
+ * 1 from the source, chosen by imm8 bits 0 and 1; arg: 4 PS, 8 PD (Vol. 2C SHUFPS, SHUFPD).
+ */
+export function shufp(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const imm = i.imm & 0xff, o = i.reg << 2, x = s.xmm;
+  for (let k = 0; k < 4; k++) DST[k] = x[o + k]!;
+  if (i.arg === 4) {
+    setX(s, i.reg, DST[imm & 3]!, DST[(imm >> 2) & 3]!, SRC[(imm >> 4) & 3]!, SRC[(imm >> 6) & 3]!);
+  } else {
+    const d = (imm & 1) << 1, q = imm & 2;
+    setX(s, i.reg, DST[d]!, DST[d + 1]!, SRC[q]!, SRC[q + 1]!);
+  }
+}
+
+/** PEXTRW r32/64, xmm, imm8 (66 0F C5, register source): word imm8[2:0], zero-extended (Vol. 2B PEXTRW). */
+export function pextrw(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  setReg(cpu, i.reg, 4, s.xmmW[(i.rm << 3) + (i.imm & 7)]!, 0, 1);
+}
+/** PINSRW xmm, r32/m16, imm8 (66 0F C4): word imm8[2:0] of the destination from the low word of the source (Vol. 2B PINSRW). */
+export function pinsrw(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  const v = i.mod === 3 ? cpu.lo[i.rm]! & 0xffff : cpu.read16(i.ea(cpu, i));
+  s.xmmW[(i.reg << 3) + (i.imm & 7)] = v;
+}
+
 // ---- shifts by an immediate (groups 12, 13, 14: 66 0F 71, 72, 73) -------------------
 
 /** Shift kinds in `arg` (low bits) and element size (arg >> 4: 2, 4, 8; 16 = whole register in bytes). */
@@ -354,8 +539,23 @@ export const SH_RL = 0, SH_RA = 1, SH_LL = 2;
  */
 export function pshiftImm(cpu: Cpu, i: Insn): void {
   const s = sseState(cpu);
-  const kind = i.arg & 3, size = i.arg >> 4, c = i.imm & 0xff;
-  const r = i.rm;
+  shiftReg(s, i.rm, i.arg & 3, i.arg >> 4, i.imm & 0xff);
+}
+
+/**
+ * PSRLW/PSRLD/PSRLQ (66 0F D1/D2/D3), PSRAW/PSRAD (66 0F E1/E2), PSLLW/PSLLD/PSLLQ (66 0F
+ * F1/F2/F3) xmm, xmm/m128: the count is the source's whole low quadword (a count beyond
+ * the element width gives 0, or the sign for PSRA); arg as for pshiftImm (same SDM pages).
+ */
+export function pshiftXmm(cpu: Cpu, i: Insn): void {
+  const s = sseState(cpu);
+  loadW(cpu, i, s, 1);
+  const c = SRC[1] !== 0 || (SRC[0]! >>> 0) > 255 ? 255 : SRC[0]!;
+  shiftReg(s, i.reg, i.arg & 3, i.arg >> 4, c);
+}
+
+/** Shifts XMM register `r` by `c` (0-255): kind SH_*, element size 2/4/8, or 16 (bytes). */
+function shiftReg(s: FpuState, r: number, kind: number, size: number, c: number): void {
   if (size === 2) {
     const w = s.xmmW, o = r << 3;
     for (let k = 0; k < 8; k++) {

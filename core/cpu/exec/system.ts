@@ -12,9 +12,10 @@ import { rdmsr, wrmsr } from '../msr.js';
 import {
   RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, CR4_PCIDE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+  CR4_SMEP, CR4_PCIDE, CR4_DE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
+import { flushTlbNonGlobal } from '../mmu.js';
 
 function requireCpl0(cpu: Cpu): void { if (cpu.cpl !== 0) cpu.gp(0); }
 
@@ -40,11 +41,6 @@ export function rdpmc(cpu: Cpu, i: Insn): void {
 export function invd(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
   cpu.vmexit(EXIT_REASON.INVD, 0, i.len);
-}
-/** XSETBV (0F 01 D1): unconditional exit. */
-export function xsetbv(cpu: Cpu, i: Insn): void {
-  if (!(cpu.cr4 & (1 << 18))) cpu.fault(UD); // CR4.OSXSAVE = 0: #UD before the exit
-  cpu.vmexit(EXIT_REASON.XSETBV, 0, i.len);
 }
 /** VMX instructions executed by the guest always exit (Vol. 3C, 26.1.2); VMCALL is the hypercall. arg = exit reason. */
 export function vmxInsn(cpu: Cpu, i: Insn): void {
@@ -204,7 +200,7 @@ export function movToCr(cpu: Cpu, i: Insn): void {
       }
       if (vh & ~0x7f) cpu.gp(0); // bits above MAXPHYADDR (39)
       cpu.cr3 = (vh & 0x7f) * TWO32 + (v >>> 0);
-      cpu.flushTlb();
+      flushTlbNonGlobal(cpu); // global translations survive (Vol. 3A, 4.10.4.1)
       return;
     }
     case 4: {
@@ -286,10 +282,13 @@ export function smsw(cpu: Cpu, i: Insn): void {
 /** MOV to/from DRn (0F 21/23): exits with MOV-DR exiting (qualification Vol. 3C Table 28-4). */
 export function movDr(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
-  const dr = i.reg;
-  if (dr === 4 || dr === 5 || dr > 7) cpu.fault(UD);
+  let dr = i.reg;
+  if (dr > 7) cpu.fault(UD);
   const toDr = i.op === 0x123;
+  // DR4/DR5: #UD with CR4.DE = 1, else aliases of DR6/DR7 (Vol. 3A, 18.2.2; Vol. 2B MOV DR).
+  if ((dr === 4 || dr === 5) && (cpu.cr4 & CR4_DE) !== 0) cpu.fault(UD);
   if (cpu.ctlProc & PROC_BASED.MOV_DR_EXITING) cpu.vmexit(EXIT_REASON.MOV_DR, dr | (toDr ? 0 : 16) | ((i.rm & 15) << 8), i.len);
+  if (dr === 4 || dr === 5) dr += 2;
   const w = cpu.mode === 8 ? 8 : 4;
   if (toDr) {
     const v = (cpu.hi[i.rm]! >>> 0) * TWO32 + (cpu.lo[i.rm]! >>> 0);

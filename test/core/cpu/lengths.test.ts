@@ -67,6 +67,8 @@ const ALIASES: Record<string, string[]> = {
   fwait: ['wait'], xlat: ['xlatb'], sysret: ['sysret', 'sysretq'],
   // SSE: REX.W selects MOVQ, FXSAVE64/FXRSTOR64; NP 0F 12/16 with mod = 3 are MOVHLPS/MOVLHPS.
   movd: ['movd', 'movq'], fxsave: ['fxsave', 'fxsave64'], fxrstor: ['fxrstor', 'fxrstor64'],
+  xsave: ['xsave', 'xsave64'], xrstor: ['xrstor', 'xrstor64'], xsaveopt: ['xsaveopt', 'xsaveopt64'],
+  xrstors: ['xrstors', 'xrstors64'], xsavec: ['xsavec', 'xsavec64'], xsaves: ['xsaves', 'xsaves64'],
   movlps: ['movlps', 'movhlps'], movhps: ['movhps', 'movlhps'],
   // F3 0F 09 is WBNOINVD where supported, WBINVD (F3 ignored) elsewhere (Vol. 2B WBNOINVD).
   wbinvd: ['wbinvd', 'wbnoinvd'],

@@ -216,4 +216,27 @@ test('mandatory prefixes: F3/F2 select before 66, the last of F2/F3 wins, 66 is 
   assert.is(r.state!.gpr[0], 0x03020100); assert.is(r.state!.gpr[1], 0);
 });
 
+test('SSE2 integer edge cases from the SDM: PMULUDQ full 64-bit product, PMADDWD 8000H pairs, saturating packs and adds, PSADBW, PEXTRW/PINSRW', () => {
+  const x = (r: Cpu1Result, n: number): number[] => Array.from(r.state!.xmm!.subarray(4 * n, 4 * n + 4), (v) => v >>> 0);
+  const ALL1 = (1n << 128n) - 1n;
+  // pmuludq xmm0, xmm1: 0xFFFFFFFF * 0xFFFFFFFF = 0xFFFFFFFE_00000001 in both quadwords.
+  assert.equal(x(run([0x66, 0x0f, 0xf4, 0xc1], { xmm: [ALL1, ALL1] }), 0), [1, 0xfffffffe, 1, 0xfffffffe]);
+  // pmaddwd: (-32768 * -32768) * 2 wraps to 0x80000000 (Vol. 2B PMADDWD).
+  const w8000 = 0x80008000_80008000_80008000_80008000n;
+  assert.equal(x(run([0x66, 0x0f, 0xf5, 0xc1], { xmm: [w8000, w8000] }), 0), [0x80000000, 0x80000000, 0x80000000, 0x80000000]);
+  // packuswb: words 0x0100 (256) -> 0xFF, 0xFFFF (-1) -> 0; packsswb: 0x7FFF -> 0x7F, 0x8000 -> 0x80.
+  assert.equal(x(run([0x66, 0x0f, 0x67, 0xc1], { xmm: [0xffff_0100n, 0n] }), 0), [0x00ff, 0, 0, 0]);
+  assert.equal(x(run([0x66, 0x0f, 0x63, 0xc1], { xmm: [0x8000_7fffn, 0n] }), 0), [0x807f, 0, 0, 0]);
+  // paddusb 0xF0 + 0x20 = 0xFF; psubsb 0x80 - 0x01 = 0x80 (signed saturation).
+  assert.is(x(run([0x66, 0x0f, 0xdc, 0xc1], { xmm: [0xf0n, 0x20n] }), 0)[0]! & 0xff, 0xff);
+  assert.is(x(run([0x66, 0x0f, 0xe8, 0xc1], { xmm: [0x80n, 0x01n] }), 0)[0]! & 0xff, 0x80);
+  // psadbw: |0 - 255| * 8 = 0x7F8 in each half's low word.
+  assert.equal(x(run([0x66, 0x0f, 0xf6, 0xc1], { xmm: [0n, ALL1] }), 0), [0x7f8, 0, 0x7f8, 0]);
+  // pextrw eax, xmm1, 9 (imm8[2:0] = 1); pinsrw xmm0, ecx, 7.
+  assert.is(run([0x66, 0x0f, 0xc5, 0xc1, 0x09], { rax: -1n, xmm: [0n, 0x1234_5678n] }).state!.gpr[0], 0x1234);
+  assert.equal(x(run([0x66, 0x0f, 0xc4, 0xc1, 0x07], { rcx: 0xabcdn }), 0), [0, 0, 0, 0xabcd0000]);
+  // psrlw xmm0, xmm1 with a count above 2^32: all zero (the whole low quadword is the count).
+  assert.equal(x(run([0x66, 0x0f, 0xd1, 0xc1], { xmm: [ALL1, 0x1_0000_0000n] }), 0), [0, 0, 0, 0]);
+});
+
 test.run();
