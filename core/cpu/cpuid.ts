@@ -16,6 +16,10 @@ export const F1_EDX = {
   APIC: 1 << 9, SEP: 1 << 11, MTRR: 1 << 12, PGE: 1 << 13, MCA: 1 << 14, CMOV: 1 << 15, PAT: 1 << 16, PSE36: 1 << 17,
   CLFSH: 1 << 19, MMX: 1 << 23, FXSR: 1 << 24, SSE: 1 << 25, SSE2: 1 << 26,
 } as const;
+// CPUID.(EAX=07H,ECX=0) feature bits (Vol. 2A, Table 3-8 leaf 07H).
+export const F7_EBX = { SMEP: 1 << 7, CLFLUSHOPT: 1 << 23 } as const;
+export const F7_ECX = { UMIP: 1 << 2 } as const;
+
 // CPUID.80000001H (Vol. 2A, Table 3-8 leaf 80000001H).
 export const FX_EDX = { SYSCALL: 1 << 11, NX: 1 << 20, PDPE1GB: 1 << 26, RDTSCP: 1 << 27, LM: 1 << 29 } as const;
 export const FX_ECX = { LAHF_LM: 1 << 0 } as const;
@@ -57,7 +61,12 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
       const [type, level, ways, line, sets] = c;
       return { eax: type | (level << 5) | (1 << 8), ebx: (line - 1) | ((ways - 1) << 22), ecx: sets - 1, edx: 0 };
     }
-    case 7: return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    case 7: {
+      // Structured extended features, sub-leaf 0 (Vol. 2A, Table 3-8 leaf 07H): EAX = 0 (no
+      // further sub-leaves); EBX bit 7 SMEP, bit 23 CLFLUSHOPT (66 0F AE /7); ECX bit 2 UMIP.
+      if (subleaf !== 0) return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+      return { eax: 0, ebx: F7_EBX.SMEP | F7_EBX.CLFLUSHOPT, ecx: F7_ECX.UMIP, edx: 0 };
+    }
     case 0x0d: {
       // Processor extended state enumeration (Vol. 2A, Table 3-8 leaf 0DH; Vol. 1, 13.2).
       // Sub-leaf 0: EDX:EAX = the XCR0 bits that may be set (x87, SSE); EBX = the size of

@@ -65,6 +65,16 @@ function regOnly(ops: string): boolean {
 }
 
 /**
+ * One-byte opcode groups whose every defined ModRM.reg member is in the
+ * table, so any other reg value is an invalid encoding (#UD), not a gap in
+ * this machine (Vol. 2D, Table A-6 "Opcode Extensions for One- and Two-byte
+ * Opcodes by Group Number"): Group 4 (FE /2-/7), Group 5 (FF /7), Group 11
+ * (C6/C7 /1-/7; /7 with ModRM F8 is XABORT/XBEGIN, and RTM is not
+ * advertised: CPUID.(EAX=07H,ECX=0):EBX.RTM = 0).
+ */
+const GROUPS_COMPLETE = new Set([0xc6, 0xc7, 0xfe, 0xff]);
+
+/**
  * The decode table: 0x000-0x0ff one-byte map, 0x100-0x1ff the 0F map.
  * Built on first use: opcodes.ts sits in an import cycle with cpu.ts (via
  * the handlers), so the table cannot be read while modules are evaluated.
@@ -241,7 +251,7 @@ export function decode(buf: Uint8Array, avail: number, mode: number): Insn | nul
       }
     }
   } else slot = entry as Slot;
-  if (!slot) { st.code = DEC_UNIMPL; st.len = p; return null; }
+  if (!slot) { st.code = GROUPS_COMPLETE.has(idx) ? DEC_UD : DEC_UNIMPL; st.len = p; return null; }
   const def = slot.def;
   const fl = def.flags ?? 0;
   // Mandatory prefixes (Vol. 2A, 2.1.2): F3 is part of the opcode (POPCNT), not a REP;

@@ -252,7 +252,7 @@ export const MEMORY_TYPE_WB = 6;
  */
 export const CR4_SUPPORTED = {
   VME: 1 << 0, PVI: 1 << 1, TSD: 1 << 2, DE: 1 << 3, PSE: 1 << 4, PAE: 1 << 5,
-  MCE: 1 << 6, PGE: 1 << 7, PCE: 1 << 8, OSFXSR: 1 << 9, OSXMMEXCPT: 1 << 10,
+  MCE: 1 << 6, PGE: 1 << 7, PCE: 1 << 8, OSFXSR: 1 << 9, OSXMMEXCPT: 1 << 10, UMIP: 1 << 11,
   VMXE: 1 << 13, FSGSBASE: 1 << 16, PCIDE: 1 << 17, OSXSAVE: 1 << 18,
   SMEP: 1 << 20, SMAP: 1 << 21,
 } as const;

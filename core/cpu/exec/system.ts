@@ -12,7 +12,7 @@ import { rdmsr, wrmsr } from '../msr.js';
 import {
   RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, CR4_PCIDE, CR4_DE, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+  CR4_SMEP, CR4_PCIDE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
 import { flushTlbNonGlobal } from '../mmu.js';
@@ -154,7 +154,7 @@ export function guestCr4(cpu: Cpu): number { return ((cpu.cr4 & ~cpu.cr4Mask) | 
 const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG; // IA32_VMX_CR0_FIXED0 (Vol. 3D, A.7)
 const CR4_FIXED0 = CR4_VMXE;                 // IA32_VMX_CR4_FIXED0 (Vol. 3D, A.8)
 /** CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID). */
-export const CR4_VALID = 0x3727ff;
+export const CR4_VALID = 0x372fff;
 
 /** MOV Rd, CRn (0F 20). */
 export function movFromCr(cpu: Cpu, i: Insn): void {
@@ -272,8 +272,18 @@ export function lmsw(cpu: Cpu, i: Insn): void {
   const v = (cpu.cr0 & ~(0xf & ~mask)) | (src & 0xf & ~mask) | keepPe;
   setCr0(cpu, v);
 }
+/**
+ * User-mode instruction prevention (Vol. 3A, 2.5 "CR4.UMIP"; Vol. 2B SGDT,
+ * SIDT, SLDT, SMSW, STR): with CR4.UMIP = 1 these are #GP(0) at CPL > 0.
+ * A privilege-based fault, so it has priority over descriptor-table
+ * exiting (Vol. 3C, 26.1.1).
+ */
+function umipCheck(cpu: Cpu): void {
+  if ((cpu.cr4 & CR4_UMIP) && cpu.cpl > 0) cpu.gp(0);
+}
 /** SMSW Ev (0F 01 /4). */
 export function smsw(cpu: Cpu, i: Insn): void {
+  umipCheck(cpu);
   const v = guestCr0(cpu);
   if (i.mod === 3) setReg(cpu, i.rm, i.osz, v, 0, i.rex);
   else cpu.write16(i.ea(cpu, i), v);
@@ -356,6 +366,7 @@ export function lgdt(cpu: Cpu, i: Insn): void {
 }
 /** SGDT/SIDT m (0F 01 /0, /1). */
 export function sgdt(cpu: Cpu, i: Insn): void {
+  umipCheck(cpu);
   descTableExit(cpu, i, false);
   const a = i.ea(cpu, i);
   const isG = (i.reg & 7) === 0;
@@ -405,6 +416,7 @@ export function verrVerw(cpu: Cpu, i: Insn): void {
 
 export function sldtStr(cpu: Cpu, i: Insn): void {
   requireProtectedNonV86(cpu);
+  umipCheck(cpu);
   descTableExit(cpu, i, true);
   const sel = cpu.segSel[(i.reg & 7) === 0 ? LDTR : TR]! & 0xffff;
   if (i.mod === 3) setReg(cpu, i.rm, i.osz, sel, 0, i.rex);

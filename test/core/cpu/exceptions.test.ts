@@ -340,6 +340,9 @@ test('#UD: UD2/UD1/UD0, opcodes invalid in 64-bit mode, LOCK misuse, register fo
     ['0F B8 without F3 (JMPE)', [0x0f, 0xb8, 0xc0]],
     ['prefetch with a register operand', [0x0f, 0x0d, 0xc0]],
     ['66 0F AE F8 (not SFENCE)', [0x66, 0x0f, 0xae, 0xf8]],
+    // Reserved members of complete groups (Vol. 2D, Table A-6): Group 11 C6/C7 /1-/7, Group 4 FE /2-/7, Group 5 FF /7.
+    ['C6 /1 (Group 11)', [0xc6, 0x0b, 0x01]], ['C7 /5 (Group 11)', [0xc7, 0xeb, 1, 0, 0, 0]],
+    ['xabort (C6 F8, no RTM)', [0xc6, 0xf8, 0x01]], ['FE /2 (Group 4)', [0xfe, 0xd0]], ['FF /7 (Group 5)', [0xff, 0xf8]],
   ];
   const all = cases.map(([, code]) => mk(code, { rbx: S }));
   const nat = nativeVectors(all);
