@@ -33,6 +33,8 @@ export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
+/** Entries of the guest-physical (EPT) translation cache. */
+export const EPTC_SIZE = 1024;
 export const NO_TAG = 0.5; // never equal to a page base
 
 export class Cpu implements LazyFlags {
@@ -107,6 +109,16 @@ export class Cpu implements LazyFlags {
   ioBitmapA = 0; ioBitmapB = 0; msrBitmap = 0;
   cr3TargetCount = 0; readonly cr3Targets = new Float64Array(4);
   eptOn = false; eptRoot = 0; eptAd = false;
+  /**
+   * Guest-physical translations through EPT (Vol. 3C, 29.4.1 "guest-physical mappings"),
+   * by 4-KiB guest-physical page, direct-mapped: tag = page address (-1: empty), the
+   * host-physical page and the R/W/X bits combined over the walk. Filled by
+   * mmu.ts eptTranslate on a successful walk, dropped with the TLB (flushTlb: INVEPT
+   * and EPTP changes reach it through the engine's VM-entry context check).
+   */
+  readonly eptcTag = new Float64Array(EPTC_SIZE).fill(-1);
+  readonly eptcHpa = new Float64Array(EPTC_SIZE);
+  readonly eptcRwx = new Int32Array(EPTC_SIZE);
 
   // ---- raw exit information for core/vmx (valid when VM_EXIT is thrown) ----
   xReason = 0; xQual = 0; xLen = 0; xInfo = 0; xGla = 0; xGlaValid = false; xGpa = 0;
@@ -218,6 +230,7 @@ export class Cpu implements LazyFlags {
     this.chainGen++;
     this.tlbTag.fill(NO_TAG);
     this.tlbLarge.clear();
+    this.eptcTag.fill(-1);
   }
   /**
    * INVLPG (SDM Vol. 3A, 4.10.4.1): drop the translation of the page holding

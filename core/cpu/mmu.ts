@@ -7,7 +7,7 @@
  * where the full walk raises the right event: #PF for the guest's own
  * tables, an EPT violation or misconfiguration VM exit for EPT.
  */
-import { NO_TAG, type Cpu } from './cpu.js';
+import { NO_TAG, EPTC_SIZE, type Cpu } from './cpu.js';
 import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { VM_EXIT } from './fault.js';
@@ -71,10 +71,10 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
     if (cpu.efer & EFER_LMA) {
       // 4-level paging (Vol. 3A, 4.5): PML4 bits 47:39, PDPT 38:30, PD 29:21, PT 20:12.
       const hiBits = Math.floor(lin / TWO32) & 0xffff;
-      const idx = [(hiBits >>> 7) & 0x1ff, ((hiBits & 0x7f) << 2) | (lo >>> 30), (lo >>> 21) & 0x1ff, (lo >>> 12) & 0x1ff];
       let table = cpu.cr3 - (cpu.cr3 % 4096);
       for (let level = 0; level < 4; level++) {
-        const eGpa = table + idx[level]! * 8;
+        const ix = level === 0 ? (hiBits >>> 7) & 0x1ff : level === 1 ? ((hiBits & 0x7f) << 2) | (lo >>> 30) : level === 2 ? (lo >>> 21) & 0x1ff : (lo >>> 12) & 0x1ff;
+        const eGpa = table + ix * 8;
         const e = readEntry(cpu, eGpa, lin);
         const eh = cpu.th;
         if (!(e & 1)) return pageFault(cpu, lin, errBase);
@@ -237,14 +237,26 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, lin: number, li
     if (gpa >= cpu.mem.size) throw new MemoryRangeError(gpa, 1, cpu.mem.size);
     return gpa;
   }
+  // Guest-physical mappings cached by page (Cpu.eptcTag): only successful walks are cached, so an
+  // access the cached R/W/X bits refuse walks again and raises the violation.
+  const page = gpa - (gpa % 4096);
+  const slot = (gpa / 4096) & (EPTC_SIZE - 1);
+  if (cpu.eptcTag[slot] === page) {
+    const c = cpu.eptcRwx[slot]!;
+    if (!((acc & ACC_R && !(c & 1)) || (acc & ACC_W && !(c & 2)) || (acc & ACC_X && !(c & 4)))) {
+      eptPerm = ((c & 1) ? P_SR | P_UR : 0) | ((c & 2) ? P_SW | P_UW : 0) | ((c & 4) ? P_SX | P_UX : 0);
+      return cpu.eptcHpa[slot]! + (gpa - page);
+    }
+  }
   const gHi = Math.floor(gpa / TWO32);
   const gLo = gpa >>> 0;
-  const idx = [(gHi >>> 7) & 0x1ff, ((gHi & 0x7f) << 2) | (gLo >>> 30), (gLo >>> 21) & 0x1ff, (gLo >>> 12) & 0x1ff];
   let table = cpu.eptRoot;
   let rwx = 7;
   const dv = cpu.dv;
   for (let level = 0; level < 4; level++) {
-    const ePa = table + idx[level]! * 8;
+    // EPT entry index for this level (Vol. 3C, 29.3.2): bits 47:39, 38:30, 29:21, 20:12.
+    const ix = level === 0 ? (gHi >>> 7) & 0x1ff : level === 1 ? ((gHi & 0x7f) << 2) | (gLo >>> 30) : level === 2 ? (gLo >>> 21) & 0x1ff : (gLo >>> 12) & 0x1ff;
+    const ePa = table + ix * 8;
     if (ePa + 8 > cpu.mem.size) throw new MemoryRangeError(ePa, 8, cpu.mem.size);
     const e = dv.getInt32(ePa, true);
     const eh = dv.getInt32(ePa + 4, true);
@@ -271,6 +283,7 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, lin: number, li
       }
       if (hpa >= cpu.mem.size) throw new MemoryRangeError(hpa, 1, cpu.mem.size);
       eptPerm = ((rwx & 1) ? P_SR | P_UR : 0) | ((rwx & 2) ? P_SW | P_UW : 0) | ((rwx & 4) ? P_SX | P_UX : 0);
+      cpu.eptcTag[slot] = page; cpu.eptcHpa[slot] = hpa - (gpa - page); cpu.eptcRwx[slot] = rwx;
       return hpa;
     }
     table = addr;

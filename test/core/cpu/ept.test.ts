@@ -275,6 +275,37 @@ test('after the hypervisor maps the page (EPT entry fixed), VMRESUME re-executes
   assert.is(m.mem.read32(0x200100), 0x1234);
 });
 
+test('INVEPT drops cached guest-physical mappings: a page read before it was unmapped exits on the next read', () => {
+  // mov eax, [200104h]; hlt; mov eax, [200108h]; hlt - the first read caches the EPT translation of page 200000h
+  // (Vol. 3C, 29.4.1 guest-physical mappings); the hypervisor then clears the EPT entry and invalidates (29.4.3.1 INVEPT).
+  const m = machine();
+  guest32(m, [...movEaxMem(0x200104), 0xf4, ...movEaxMem(0x200108), 0xf4]);
+  m.mem.write32(0x200104, 0xcafe);
+  let x = enter(m);
+  assert.is(x.reason, 12, 'HLT after the first read');
+  assert.is(m.cpu.lo[RAX], 0xcafe);
+  m.vmx.vmwrite(VMCS.GUEST_RIP, BigInt(x.rip + 1));
+  setEptLarge(m, 0x200000, 0);
+  m.engine.invept();
+  x = enter(m);
+  expect48(x, Q_READ | Q_GLA_VALID | Q_TRANSLATION, 0x200108, 0x200108n, 'read after INVEPT');
+});
+
+test('a permission the cached mapping lacks is walked again: a page upgraded from R to RW takes the write', () => {
+  // mov eax, [200104h]; hlt; mov [200104h], ebx; hlt with the EPT page read-only at first: the read caches R only.
+  const m = machine();
+  guest32(m, [...movEaxMem(0x200104), 0xf4, 0x89, 0x1d, ...le32(0x200104), 0xf4]);
+  setEptLarge(m, 0x200000, EPT_R);
+  m.setGpr(3, 0x5151, 0);
+  let x = enter(m);
+  assert.is(x.reason, 12);
+  m.vmx.vmwrite(VMCS.GUEST_RIP, BigInt(x.rip + 1));
+  setEptLarge(m, 0x200000, EPT_R | EPT_W | EPT_X);
+  x = enter(m);
+  assert.is(x.reason, 12, 'the write completed (no stale write-protection)');
+  assert.is(m.mem.read32(0x200104), 0x5151);
+});
+
 // ---------------------------------------------------------------------------
 // EPT violations during event delivery, EPT misconfiguration
 // ---------------------------------------------------------------------------
