@@ -739,9 +739,23 @@ export class Lapic {
       case ICR_SHORTHAND_ALL_EXCL: toSelf = false; break;
       default: toSelf = this.matchesDestination(this.icrHi >>> 24, (lo & ICR_DEST_LOGICAL) !== 0);
     }
-    if (!toSelf) return;
-    if (fixed) this.acceptInterrupt(vector, false); // IPIs are edge-triggered (10.6.1: trigger mode only for INIT de-assert)
-    else if (mode === DELIVERY_NMI) this.nmiOut();
+    if (toSelf) this.receiveIpi(lo);
+  }
+
+  /**
+   * An IPI already addressed to this APIC arrives, described by an ICR low
+   * word (vector, delivery mode): fixed and lowest-priority enter the IRR
+   * (edge-triggered: 10.6.1 uses the trigger mode only for INIT level
+   * de-assert), NMI calls `nmi`; INIT, SIPI and SMI are not modelled.
+   * Returns true when the interrupt was accepted.
+   */
+  receiveIpi(icrLo: number): boolean {
+    const vector = icrLo & ICR_VECTOR_MASK;
+    const mode = (icrLo & ICR_DELIVERY_MODE_MASK) >>> 8;
+    if (!this.hwEnable) return false;
+    if (mode === DELIVERY_FIXED || mode === DELIVERY_LOWEST) return this.acceptInterrupt(vector, false);
+    if (mode === DELIVERY_NMI) { this.nmiOut(); return true; }
+    return false;
   }
 
   // --- errors
