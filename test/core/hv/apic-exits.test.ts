@@ -1,7 +1,8 @@
 // The local APIC as the guest reaches it through VM exits, with the whole
 // hypervisor loop (Machine.run): MOV to/from CR8 (CR8-load/store exiting,
 // core/hv/exits/cr-access.ts) and KVM's PV send-IPI hypercall (VMCALL,
-// core/hv/exits/vmcall.ts).
+// core/hv/exits/vmcall.ts), and the end of the STI shadow when the
+// hypervisor completes an instruction for the guest (Machine.skipInstruction).
 //
 // Expected values:
 //  - CR8[3:0] is TPR[7:4]; MOV to CR8 writes TPR[7:4] and clears TPR[3:0]
@@ -10,6 +11,10 @@
 //  - KVM_HC_SEND_IPI = 10: RBX:RCX bitmap of APIC IDs from RDX, RSI the ICR
 //    low word, RAX = number of APICs the IPI went to (Linux
 //    Documentation/virt/kvm/x86/hypercalls.rst). Other numbers are #UD.
+//  - STI blocks interrupts only until the end of the next instruction (Vol.
+//    2B STI; Vol. 3C 25.4.2 blocking by STI): in "STI; HLT" with an
+//    interrupt pending, HLT (exiting, completed by the hypervisor) ends the
+//    shadow and the interrupt is taken before the instruction after HLT.
 // The guest is 64-bit with an IDT whose #GP and #UD gates exit through the
 // debug-exit port with the vector: status (vector << 1) | 1.
 import { test } from 'uvu';
@@ -33,9 +38,9 @@ function guest(code: number[]): Machine {
   // GDT: null, null, 0x10 = 64-bit code (L = 1, P, S, type 11), 0x18 = data.
   mem.write32(GDT + 0x10, 0x0000ffff); mem.write32(GDT + 0x14, 0x00af9b00);
   mem.write32(GDT + 0x18, 0x0000ffff); mem.write32(GDT + 0x1c, 0x00cf9300);
-  for (const vector of [6, 13]) {
+  for (const vector of [6, 13, 0x81]) {
     const h = HANDLERS + vector * 16;
-    mem.writeBytes(h, Uint8Array.of(0xb0, vector, 0xe6, 0xf4, 0xf4)); // mov al, vector; out 0xf4, al; hlt
+    mem.writeBytes(h, Uint8Array.of(0xb0, vector & 0x7f, 0xe6, 0xf4, 0xf4)); // mov al, vector & 0x7f; out 0xf4, al; hlt
     const g = IDT + vector * 16; // 64-bit interrupt gate (Vol. 3A 6.14.1): offset, selector 0x10, type 0xE, P
     mem.write32(g, (h & 0xffff) | (0x10 << 16));
     mem.write32(g + 4, (h & 0xffff0000) | 0x8e00);
@@ -49,7 +54,7 @@ function guest(code: number[]): Machine {
   return m;
 }
 
-/** Runs the guest; returns the debug-exit status (vector << 1 | 1 from a handler, 1 at the end). */
+/** Runs the guest; returns the debug-exit status ((vector & 0x7f) << 1 | 1 from a handler, 1 at the end). */
 function runToExit(m: Machine): number {
   const r = m.run();
   assert.is(r.stop.kind, 'exit-code', r.stop.message);
@@ -88,6 +93,13 @@ test('a TPR raised by MOV CR8 holds back an interrupt of a lower class (PPR, 10.
   m.pc.lapic.acceptInterrupt(0x81, false);
   assert.is(runToExit(m), 1);
   assert.is(m.pc.lapic.read(APIC_IRR + 0x40, 4), 1 << 1, 'vector 0x81 still requested');
+});
+
+test('STI; HLT with an interrupt pending: taken right after HLT, before the next instruction (the STI shadow ended with HLT)', () => {
+  const m = guest([0xfb, 0xf4, 0xfa]); // sti; hlt; cli; then the end (mov al, 0; out 0xf4, al)
+  m.pc.lapic.acceptInterrupt(0x81, false);
+  assert.is(runToExit(m), (1 << 1) | 1, 'the vector 0x81 handler ran first');
+  assert.is(m.pc.lapic.read(0x100 + 0x40, 4), 1 << 1, 'ISR bit 0x81 set: the interrupt was accepted');
 });
 
 const VMCALL = [0x0f, 0x01, 0xc1];
