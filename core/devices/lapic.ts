@@ -70,8 +70,17 @@
  *    current count and continues from it at the new rate (the partial tick
  *    is dropped). Switching between one-shot and periodic does not disarm
  *    the timer; it changes what happens at the next zero.
- *  - TSC-deadline mode is not modelled (CPUID.01H:ECX[24] is not
- *    advertised), so LVT timer bit 18 is reserved and not writable.
+ *  - TSC-deadline mode (10.5.4.1), offered unless `tscDeadline: false`
+ *    (the hypervisor then advertises CPUID.01H:ECX[24]). The TSC is virtual
+ *    time. LVT timer bits 18:17 = 10b select it; the deadline is the
+ *    IA32_TSC_DEADLINE MSR (6E0H, `readTscDeadline` / `writeTscDeadline`):
+ *    a non-zero value arms the timer, which fires when TSC >= deadline,
+ *    then disarms and reads 0; writing 0 disarms. Outside TSC-deadline mode
+ *    the MSR reads 0 and ignores writes; in it, writes to the initial-count
+ *    register are ignored and the current count reads 0. Switching into or
+ *    out of TSC-deadline mode disarms the timer (and clears the initial
+ *    count and the deadline, as KVM does). Mode 11b is reserved: stored as
+ *    written and run like one-shot (as KVM does).
  *
  * IA32_APIC_BASE (10.4.4, 10.12.5): `getApicBase()` / `setApicBase(lo, hi)`.
  * Bit 8 (BSP) is read-only, bit 11 is the global enable, bits 12 to
@@ -191,7 +200,10 @@ export const LVT_MASKED = 1 << 16;
 export const LVT_TIMER_MODE_MASK = 3 << 17;
 export const LVT_TIMER_ONESHOT = 0 << 17;
 export const LVT_TIMER_PERIODIC = 1 << 17;
-export const LVT_TIMER_TSC_DEADLINE = 2 << 17; // not offered (reserved here)
+export const LVT_TIMER_TSC_DEADLINE = 2 << 17; // 10.5.4.1, with CPUID.01H:ECX.TSC_Deadline[24]
+
+/** IA32_TSC_DEADLINE (SDM Vol. 4, Table 2-2; Vol. 3A 10.5.4.1). */
+export const MSR_IA32_TSC_DEADLINE = 0x6e0;
 export const LVT_RESET = LVT_MASKED;
 
 /** Delivery modes (LVT bits 10:8, ICR bits 10:8, I/O APIC redirection bits 10:8). */
@@ -205,6 +217,7 @@ export const DELIVERY_EXTINT = 7;
 
 /** Writable bits of each LVT entry (Figure 10-8; delivery status and remote IRR are read-only). */
 const LVT_WRITABLE_TIMER = LVT_VECTOR_MASK | LVT_MASKED | LVT_TIMER_PERIODIC; // 0x000300ff
+const LVT_WRITABLE_TIMER_DEADLINE = LVT_WRITABLE_TIMER | LVT_TIMER_TSC_DEADLINE; // 0x000700ff
 const LVT_WRITABLE_DM = LVT_VECTOR_MASK | LVT_DELIVERY_MODE_MASK | LVT_MASKED; // thermal, perf, CMCI: 0x000107ff
 const LVT_WRITABLE_LINT = LVT_WRITABLE_DM | LVT_POLARITY_LOW | LVT_TRIGGER_LEVEL; // 0x0001a7ff
 const LVT_WRITABLE_ERROR = LVT_VECTOR_MASK | LVT_MASKED; // 0x000100ff
@@ -256,6 +269,8 @@ export interface LapicOptions {
   readonly bsp?: boolean;
   /** Retired instructions per bus-clock tick; integer 1-1024, default 1. */
   readonly instructionsPerTick?: number;
+  /** Offer TSC-deadline mode (LVT timer bit 18, IA32_TSC_DEADLINE); default true. */
+  readonly tscDeadline?: boolean;
   /** Offer the LVT CMCI entry (version max LVT 6); default false (0x2F0 reserved, version 0x00050014). */
   readonly cmci?: boolean;
   /**
@@ -306,6 +321,8 @@ export class Lapic {
   private readonly bsp: boolean;
   private readonly instructionsPerTick: number;
   private readonly cmci: boolean;
+  /** Whether TSC-deadline mode is offered (CPUID.01H:ECX[24]). */
+  readonly tscDeadlineSupported: boolean;
   private readonly virtualWire: boolean;
   private readonly baseHiReserved: number;
   private readonly eoiOut: (vector: number) => void;
@@ -337,8 +354,11 @@ export class Lapic {
   private divideConfig = 0;
   /** Bus ticks per counter decrement × instructions per tick. */
   private tickLen = 2;
-  /** Virtual time at which the counter next reaches 0; Infinity when not counting. */
+  /** Virtual time at which the counter next reaches 0 (or the TSC deadline); Infinity when not counting. */
   private nextExpiry = Infinity;
+  /** IA32_TSC_DEADLINE as written (exact 32-bit halves); 0 when disarmed. */
+  private deadlineLo = 0;
+  private deadlineHi = 0;
 
   /** LINT0/LINT1 input levels (pins, not registers: kept across resets). */
   private readonly lint = [false, false];
@@ -356,6 +376,7 @@ export class Lapic {
     }
     this.instructionsPerTick = ipt;
     this.cmci = opts.cmci ?? false;
+    this.tscDeadlineSupported = opts.tscDeadline ?? true;
     this.virtualWire = opts.virtualWire ?? false;
     const maxPhys = opts.maxPhysAddr ?? (siliconCpuid(0x80000008, 0).eax & 0xff);
     if (!Number.isInteger(maxPhys) || maxPhys < 32 || maxPhys > 52) throw new RangeError(`maxPhysAddr must be 32-52, got ${maxPhys}`);
@@ -410,6 +431,8 @@ export class Lapic {
     this.divideConfig = 0;
     this.tickLen = timerDivisor(0) * this.instructionsPerTick;
     this.nextExpiry = Infinity;
+    this.deadlineLo = 0;
+    this.deadlineHi = 0;
   }
 
   /** IA32_APIC_BASE as [low, high] 32-bit halves. */
@@ -533,6 +556,7 @@ export class Lapic {
       case R_ICR_LO: this.icrLo = value & ICR_LOW_WRITABLE; this.sendIpi(); return true;
       case R_ICR_HI: this.icrHi = (value & ICR_HIGH_WRITABLE) >>> 0; return true;
       case R_INITIAL:
+        if (this.deadlineMode()) return true; // 10.5.4.1: ignored in TSC-deadline mode
         this.initialCount = value;
         this.nextExpiry = value === 0 ? Infinity : now + value * this.tickLen;
         return true;
@@ -540,7 +564,7 @@ export class Lapic {
         const remaining = this.currentCount(now);
         this.divideConfig = value & DIVIDE_WRITABLE;
         this.tickLen = timerDivisor(this.divideConfig) * this.instructionsPerTick;
-        if (this.nextExpiry !== Infinity) this.nextExpiry = now + remaining * this.tickLen;
+        if (this.nextExpiry !== Infinity && !this.deadlineMode()) this.nextExpiry = now + remaining * this.tickLen;
         return true;
       }
       case R_CMCI:
@@ -564,11 +588,49 @@ export class Lapic {
 
   private writeLvt(i: number, value: number): void {
     const keep = this.lvt[i]! & LVT_REMOTE_IRR;
-    let v = (value & LVT_WRITABLE[i]!) | keep;
+    const writable = i === LVT_TIMER && this.tscDeadlineSupported ? LVT_WRITABLE_TIMER_DEADLINE : LVT_WRITABLE[i]!;
+    let v = (value & writable) | keep;
     if (!this.swEnabled) v |= LVT_MASKED; // 10.4.7.2: masks cannot be cleared while software-disabled
     if ((v & LVT_TRIGGER_LEVEL) === 0) v &= ~LVT_REMOTE_IRR;
+    const wasDeadline = this.deadlineMode();
     this.lvt[i] = v >>> 0;
+    if (i === LVT_TIMER && wasDeadline !== this.deadlineMode()) {
+      // 10.5.4.1: "Transitioning between TSC-deadline mode and other timer modes also disarms the timer."
+      this.nextExpiry = Infinity;
+      this.initialCount = 0;
+      this.deadlineLo = 0;
+      this.deadlineHi = 0;
+    }
     if (i === LVT_LINT0 || i === LVT_LINT1) this.tryLintLevel(i - LVT_LINT0);
+  }
+
+  // --- TSC-deadline mode (10.5.4.1)
+
+  private deadlineMode(): boolean {
+    return (this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK) === LVT_TIMER_TSC_DEADLINE;
+  }
+
+  /** RDMSR IA32_TSC_DEADLINE as [low, high]: the armed deadline, 0 when disarmed or not in TSC-deadline mode. */
+  readTscDeadline(): [number, number] {
+    this.timerCatchUp(this.now());
+    if (!this.deadlineMode()) return [0, 0];
+    return [this.deadlineLo, this.deadlineHi];
+  }
+
+  /**
+   * WRMSR IA32_TSC_DEADLINE: in TSC-deadline mode a non-zero value arms the
+   * timer for TSC (virtual time) >= value (at once if already passed), 0
+   * disarms; ignored in the other modes. Always accepted (no #GP).
+   */
+  writeTscDeadline(lo: number, hi: number): void {
+    const now = this.now();
+    this.timerCatchUp(now);
+    if (!this.deadlineMode()) return;
+    this.deadlineLo = lo >>> 0;
+    this.deadlineHi = hi >>> 0;
+    // Above 2^53 the double rounds, but such a deadline lies far beyond any reachable virtual time.
+    this.nextExpiry = this.deadlineLo === 0 && this.deadlineHi === 0 ? Infinity : this.deadlineHi * TWO32 + this.deadlineLo;
+    this.timerCatchUp(now);
   }
 
   // --- priorities
@@ -777,7 +839,7 @@ export class Lapic {
   // --- timer
 
   private currentCount(now: number): number {
-    if (this.nextExpiry === Infinity || now >= this.nextExpiry) return 0;
+    if (this.nextExpiry === Infinity || now >= this.nextExpiry || this.deadlineMode()) return 0;
     const d = this.nextExpiry - now;
     const q = divFloor(d, this.tickLen);
     return q * this.tickLen === d ? q : q + 1;
@@ -786,11 +848,13 @@ export class Lapic {
   /** Delivers a due expiry (once, coalescing missed periods) and re-arms a periodic timer. */
   private timerCatchUp(now: number): void {
     if (now < this.nextExpiry) return;
-    if ((this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK) === LVT_TIMER_PERIODIC && this.initialCount !== 0) {
+    const mode = this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK;
+    if (mode === LVT_TIMER_PERIODIC && this.initialCount !== 0) {
       const period = this.initialCount * this.tickLen;
       this.nextExpiry += (divFloor(now - this.nextExpiry, period) + 1) * period;
     } else {
       this.nextExpiry = Infinity;
+      if (mode === LVT_TIMER_TSC_DEADLINE) { this.deadlineLo = 0; this.deadlineHi = 0; } // disarms and clears the MSR
     }
     this.deliverLvt(LVT_TIMER);
   }

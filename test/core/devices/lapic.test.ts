@@ -97,7 +97,8 @@ test('writable bits of each register; read-only registers ignore writes', () => 
   w(LDR, 0xffffffff); assert.is(r(LDR), 0xff000000);
   w(DFR, 0); assert.is(r(DFR), 0x0fffffff);
   w(SVR, 0xffffffff); assert.is(r(SVR), 0x3ff); // no directed EOI (bit 12) offered
-  w(TIMER, 0xffffffff); assert.is(r(TIMER), 0x000300ff); // no TSC-deadline bit 18
+  w(TIMER, 0xffffffff); assert.is(r(TIMER), 0x000700ff); // vector, mask, timer mode 18:17 (TSC-deadline offered)
+  w(TIMER, 0x00010000);
   w(THERMAL, 0xffffffff); assert.is(r(THERMAL), 0x000107ff);
   w(PERF, 0xffffffff); assert.is(r(PERF), 0x000107ff);
   w(LINT0, 0xffffffff); assert.is(r(LINT0), 0x0001a7ff);
@@ -445,6 +446,73 @@ test('timer as a VirtualClock deadline source', () => {
   clock.fireDue();
   assert.is(x.a.highestPending(), 0x33);
   assert.is(clock.next(), 128);
+});
+
+test('without TSC-deadline: LVT timer bit 18 is reserved (Figure "Local Vector Table")', () => {
+  const { a, r, w } = enabled({ tscDeadline: false });
+  assert.is(a.tscDeadlineSupported, false);
+  w(TIMER, 0xffffffff);
+  assert.is(r(TIMER), 0x000300ff);
+});
+
+// TSC-deadline mode (Vol. 3A 10.5.4.1). The TSC is virtual time (s.t).
+const MODE_DEADLINE = 2 << 17, MODE_PERIODIC = 1 << 17;
+
+test('TSC-deadline: fires when TSC >= deadline, then disarms and the MSR reads 0', () => {
+  const { a, r, w, s } = enabled();
+  w(TIMER, MODE_DEADLINE | 0xef);
+  assert.is(r(TIMER), 0x000400ef);
+  s.t = 100;
+  a.writeTscDeadline(1000, 0);
+  assert.equal(a.readTscDeadline(), [1000, 0], 'an armed deadline reads back');
+  assert.is(a.timer.at, 1000);
+  s.t = 999;
+  assert.is(a.highestPending(), -1, 'not before the deadline');
+  s.t = 1000;
+  a.timer.fire(1000);
+  assert.is(a.highestPending(), 0xef);
+  assert.equal(a.readTscDeadline(), [0, 0], '"It then disarms the timer and clear the IA32_TSC_DEADLINE MSR"');
+  assert.is(a.timer.at, Infinity);
+});
+
+test('TSC-deadline: a deadline already passed fires at once; writing 0 disarms; a 64-bit deadline reads back exactly', () => {
+  const { a, w, s } = enabled();
+  w(TIMER, MODE_DEADLINE | 0xef);
+  s.t = 5000;
+  a.writeTscDeadline(4000, 0); // kvm-unit-tests: wrmsr(TSC_DEADLINE, rdtsc()) then expects one interrupt
+  assert.is(a.highestPending(), 0xef);
+  assert.equal(a.readTscDeadline(), [0, 0]);
+  a.acknowledge(0xef); w(EOI, 0);
+  a.writeTscDeadline(9000, 0);
+  a.writeTscDeadline(0, 0);
+  assert.is(a.timer.at, Infinity, 'writing 0 disarms');
+  s.t = 10000;
+  assert.is(a.highestPending(), -1);
+  a.writeTscDeadline(0x00000001, 0xffffffff);
+  assert.equal(a.readTscDeadline(), [1, 0xffffffff]);
+  assert.is(a.highestPending(), -1);
+});
+
+test('TSC-deadline: initial count ignored and current count 0 in the mode; MSR ignored outside it; mode switches disarm', () => {
+  const { a, r, w, s } = enabled();
+  w(DIVIDE, 0xb);
+  w(TIMER, 0xee); // one-shot
+  a.writeTscDeadline(50, 0);
+  assert.equal(a.readTscDeadline(), [0, 0], 'outside TSC-deadline mode the MSR reads 0 and ignores writes');
+  w(INIT_COUNT, 1000);
+  assert.is(a.timer.at, 1000);
+  w(TIMER, MODE_DEADLINE | 0xee);
+  assert.is(a.timer.at, Infinity, '"Transitioning between TSC-deadline mode and other timer modes also disarms the timer"');
+  w(INIT_COUNT, 500);
+  assert.is(a.timer.at, Infinity, 'initial-count writes are ignored in TSC-deadline mode');
+  a.writeTscDeadline(2000, 0);
+  s.t = 1500;
+  assert.is(r(CUR_COUNT), 0, 'current count reads 0 in TSC-deadline mode');
+  w(TIMER, MODE_PERIODIC | 0xee);
+  assert.is(a.timer.at, Infinity, 'leaving TSC-deadline mode disarms the deadline');
+  s.t = 3000;
+  assert.is(a.highestPending(), -1);
+  assert.equal(a.readTscDeadline(), [0, 0]);
 });
 
 test('self-IPI: shorthand self, physical and logical destinations, illegal vector, NMI', () => {

@@ -11,6 +11,9 @@
 //  - KVM_HC_SEND_IPI = 10: RBX:RCX bitmap of APIC IDs from RDX, RSI the ICR
 //    low word, RAX = number of APICs the IPI went to (Linux
 //    Documentation/virt/kvm/x86/hypercalls.rst). Other numbers are #UD.
+//  - TSC-deadline (Vol. 3A 10.5.4.1): CPUID.01H:ECX[24] advertises it; the
+//    deadline is MSR 6E0H; a deadline at or below the TSC fires at once and
+//    the MSR then reads 0.
 //  - STI blocks interrupts only until the end of the next instruction (Vol.
 //    2B STI; Vol. 3C 25.4.2 blocking by STI): in "STI; HLT" with an
 //    interrupt pending, HLT (exiting, completed by the hypervisor) ends the
@@ -100,6 +103,19 @@ test('STI; HLT with an interrupt pending: taken right after HLT, before the next
   m.pc.lapic.acceptInterrupt(0x81, false);
   assert.is(runToExit(m), (1 << 1) | 1, 'the vector 0x81 handler ran first');
   assert.is(m.pc.lapic.read(0x100 + 0x40, 4), 1 << 1, 'ISR bit 0x81 set: the interrupt was accepted');
+});
+
+test('TSC-deadline through CPUID and MSR 6E0H: advertised, a past deadline interrupts at once, the MSR then reads 0', () => {
+  const m = guest([
+    0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2, 0x41, 0x89, 0xc8, //  mov eax, 1; cpuid; mov r8d, ecx
+    0xb9, 0xe0, 0x06, 0x00, 0x00, 0xb8, 0x01, 0x00, 0x00, 0x00, //  mov ecx, 0x6e0; mov eax, 1
+    0x31, 0xd2, 0x0f, 0x30, 0x0f, 0x32, 0x48, 0x89, 0xc3, //        xor edx, edx; wrmsr; rdmsr; mov rbx, rax
+  ]);
+  m.pc.lapic.write(0x320, 4, (2 << 17) | 0xef); // LVT timer: TSC-deadline mode, vector 0xEF
+  assert.is(runToExit(m), 1);
+  assert.is((m.cpu.lo[8]! >>> 24) & 1, 1, 'CPUID.01H:ECX.TSC_Deadline');
+  assert.is(m.cpu.lo[RBX], 0, 'IA32_TSC_DEADLINE reads 0 once the timer fired');
+  assert.is(m.pc.lapic.read(APIC_IRR + 0x70, 4), (1 << 15) >>> 0, 'IRR bit 0xEF');
 });
 
 const VMCALL = [0x0f, 0x01, 0xc1];
