@@ -109,8 +109,17 @@
  * (ESR bit 5) and are not sent. NMI IPIs call `nmi`; INIT, SIPI and SMI to
  * self are not modelled (ignored).
  *
- * Not modelled: x2APIC (MSR 0x800+ access; the index-based register path is
- * ready for it), TSC-deadline mode, thermal/performance/CMCI interrupt
+ * x2APIC is deliberately not offered: CPUID.01H:ECX[21] stays 0 and
+ * IA32_APIC_BASE[10] is reserved (#GP), so kvm-unit-tests skips its x2APIC
+ * cases. Offering it would switch every kvm-unit-tests kernel (its startup
+ * enables x2APIC whenever CPUID has it) and x2APIC-capable guests to MSR
+ * access; doing that properly needs the MSR 800H-8FFH register semantics
+ * (10.12.1.2: #GP for reads of write-only and writes of read-only
+ * registers, 64-bit ICR, SELF IPI, LDR derived from the ID, no DFR), the
+ * IA32_APIC_BASE mode transitions (10.12.5, Figure 10-27), 32-bit
+ * destinations, and CPUID leaf 0BH. The index-based register path is ready.
+ *
+ * Not modelled: x2APIC (above), thermal/performance/CMCI interrupt
  * sources (their LVT entries are plain registers), APR arbitration (reads
  * 0), the remote read register (reads 0), focus processor checking, other
  * CPUs.
