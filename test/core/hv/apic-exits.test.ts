@@ -118,6 +118,15 @@ test('TSC-deadline through CPUID and MSR 6E0H: advertised, a past deadline inter
   assert.is(m.pc.lapic.read(APIC_IRR + 0x70, 4), (1 << 15) >>> 0, 'IRR bit 0xEF');
 });
 
+test('STI; HLT with nothing pending: the guest halts (HLT activity state, legal once the shadow ended) and the LAPIC timer wakes it', () => {
+  const m = guest([0xfb, 0xf4, 0xfa]); // sti; hlt; cli
+  m.pc.lapic.write(0x320, 4, 0x81); // LVT timer: one-shot, vector 0x81
+  m.pc.lapic.write(0x3e0, 4, 0xb); // divide by 1
+  m.pc.lapic.write(0x380, 4, 5000); // expires 5000 bus clocks (instructions) from now
+  assert.is(runToExit(m), (1 << 1) | 1, 'the timer interrupt (vector 0x81) ran its handler');
+  assert.ok(m.cpu.icount >= 5000, 'virtual time jumped to the timer deadline');
+});
+
 const VMCALL = [0x0f, 0x01, 0xc1];
 /** mov eax, nr; mov ebx, b0; xor ecx, ecx; mov edx, min; mov esi, icr; vmcall; mov rbx, rax */
 function sendIpi(nr: number, bitmap: number, min: number, icr: number): number[] {
