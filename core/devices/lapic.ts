@@ -83,9 +83,10 @@
  *    written and run like one-shot (as KVM does).
  *
  * IA32_APIC_BASE (10.4.4, 10.12.5): `getApicBase()` / `setApicBase(lo, hi)`.
- * Bit 8 (BSP) is read-only, bit 11 is the global enable, bits 12 to
- * MAXPHYADDR-1 the page base (relocatable, 10.4.5); bits 0-7, 9, 10 (x2APIC
- * is not offered) and bits MAXPHYADDR-63 are reserved: a write setting them
+ * Bit 8 (BSP) is read-only, bit 11 is the global enable, bit 10 x2APIC
+ * mode (when offered), bits 12 to
+ * MAXPHYADDR-1 the page base (relocatable, 10.4.5); bits 0-7, 9 (and 10
+ * without x2APIC) and bits MAXPHYADDR-63 are reserved: a write setting them
  * is refused (the WRMSR handler raises #GP). Clearing bit 11 returns the
  * registers to their power-up state (10.4.7.1) except the APIC ID (10.12.5:
  * only the ID is preserved across a transition through the disabled state);
@@ -109,17 +110,26 @@
  * (ESR bit 5) and are not sent. NMI IPIs call `nmi`; INIT, SIPI and SMI to
  * self are not modelled (ignored).
  *
- * x2APIC is deliberately not offered: CPUID.01H:ECX[21] stays 0 and
- * IA32_APIC_BASE[10] is reserved (#GP), so kvm-unit-tests skips its x2APIC
- * cases. Offering it would switch every kvm-unit-tests kernel (its startup
- * enables x2APIC whenever CPUID has it) and x2APIC-capable guests to MSR
- * access; doing that properly needs the MSR 800H-8FFH register semantics
- * (10.12.1.2: #GP for reads of write-only and writes of read-only
- * registers, 64-bit ICR, SELF IPI, LDR derived from the ID, no DFR), the
- * IA32_APIC_BASE mode transitions (10.12.5, Figure 10-27), 32-bit
- * destinations, and CPUID leaf 0BH. The index-based register path is ready.
+ * x2APIC (10.12), offered unless `x2apic: false` (the hypervisor then
+ * advertises CPUID.01H:ECX[21]); one CPU, so the x2APIC ID is the 8-bit
+ * initial APIC ID and CPUID leaf 0BH needs nothing more.
+ *  - IA32_APIC_BASE[10] (EXTD) with [11]: the transitions of 10.12.5
+ *    (Figure 10-27): EXTD without EN, x2APIC → xAPIC and disabled → x2APIC
+ *    are refused (#GP); x2APIC → disabled resets the registers.
+ *  - Registers are MSRs 800H + index (`readMsr` / `writeMsr`, Table 10-6),
+ *    #GP outside x2APIC mode: ID (x2APIC ID, read-only), LDR derived from
+ *    the ID (10.12.10.2: cluster ID[19:4] << 16 | 1 << ID[3:0], read-only),
+ *    no DFR, APR, RRD or ICR high (#GP), ICR one 64-bit MSR (destination in
+ *    bits 63:32, no delivery-status bit), SELF IPI (83FH, write-only), EOI
+ *    write-only. Reads of write-only and writes of read-only registers,
+ *    bits 63:32 set (except the ICR), reserved bits set (10.12.1.3), and
+ *    non-zero writes to EOI or ESR are #GP.
+ *  - Destinations (10.12.9): 32-bit physical ID or FFFFFFFFH broadcast;
+ *    logical is the cluster model of the derived LDR.
+ *  - The MMIO page then answers as a globally disabled APIC's (10.12.2):
+ *    reads all ones, writes ignored.
  *
- * Not modelled: x2APIC (above), thermal/performance/CMCI interrupt
+ * Not modelled: thermal/performance/CMCI interrupt
  * sources (their LVT entries are plain registers), APR arbitration (reads
  * 0), the remote read register (reads 0), focus processor checking, other
  * CPUs.
@@ -265,6 +275,11 @@ const R_ID = 0x02, R_VERSION = 0x03, R_TPR = 0x08, R_APR = 0x09, R_PPR = 0x0a, R
   R_CMCI = 0x2f, R_ICR_LO = 0x30, R_ICR_HI = 0x31, R_TIMER = 0x32, R_ERROR = 0x37,
   R_INITIAL = 0x38, R_CURRENT = 0x39, R_DIVIDE = 0x3e;
 
+const R_SELF_IPI = 0x3f;
+/** x2APIC MSRs are 800H + the register index (10.12.1.2). */
+export const X2APIC_MSR_BASE = 0x800;
+export const X2APIC_MSR_LAST = 0x8ff;
+
 // LVT slots in `lvt`: register index - R_TIMER for timer..error; CMCI last.
 const LVT_TIMER = 0, LVT_LINT0 = 3, LVT_LINT1 = 4, LVT_ERROR = 5, LVT_CMCI = 6;
 const LVT_WRITABLE = [LVT_WRITABLE_TIMER, LVT_WRITABLE_DM, LVT_WRITABLE_DM, LVT_WRITABLE_LINT, LVT_WRITABLE_LINT, LVT_WRITABLE_ERROR, LVT_WRITABLE_DM] as const;
@@ -278,6 +293,8 @@ export interface LapicOptions {
   readonly bsp?: boolean;
   /** Retired instructions per bus-clock tick; integer 1-1024, default 1. */
   readonly instructionsPerTick?: number;
+  /** Offer x2APIC mode (IA32_APIC_BASE[10], MSRs 800H-8FFH); default true. */
+  readonly x2apic?: boolean;
   /** Offer TSC-deadline mode (LVT timer bit 18, IA32_TSC_DEADLINE); default true. */
   readonly tscDeadline?: boolean;
   /** Offer the LVT CMCI entry (version max LVT 6); default false (0x2F0 reserved, version 0x00050014). */
@@ -330,6 +347,8 @@ export class Lapic {
   private readonly bsp: boolean;
   private readonly instructionsPerTick: number;
   private readonly cmci: boolean;
+  /** Whether x2APIC mode is offered (CPUID.01H:ECX[21]). */
+  readonly x2apicSupported: boolean;
   /** Whether TSC-deadline mode is offered (CPUID.01H:ECX[24]). */
   readonly tscDeadlineSupported: boolean;
   private readonly virtualWire: boolean;
@@ -343,6 +362,8 @@ export class Lapic {
   private baseAddrLo = APIC_DEFAULT_BASE;
   private baseAddrHi = 0;
   private hwEnable = true;
+  /** IA32_APIC_BASE[10]: x2APIC mode (only with hwEnable). */
+  private x2Mode = false;
 
   // Registers
   private id = 0;
@@ -359,6 +380,8 @@ export class Lapic {
   private readonly lvt = new Uint32Array(7);
   private icrLo = 0;
   private icrHi = 0;
+  /** ICR bits 63:32 in x2APIC mode (the 32-bit destination). */
+  private icrDest32 = 0;
   private initialCount = 0;
   private divideConfig = 0;
   /** Bus ticks per counter decrement × instructions per tick. */
@@ -386,6 +409,7 @@ export class Lapic {
     this.instructionsPerTick = ipt;
     this.cmci = opts.cmci ?? false;
     this.tscDeadlineSupported = opts.tscDeadline ?? true;
+    this.x2apicSupported = opts.x2apic ?? true;
     this.virtualWire = opts.virtualWire ?? false;
     const maxPhys = opts.maxPhysAddr ?? (siliconCpuid(0x80000008, 0).eax & 0xff);
     if (!Number.isInteger(maxPhys) || maxPhys < 32 || maxPhys > 52) throw new RangeError(`maxPhysAddr must be 32-52, got ${maxPhys}`);
@@ -410,6 +434,7 @@ export class Lapic {
     this.baseAddrLo = APIC_DEFAULT_BASE;
     this.baseAddrHi = 0;
     this.hwEnable = true;
+    this.x2Mode = false;
     this.resetRegisters(this.initialId);
     if (this.virtualWire) {
       this.lvt[LVT_LINT0] = DELIVERY_EXTINT << LVT_DELIVERY_MODE_SHIFT;
@@ -436,6 +461,7 @@ export class Lapic {
     this.lvt.fill(LVT_RESET);
     this.icrLo = 0;
     this.icrHi = 0;
+    this.icrDest32 = 0;
     this.initialCount = 0;
     this.divideConfig = 0;
     this.tickLen = timerDivisor(0) * this.instructionsPerTick;
@@ -446,25 +472,55 @@ export class Lapic {
 
   /** IA32_APIC_BASE as [low, high] 32-bit halves. */
   getApicBase(): [number, number] {
-    const lo = this.baseAddrLo | (this.bsp ? APIC_BASE_BSP : 0) | (this.hwEnable ? APIC_BASE_ENABLE : 0);
+    const lo = this.baseAddrLo | (this.bsp ? APIC_BASE_BSP : 0) | (this.hwEnable ? APIC_BASE_ENABLE : 0) | (this.x2Mode ? APIC_BASE_EXTD : 0);
     return [lo >>> 0, this.baseAddrHi];
   }
 
   /**
-   * WRMSR IA32_APIC_BASE. Returns false (the caller raises #GP) when a
-   * reserved bit is set: bits 0-7, 9, 10 (x2APIC not offered) or any bit at
+   * WRMSR IA32_APIC_BASE. Returns false (the caller raises #GP) for an
+   * invalid x2APIC state transition or when a
+   * reserved bit is set: bits 0-7, 9, 10 (unless x2APIC is offered) or any bit at
    * or above MAXPHYADDR. The BSP bit is read-only and ignored.
    */
   setApicBase(lo: number, hi: number): boolean {
     lo >>>= 0;
     hi >>>= 0;
-    if ((lo & 0x6ff) !== 0 || (hi & this.baseHiReserved) !== 0) return false;
+    const reservedLo = this.x2apicSupported ? 0x2ff : 0x6ff;
+    if ((lo & reservedLo) !== 0 || (hi & this.baseHiReserved) !== 0) return false;
+    const enable = (lo & APIC_BASE_ENABLE) !== 0;
+    const extd = (lo & APIC_BASE_EXTD) !== 0;
+    // 10.12.5, Figure 10-27 (x2APIC state transitions): EXTD without EN is invalid; x2APIC
+    // cannot go back to xAPIC, and a disabled APIC cannot go straight to x2APIC.
+    if (extd && (!enable || !this.hwEnable)) return false;
+    if (this.x2Mode && enable && !extd) return false;
     this.baseAddrLo = (lo & APIC_BASE_ADDR_MASK_LO) >>> 0;
     this.baseAddrHi = hi;
-    const enable = (lo & APIC_BASE_ENABLE) !== 0;
-    if (!enable && this.hwEnable) this.resetRegisters(this.id); // 10.4.3, 10.12.5: only the ID survives
+    // 10.4.3, 10.12.5: disabling resets the registers; only the ID survives (x2APIC mode: the
+    // x2APIC ID is the initial APIC ID, which the xAPIC ID register then starts from).
+    if (!enable && this.hwEnable) this.resetRegisters(this.x2Mode ? this.initialId : this.id);
+    if (extd && !this.x2Mode) this.enterX2apic();
     this.hwEnable = enable;
+    this.x2Mode = extd;
     return true;
+  }
+
+  /** xAPIC → x2APIC (10.12.5.1): the ID becomes the initial APIC ID, the LDR is derived from it, the ICR destination clears. */
+  private enterX2apic(): void {
+    this.id = this.initialId;
+    this.icrHi = 0;
+    this.icrDest32 = 0;
+  }
+
+  /** IA32_APIC_BASE[10] (with [11]): the APIC is in x2APIC mode. */
+  get x2apicEnabled(): boolean { return this.x2Mode; }
+
+  /** The x2APIC ID (10.12.3): the initial APIC ID, 32 bits, read-only. */
+  private get x2apicId(): number { return this.initialId >>> 24; }
+
+  /** x2APIC logical ID (10.12.10.2): cluster ID[19:4] in bits 31:16, 1 << ID[3:0] in bits 15:0. */
+  private get x2apicLdr(): number {
+    const id = this.x2apicId;
+    return (((id >>> 4) << 16) | (1 << (id & 0xf))) >>> 0;
   }
 
   /** Guest-physical address of the register page (IA32_APIC_BASE bits 12-51). */
@@ -489,7 +545,8 @@ export class Lapic {
   /** Read 1, 2 or 4 bytes at `offset` (0-0xFFF) of the register page. */
   read(offset: number, size: number): number {
     checkAccess(offset, size);
-    if (!this.hwEnable) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    // Globally disabled, or x2APIC mode (10.12.2: the MMIO interface then behaves as a globally disabled xAPIC's).
+    if (!this.hwEnable || this.x2Mode) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     let v = 0;
     let slot = -1;
     let reg = 0;
@@ -513,7 +570,7 @@ export class Lapic {
   /** Write 1, 2 or 4 bytes at `offset`; only 4-byte stores at a 16-byte-aligned offset take effect. */
   write(offset: number, size: number, value: number): void {
     checkAccess(offset, size);
-    if (!this.hwEnable) return;
+    if (!this.hwEnable || this.x2Mode) return;
     if (size !== 4 || (offset & 0xf) !== 0) return;
     if (!this.writeRegister(offset >>> 4, value >>> 0)) this.recordError(ESR_ILLEGAL_REGISTER);
   }
@@ -808,9 +865,90 @@ export class Lapic {
     switch (lo & ICR_SHORTHAND_MASK) {
       case ICR_SHORTHAND_SELF: case ICR_SHORTHAND_ALL_INCL: toSelf = true; break;
       case ICR_SHORTHAND_ALL_EXCL: toSelf = false; break;
-      default: toSelf = this.matchesDestination(this.icrHi >>> 24, (lo & ICR_DEST_LOGICAL) !== 0);
+      default: toSelf = this.x2Mode
+        ? this.matchesX2Destination(this.icrDest32, (lo & ICR_DEST_LOGICAL) !== 0)
+        : this.matchesDestination(this.icrHi >>> 24, (lo & ICR_DEST_LOGICAL) !== 0);
     }
     if (toSelf) this.receiveIpi(lo);
+  }
+
+  /**
+   * x2APIC destinations (10.12.9, 10.12.10.2): physical, the 32-bit x2APIC ID
+   * or FFFFFFFFH (broadcast); logical (cluster model only), FFFFFFFFH or the
+   * same cluster (bits 31:16) with an intersecting member bitmap (15:0).
+   */
+  private matchesX2Destination(dest: number, logical: boolean): boolean {
+    dest >>>= 0;
+    if (dest === 0xffffffff) return true;
+    if (!logical) return dest === this.x2apicId;
+    const ldr = this.x2apicLdr;
+    return (dest >>> 16) === (ldr >>> 16) && (dest & ldr & 0xffff) !== 0;
+  }
+
+  // --- x2APIC MSR interface (10.12.1.2, Table 10-6)
+
+  /**
+   * RDMSR of 800H-8FFH. null means #GP(0): not in x2APIC mode, a register
+   * x2APIC does not have (APR, RRD, DFR, ICR high, reserved addresses) or a
+   * write-only one (EOI, SELF IPI).
+   */
+  readMsr(msr: number): [number, number] | null {
+    if (!this.x2Mode) return null;
+    const index = (msr >>> 0) - X2APIC_MSR_BASE;
+    switch (index) {
+      case R_ID: return [this.x2apicId, 0];
+      case R_LDR: return [this.x2apicLdr, 0];
+      case R_ICR_LO: return [this.icrLo, this.icrDest32];
+      case R_EOI: case R_SELF_IPI: case R_APR: case R_RRD: case R_DFR: case R_ICR_HI: return null;
+    }
+    if (index < 0 || index > R_SELF_IPI) return null;
+    const v = this.readRegister(index);
+    return v === undefined ? null : [v >>> 0, 0];
+  }
+
+  /**
+   * WRMSR of 800H-8FFH. false means #GP(0): not in x2APIC mode, a register
+   * x2APIC does not have, a read-only register, bits 63:32 set (all but
+   * the ICR), or a reserved bit set (10.12.1.3: "Non-zero writes ... to
+   * reserved bits ... will raise a general protection fault"); EOI and ESR
+   * take only 0.
+   */
+  writeMsr(msr: number, lo: number, hi: number): boolean {
+    if (!this.x2Mode) return false;
+    lo >>>= 0;
+    hi >>>= 0;
+    const index = (msr >>> 0) - X2APIC_MSR_BASE;
+    if (index === R_ICR_LO) {
+      if ((lo & ~ICR_LOW_WRITABLE) !== 0) return false; // bits 12, 13, 16, 17, 20-31 reserved in x2APIC mode
+      this.timerCatchUp(this.now());
+      this.icrLo = lo;
+      this.icrDest32 = hi;
+      this.sendIpi();
+      return true;
+    }
+    if (hi !== 0) return false;
+    switch (index) {
+      case R_TPR: if ((lo & ~0xff) !== 0) return false; break;
+      case R_EOI: case R_ESR: if (lo !== 0) return false; break;
+      case R_SVR: if ((lo & ~SVR_WRITABLE) !== 0) return false; break;
+      case R_DIVIDE: if ((lo & ~DIVIDE_WRITABLE) !== 0) return false; break;
+      case R_INITIAL: case R_CMCI: break;
+      case R_SELF_IPI:
+        // SELF IPI (10.12.11): a fixed, edge-triggered IPI to this APIC with vector bits 7:0.
+        if ((lo & ~ICR_VECTOR_MASK) !== 0) return false;
+        this.timerCatchUp(this.now());
+        if (lo < 16) { this.recordError(ESR_SEND_ILLEGAL_VECTOR); return true; }
+        this.receiveIpi(lo);
+        return true;
+      default:
+        if (index >= R_TIMER && index <= R_ERROR) {
+          const w = index === R_TIMER && this.tscDeadlineSupported ? LVT_WRITABLE_TIMER_DEADLINE : LVT_WRITABLE[index - R_TIMER]!;
+          if ((lo & ~(w | LVT_DELIVERY_STATUS | LVT_REMOTE_IRR)) !== 0) return false;
+          break;
+        }
+        return false; // ID, version, LDR, PPR, ISR/TMR/IRR, current count (read-only); APR, RRD, DFR, ICR high, reserved
+    }
+    return this.writeRegister(index, lo);
   }
 
   /**

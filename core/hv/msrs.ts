@@ -8,7 +8,7 @@ import type { Machine } from './machine.js';
 import { VMCS } from '../vmx/fields.js';
 import { ENTRY_CTLS } from '../vmx/capabilities.js';
 import type { PhysMem } from '../memory/physmem.js';
-import { MSR_IA32_TSC_DEADLINE } from '../devices/lapic.js';
+import { MSR_IA32_TSC_DEADLINE, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from '../devices/lapic.js';
 import {
   MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC,
   MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE,
@@ -28,6 +28,8 @@ const PLAIN: ReadonlyMap<number, readonly [number, number]> = new Map([
 ]);
 
 export function readEmulatedMsr(m: Machine, idx: number): [number, number] | null {
+  // x2APIC registers (SDM Vol. 3A 10.12.1.2): #GP unless the APIC is in x2APIC mode.
+  if (idx >= X2APIC_MSR_BASE && idx <= X2APIC_MSR_LAST) return m.pc.lapic.readMsr(idx);
   switch (idx) {
     case MSR_APIC_BASE: return m.pc.lapic.getApicBase();
     case MSR_IA32_TSC_DEADLINE: return m.pc.lapic.tscDeadlineSupported ? m.pc.lapic.readTscDeadline() : null;
@@ -42,6 +44,7 @@ export function readEmulatedMsr(m: Machine, idx: number): [number, number] | nul
 }
 
 export function writeEmulatedMsr(m: Machine, idx: number, lo: number, hi: number): boolean {
+  if (idx >= X2APIC_MSR_BASE && idx <= X2APIC_MSR_LAST) return m.pc.lapic.writeMsr(idx, lo, hi);
   switch (idx) {
     case MSR_APIC_BASE: return m.pc.lapic.setApicBase(lo, hi);
     case MSR_IA32_TSC_DEADLINE:

@@ -10,14 +10,14 @@ import { RAX, RBX, RCX, RDX } from '../../cpu/regs.js';
 
 /** "hvtraceVTx\0\0" as the EBX, ECX, EDX signature of leaf 40000000H. */
 const SIGNATURE = [0x72747668, 0x56656361, 0x00007854] as const;
-/** CPUID.01H:ECX.TSC_Deadline[bit 24] (Vol. 3A 10.5.4.1): the emulated local APIC offers it, as KVM's does. */
+/** CPUID.01H:ECX.TSC_Deadline[bit 24] (Vol. 3A 10.5.4.1): the emulated local APIC offers it, as KVM's does; x2APIC (bit 21) when the LAPIC offers it. */
 const F1_ECX_TSC_DEADLINE = 1 << 24;
 
-export function guestCpuid(leaf: number, subleaf: number, apicEnabled = true, tscDeadline = true): { eax: number; ebx: number; ecx: number; edx: number } {
+export function guestCpuid(leaf: number, subleaf: number, apicEnabled = true, tscDeadline = true, x2apic = false): { eax: number; ebx: number; ecx: number; edx: number } {
   if ((leaf >>> 0) === 0x40000000) return { eax: 0x40000000, ebx: SIGNATURE[0], ecx: SIGNATURE[1], edx: SIGNATURE[2] };
   const r = siliconCpuid(leaf, subleaf);
   if ((leaf >>> 0) === 1) {
-    r.ecx = (r.ecx & ~F1_ECX.VMX) | F1_ECX.HYPERVISOR | (tscDeadline ? F1_ECX_TSC_DEADLINE : 0);
+    r.ecx = (r.ecx & ~(F1_ECX.VMX | F1_ECX.X2APIC)) | F1_ECX.HYPERVISOR | (tscDeadline ? F1_ECX_TSC_DEADLINE : 0) | (x2apic ? F1_ECX.X2APIC : 0);
     // CPUID.01H:EDX.APIC follows IA32_APIC_BASE's global enable (Vol. 3A, 11.4.3).
     if (!apicEnabled) r.edx &= ~F1_EDX.APIC;
   }
@@ -26,7 +26,8 @@ export function guestCpuid(leaf: number, subleaf: number, apicEnabled = true, ts
 
 export function cpuidExit(m: Machine): void {
   const cpu = m.cpu;
-  const r = guestCpuid(cpu.lo[RAX]!, cpu.lo[RCX]!, m.pc.lapic.hwEnabled, m.pc.lapic.tscDeadlineSupported);
+  const l = m.pc.lapic;
+  const r = guestCpuid(cpu.lo[RAX]!, cpu.lo[RCX]!, l.hwEnabled, l.tscDeadlineSupported, l.x2apicSupported);
   cpu.lo[RAX] = r.eax; cpu.hi[RAX] = 0;
   cpu.lo[RBX] = r.ebx; cpu.hi[RBX] = 0;
   cpu.lo[RCX] = r.ecx; cpu.hi[RCX] = 0;

@@ -579,7 +579,7 @@ test('deliverMessage: I/O APIC messages by destination and delivery mode', () =>
 });
 
 test('IA32_APIC_BASE: disable resets all but the ID, re-enable works, reserved bits refused', () => {
-  const { a, r, w, s } = enabled();
+  const { a, r, w, s } = enabled({ x2apic: false });
   w(ID, 0x07000000);
   w(TPR, 0x20);
   w(LDR, 0x01000000);
@@ -643,6 +643,100 @@ test('kvm-unit-tests startup: clear then set IA32_APIC_BASE[11], then SVR = 0x1F
   w(LINT0, 0x700);
   assert.ok(a.picRouted());
   assert.is(r(VER), 0x00050014);
+});
+
+// x2APIC (SDM Vol. 3A 10.12). IA32_APIC_BASE: bit 11 EN, bit 10 EXTD, bit 8 BSP.
+const EN = 0x800, EXTD = 0x400, BSP = 0x100, BASE = 0xfee00000;
+
+test('x2APIC state transitions (10.12.5, Figure "Local x2APIC State Transitions")', () => {
+  const { a } = enabled({ x2apic: true });
+  assert.ok(a.x2apicSupported);
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0), 'EXTD without EN is the invalid state');
+  assert.ok(a.setApicBase(BASE | EN | EXTD, 0), 'xAPIC -> x2APIC');
+  assert.ok(a.x2apicEnabled);
+  assert.equal(a.getApicBase(), [(BASE | BSP | EN | EXTD) >>> 0, 0]);
+  assert.not.ok(a.setApicBase(BASE | EN, 0), 'x2APIC -> xAPIC is not allowed');
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0));
+  assert.ok(a.setApicBase(BASE, 0), 'x2APIC -> disabled');
+  assert.not.ok(a.x2apicEnabled);
+  assert.not.ok(a.setApicBase(BASE | EN | EXTD, 0), 'disabled -> x2APIC is not allowed');
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0));
+  assert.ok(a.setApicBase(BASE | EN, 0), 'disabled -> xAPIC');
+  const plain = enabled({ x2apic: false });
+  assert.not.ok(plain.a.setApicBase(BASE | EN | EXTD, 0), 'without x2APIC support bit 10 is reserved');
+});
+
+test('x2APIC MSRs: #GP outside x2APIC mode; ID, LDR derived from it, version; missing and write-only registers', () => {
+  const { a } = enabled({ x2apic: true, id: 0x13 });
+  assert.is(a.readMsr(0x803), null, 'not in x2APIC mode');
+  assert.not.ok(a.writeMsr(0x808, 0, 0));
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.equal(a.readMsr(0x802), [0x13, 0], 'x2APIC ID = initial APIC ID, not shifted');
+  // Logical x2APIC ID (10.12.10.2): cluster ID[19:4] = 1 in bits 31:16, 1 << ID[3:0] = 1 << 3.
+  assert.equal(a.readMsr(0x80d), [0x00010008, 0]);
+  assert.equal(a.readMsr(0x803), [0x00050014, 0]);
+  for (const m of [0x809, 0x80b, 0x80c, 0x80e, 0x831, 0x83f, 0x801, 0x840, 0x8ff]) assert.is(a.readMsr(m), null, `RDMSR ${m.toString(16)}`);
+  for (const m of [0x802, 0x803, 0x80a, 0x80d, 0x80e, 0x810, 0x818, 0x820, 0x839, 0x809, 0x831]) assert.not.ok(a.writeMsr(m, 0, 0), `WRMSR ${m.toString(16)}`);
+});
+
+test('x2APIC MSRs: TPR, EOI and ESR take only their defined bits; bits 63:32 are reserved', () => {
+  const { a } = enabled({ x2apic: true });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.ok(a.writeMsr(0x808, 0x20, 0));
+  assert.equal(a.readMsr(0x808), [0x20, 0]);
+  assert.is(a.cr8, 2, 'CR8 is TPR[7:4] in x2APIC mode too');
+  assert.not.ok(a.writeMsr(0x808, 0x100, 0), 'TPR bits 31:8 reserved');
+  assert.not.ok(a.writeMsr(0x808, 0x20, 1), 'bits 63:32 reserved');
+  a.acceptInterrupt(0x80, false);
+  a.acknowledge(0x80);
+  assert.not.ok(a.writeMsr(0x80b, 1, 0), 'EOI: a non-zero write is #GP');
+  assert.equal(a.readMsr(0x810 + 4), [1, 0], 'ISR bit 0x80 still set');
+  assert.ok(a.writeMsr(0x80b, 0, 0));
+  assert.equal(a.readMsr(0x810 + 4), [0, 0]);
+  assert.not.ok(a.writeMsr(0x828, 1, 0), 'ESR: a non-zero write is #GP');
+  assert.ok(a.writeMsr(0x828, 0, 0));
+  assert.not.ok(a.writeMsr(0x83e, 0x4, 0), 'divide configuration bit 2 reserved');
+  assert.not.ok(a.writeMsr(0x832, 0x00080000, 0), 'LVT timer bit 19 reserved');
+  assert.ok(a.writeMsr(0x832, 0x000200ee, 0));
+  assert.equal(a.readMsr(0x832), [0x000200ee, 0]);
+});
+
+test('x2APIC ICR (one 64-bit MSR, destination in 63:32) and SELF IPI', () => {
+  const { a, s } = enabled({ x2apic: true });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.ok(a.writeMsr(0x830, 0x000040f1, 0)); // fixed, physical, assert, vector 0xF1, destination 0 (this APIC)
+  assert.is(a.highestPending(), 0xf1);
+  assert.equal(a.readMsr(0x830), [0x000040f1, 0]);
+  a.acknowledge(0xf1); a.writeMsr(0x80b, 0, 0);
+  assert.ok(a.writeMsr(0x830, 0x000040f2, 1)); // destination 1: not this APIC
+  assert.is(a.highestPending(), -1);
+  assert.equal(a.readMsr(0x830), [0x000040f2, 1]);
+  assert.ok(a.writeMsr(0x830, 0x000040f3, 0xffffffff), 'destination FFFFFFFFH: broadcast');
+  assert.is(a.highestPending(), 0xf3);
+  a.acknowledge(0xf3); a.writeMsr(0x80b, 0, 0);
+  assert.ok(a.writeMsr(0x830, 0x00000830, 0x00000001)); // logical: cluster 0, member bit 0 = this APIC (ID 0)
+  assert.is(a.highestPending(), 0x30);
+  a.acknowledge(0x30); a.writeMsr(0x80b, 0, 0);
+  assert.not.ok(a.writeMsr(0x830, 0x000010f1, 0), 'bit 12 (no delivery status in x2APIC mode) reserved');
+  assert.ok(a.writeMsr(0x83f, 0x33, 0), 'SELF IPI');
+  assert.is(a.highestPending(), 0x33);
+  assert.not.ok(a.writeMsr(0x83f, 0x133, 0), 'SELF IPI bits 31:8 reserved');
+  assert.ok(a.writeMsr(0x830, 0x00000400, 0)); // NMI to self
+  assert.is(s.nmis, 1);
+});
+
+test('x2APIC mode: the MMIO page answers as a globally disabled APIC; disabling resets to xAPIC defaults', () => {
+  const { a, r, w } = enabled({ x2apic: true, id: 2 });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.is(r(VER), 0xffffffff);
+  w(TPR, 0x40);
+  assert.equal(a.readMsr(0x808), [0, 0], 'MMIO writes go nowhere');
+  a.writeMsr(0x808, 0x50, 0);
+  assert.ok(a.setApicBase(BASE, 0));
+  assert.ok(a.setApicBase(BASE | EN, 0));
+  assert.is(r(TPR), 0, 'registers back at their power-up values');
+  assert.is(r(ID), 0x02000000, 'the ID is the initial APIC ID');
+  assert.is(r(SVR), 0xff);
 });
 
 test('INIT keeps the ID and IA32_APIC_BASE, resets the rest', () => {

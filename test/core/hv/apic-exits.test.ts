@@ -14,6 +14,9 @@
 //  - TSC-deadline (Vol. 3A 10.5.4.1): CPUID.01H:ECX[24] advertises it; the
 //    deadline is MSR 6E0H; a deadline at or below the TSC fires at once and
 //    the MSR then reads 0.
+//  - x2APIC (Vol. 3A 10.12): CPUID.01H:ECX[21]; IA32_APIC_BASE (1BH) bit 10
+//    switches to x2APIC mode; the SELF IPI register is MSR 83FH (vector in
+//    bits 7:0); x2APIC MSRs are #GP outside x2APIC mode.
 //  - STI blocks interrupts only until the end of the next instruction (Vol.
 //    2B STI; Vol. 3C 25.4.2 blocking by STI): in "STI; HLT" with an
 //    interrupt pending, HLT (exiting, completed by the hypervisor) ends the
@@ -125,6 +128,23 @@ test('STI; HLT with nothing pending: the guest halts (HLT activity state, legal 
   m.pc.lapic.write(0x380, 4, 5000); // expires 5000 bus clocks (instructions) from now
   assert.is(runToExit(m), (1 << 1) | 1, 'the timer interrupt (vector 0x81) ran its handler');
   assert.ok(m.cpu.icount >= 5000, 'virtual time jumped to the timer deadline');
+});
+
+test('x2APIC through CPUID and MSRs: advertised; #GP before EXTD; IA32_APIC_BASE[10] set; a SELF IPI reaches its handler', () => {
+  const m = guest([
+    0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2, 0x41, 0x89, 0xc8, //  mov eax, 1; cpuid; mov r8d, ecx
+    0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, //                    mov ecx, 0x1b; rdmsr
+    0x0d, 0x00, 0x04, 0x00, 0x00, 0x0f, 0x30, //                    or eax, 0x400; wrmsr
+    0xb9, 0x3f, 0x08, 0x00, 0x00, 0xb8, 0x81, 0x00, 0x00, 0x00, //  mov ecx, 0x83f; mov eax, 0x81
+    0x31, 0xd2, 0x0f, 0x30, 0xfb, 0x90, //                          xor edx, edx; wrmsr; sti; nop
+  ]);
+  assert.is(runToExit(m), (1 << 1) | 1, 'the SELF IPI (vector 0x81) ran its handler');
+  assert.is((m.cpu.lo[8]! >>> 21) & 1, 1, 'CPUID.01H:ECX.x2APIC');
+  assert.ok(m.pc.lapic.x2apicEnabled);
+  assert.is(m.pc.lapic.getApicBase()[0] & 0xc00, 0xc00, 'IA32_APIC_BASE EN | EXTD');
+
+  const before = guest([0xb9, 0x3f, 0x08, 0x00, 0x00, 0xb8, 0x81, 0x00, 0x00, 0x00, 0x31, 0xd2, 0x0f, 0x30]); // WRMSR 83FH in xAPIC mode
+  assert.is(runToExit(before), (13 << 1) | 1, '#GP outside x2APIC mode');
 });
 
 const VMCALL = [0x0f, 0x01, 0xc1];
