@@ -70,13 +70,23 @@
  *    current count and continues from it at the new rate (the partial tick
  *    is dropped). Switching between one-shot and periodic does not disarm
  *    the timer; it changes what happens at the next zero.
- *  - TSC-deadline mode is not modelled (CPUID.01H:ECX[24] is not
- *    advertised), so LVT timer bit 18 is reserved and not writable.
+ *  - TSC-deadline mode (10.5.4.1), offered unless `tscDeadline: false`
+ *    (the hypervisor then advertises CPUID.01H:ECX[24]). The TSC is virtual
+ *    time. LVT timer bits 18:17 = 10b select it; the deadline is the
+ *    IA32_TSC_DEADLINE MSR (6E0H, `readTscDeadline` / `writeTscDeadline`):
+ *    a non-zero value arms the timer, which fires when TSC >= deadline,
+ *    then disarms and reads 0; writing 0 disarms. Outside TSC-deadline mode
+ *    the MSR reads 0 and ignores writes; in it, writes to the initial-count
+ *    register are ignored and the current count reads 0. Switching into or
+ *    out of TSC-deadline mode disarms the timer (and clears the initial
+ *    count and the deadline, as KVM does). Mode 11b is reserved: stored as
+ *    written and run like one-shot (as KVM does).
  *
  * IA32_APIC_BASE (10.4.4, 10.12.5): `getApicBase()` / `setApicBase(lo, hi)`.
- * Bit 8 (BSP) is read-only, bit 11 is the global enable, bits 12 to
- * MAXPHYADDR-1 the page base (relocatable, 10.4.5); bits 0-7, 9, 10 (x2APIC
- * is not offered) and bits MAXPHYADDR-63 are reserved: a write setting them
+ * Bit 8 (BSP) is read-only, bit 11 is the global enable, bit 10 x2APIC
+ * mode (when offered), bits 12 to
+ * MAXPHYADDR-1 the page base (relocatable, 10.4.5); bits 0-7, 9 (and 10
+ * without x2APIC) and bits MAXPHYADDR-63 are reserved: a write setting them
  * is refused (the WRMSR handler raises #GP). Clearing bit 11 returns the
  * registers to their power-up state (10.4.7.1) except the APIC ID (10.12.5:
  * only the ID is preserved across a transition through the disabled state);
@@ -100,8 +110,26 @@
  * (ESR bit 5) and are not sent. NMI IPIs call `nmi`; INIT, SIPI and SMI to
  * self are not modelled (ignored).
  *
- * Not modelled: x2APIC (MSR 0x800+ access; the index-based register path is
- * ready for it), TSC-deadline mode, thermal/performance/CMCI interrupt
+ * x2APIC (10.12), offered unless `x2apic: false` (the hypervisor then
+ * advertises CPUID.01H:ECX[21]); one CPU, so the x2APIC ID is the 8-bit
+ * initial APIC ID and CPUID leaf 0BH needs nothing more.
+ *  - IA32_APIC_BASE[10] (EXTD) with [11]: the transitions of 10.12.5
+ *    (Figure 10-27): EXTD without EN, x2APIC → xAPIC and disabled → x2APIC
+ *    are refused (#GP); x2APIC → disabled resets the registers.
+ *  - Registers are MSRs 800H + index (`readMsr` / `writeMsr`, Table 10-6),
+ *    #GP outside x2APIC mode: ID (x2APIC ID, read-only), LDR derived from
+ *    the ID (10.12.10.2: cluster ID[19:4] << 16 | 1 << ID[3:0], read-only),
+ *    no DFR, APR, RRD or ICR high (#GP), ICR one 64-bit MSR (destination in
+ *    bits 63:32, no delivery-status bit), SELF IPI (83FH, write-only), EOI
+ *    write-only. Reads of write-only and writes of read-only registers,
+ *    bits 63:32 set (except the ICR), reserved bits set (10.12.1.3), and
+ *    non-zero writes to EOI or ESR are #GP.
+ *  - Destinations (10.12.9): 32-bit physical ID or FFFFFFFFH broadcast;
+ *    logical is the cluster model of the derived LDR.
+ *  - The MMIO page then answers as a globally disabled APIC's (10.12.2):
+ *    reads all ones, writes ignored.
+ *
+ * Not modelled: thermal/performance/CMCI interrupt
  * sources (their LVT entries are plain registers), APR arbitration (reads
  * 0), the remote read register (reads 0), focus processor checking, other
  * CPUs.
@@ -191,7 +219,10 @@ export const LVT_MASKED = 1 << 16;
 export const LVT_TIMER_MODE_MASK = 3 << 17;
 export const LVT_TIMER_ONESHOT = 0 << 17;
 export const LVT_TIMER_PERIODIC = 1 << 17;
-export const LVT_TIMER_TSC_DEADLINE = 2 << 17; // not offered (reserved here)
+export const LVT_TIMER_TSC_DEADLINE = 2 << 17; // 10.5.4.1, with CPUID.01H:ECX.TSC_Deadline[24]
+
+/** IA32_TSC_DEADLINE (SDM Vol. 4, Table 2-2; Vol. 3A 10.5.4.1). */
+export const MSR_IA32_TSC_DEADLINE = 0x6e0;
 export const LVT_RESET = LVT_MASKED;
 
 /** Delivery modes (LVT bits 10:8, ICR bits 10:8, I/O APIC redirection bits 10:8). */
@@ -205,6 +236,7 @@ export const DELIVERY_EXTINT = 7;
 
 /** Writable bits of each LVT entry (Figure 10-8; delivery status and remote IRR are read-only). */
 const LVT_WRITABLE_TIMER = LVT_VECTOR_MASK | LVT_MASKED | LVT_TIMER_PERIODIC; // 0x000300ff
+const LVT_WRITABLE_TIMER_DEADLINE = LVT_WRITABLE_TIMER | LVT_TIMER_TSC_DEADLINE; // 0x000700ff
 const LVT_WRITABLE_DM = LVT_VECTOR_MASK | LVT_DELIVERY_MODE_MASK | LVT_MASKED; // thermal, perf, CMCI: 0x000107ff
 const LVT_WRITABLE_LINT = LVT_WRITABLE_DM | LVT_POLARITY_LOW | LVT_TRIGGER_LEVEL; // 0x0001a7ff
 const LVT_WRITABLE_ERROR = LVT_VECTOR_MASK | LVT_MASKED; // 0x000100ff
@@ -243,6 +275,11 @@ const R_ID = 0x02, R_VERSION = 0x03, R_TPR = 0x08, R_APR = 0x09, R_PPR = 0x0a, R
   R_CMCI = 0x2f, R_ICR_LO = 0x30, R_ICR_HI = 0x31, R_TIMER = 0x32, R_ERROR = 0x37,
   R_INITIAL = 0x38, R_CURRENT = 0x39, R_DIVIDE = 0x3e;
 
+const R_SELF_IPI = 0x3f;
+/** x2APIC MSRs are 800H + the register index (10.12.1.2). */
+export const X2APIC_MSR_BASE = 0x800;
+export const X2APIC_MSR_LAST = 0x8ff;
+
 // LVT slots in `lvt`: register index - R_TIMER for timer..error; CMCI last.
 const LVT_TIMER = 0, LVT_LINT0 = 3, LVT_LINT1 = 4, LVT_ERROR = 5, LVT_CMCI = 6;
 const LVT_WRITABLE = [LVT_WRITABLE_TIMER, LVT_WRITABLE_DM, LVT_WRITABLE_DM, LVT_WRITABLE_LINT, LVT_WRITABLE_LINT, LVT_WRITABLE_ERROR, LVT_WRITABLE_DM] as const;
@@ -256,6 +293,10 @@ export interface LapicOptions {
   readonly bsp?: boolean;
   /** Retired instructions per bus-clock tick; integer 1-1024, default 1. */
   readonly instructionsPerTick?: number;
+  /** Offer x2APIC mode (IA32_APIC_BASE[10], MSRs 800H-8FFH); default true. */
+  readonly x2apic?: boolean;
+  /** Offer TSC-deadline mode (LVT timer bit 18, IA32_TSC_DEADLINE); default true. */
+  readonly tscDeadline?: boolean;
   /** Offer the LVT CMCI entry (version max LVT 6); default false (0x2F0 reserved, version 0x00050014). */
   readonly cmci?: boolean;
   /**
@@ -306,6 +347,10 @@ export class Lapic {
   private readonly bsp: boolean;
   private readonly instructionsPerTick: number;
   private readonly cmci: boolean;
+  /** Whether x2APIC mode is offered (CPUID.01H:ECX[21]). */
+  readonly x2apicSupported: boolean;
+  /** Whether TSC-deadline mode is offered (CPUID.01H:ECX[24]). */
+  readonly tscDeadlineSupported: boolean;
   private readonly virtualWire: boolean;
   private readonly baseHiReserved: number;
   private readonly eoiOut: (vector: number) => void;
@@ -317,6 +362,8 @@ export class Lapic {
   private baseAddrLo = APIC_DEFAULT_BASE;
   private baseAddrHi = 0;
   private hwEnable = true;
+  /** IA32_APIC_BASE[10]: x2APIC mode (only with hwEnable). */
+  private x2Mode = false;
 
   // Registers
   private id = 0;
@@ -333,12 +380,17 @@ export class Lapic {
   private readonly lvt = new Uint32Array(7);
   private icrLo = 0;
   private icrHi = 0;
+  /** ICR bits 63:32 in x2APIC mode (the 32-bit destination). */
+  private icrDest32 = 0;
   private initialCount = 0;
   private divideConfig = 0;
   /** Bus ticks per counter decrement × instructions per tick. */
   private tickLen = 2;
-  /** Virtual time at which the counter next reaches 0; Infinity when not counting. */
+  /** Virtual time at which the counter next reaches 0 (or the TSC deadline); Infinity when not counting. */
   private nextExpiry = Infinity;
+  /** IA32_TSC_DEADLINE as written (exact 32-bit halves); 0 when disarmed. */
+  private deadlineLo = 0;
+  private deadlineHi = 0;
 
   /** LINT0/LINT1 input levels (pins, not registers: kept across resets). */
   private readonly lint = [false, false];
@@ -356,6 +408,8 @@ export class Lapic {
     }
     this.instructionsPerTick = ipt;
     this.cmci = opts.cmci ?? false;
+    this.tscDeadlineSupported = opts.tscDeadline ?? true;
+    this.x2apicSupported = opts.x2apic ?? true;
     this.virtualWire = opts.virtualWire ?? false;
     const maxPhys = opts.maxPhysAddr ?? (siliconCpuid(0x80000008, 0).eax & 0xff);
     if (!Number.isInteger(maxPhys) || maxPhys < 32 || maxPhys > 52) throw new RangeError(`maxPhysAddr must be 32-52, got ${maxPhys}`);
@@ -380,6 +434,7 @@ export class Lapic {
     this.baseAddrLo = APIC_DEFAULT_BASE;
     this.baseAddrHi = 0;
     this.hwEnable = true;
+    this.x2Mode = false;
     this.resetRegisters(this.initialId);
     if (this.virtualWire) {
       this.lvt[LVT_LINT0] = DELIVERY_EXTINT << LVT_DELIVERY_MODE_SHIFT;
@@ -406,33 +461,66 @@ export class Lapic {
     this.lvt.fill(LVT_RESET);
     this.icrLo = 0;
     this.icrHi = 0;
+    this.icrDest32 = 0;
     this.initialCount = 0;
     this.divideConfig = 0;
     this.tickLen = timerDivisor(0) * this.instructionsPerTick;
     this.nextExpiry = Infinity;
+    this.deadlineLo = 0;
+    this.deadlineHi = 0;
   }
 
   /** IA32_APIC_BASE as [low, high] 32-bit halves. */
   getApicBase(): [number, number] {
-    const lo = this.baseAddrLo | (this.bsp ? APIC_BASE_BSP : 0) | (this.hwEnable ? APIC_BASE_ENABLE : 0);
+    const lo = this.baseAddrLo | (this.bsp ? APIC_BASE_BSP : 0) | (this.hwEnable ? APIC_BASE_ENABLE : 0) | (this.x2Mode ? APIC_BASE_EXTD : 0);
     return [lo >>> 0, this.baseAddrHi];
   }
 
   /**
-   * WRMSR IA32_APIC_BASE. Returns false (the caller raises #GP) when a
-   * reserved bit is set: bits 0-7, 9, 10 (x2APIC not offered) or any bit at
+   * WRMSR IA32_APIC_BASE. Returns false (the caller raises #GP) for an
+   * invalid x2APIC state transition or when a
+   * reserved bit is set: bits 0-7, 9, 10 (unless x2APIC is offered) or any bit at
    * or above MAXPHYADDR. The BSP bit is read-only and ignored.
    */
   setApicBase(lo: number, hi: number): boolean {
     lo >>>= 0;
     hi >>>= 0;
-    if ((lo & 0x6ff) !== 0 || (hi & this.baseHiReserved) !== 0) return false;
+    const reservedLo = this.x2apicSupported ? 0x2ff : 0x6ff;
+    if ((lo & reservedLo) !== 0 || (hi & this.baseHiReserved) !== 0) return false;
+    const enable = (lo & APIC_BASE_ENABLE) !== 0;
+    const extd = (lo & APIC_BASE_EXTD) !== 0;
+    // 10.12.5, Figure 10-27 (x2APIC state transitions): EXTD without EN is invalid; x2APIC
+    // cannot go back to xAPIC, and a disabled APIC cannot go straight to x2APIC.
+    if (extd && (!enable || !this.hwEnable)) return false;
+    if (this.x2Mode && enable && !extd) return false;
     this.baseAddrLo = (lo & APIC_BASE_ADDR_MASK_LO) >>> 0;
     this.baseAddrHi = hi;
-    const enable = (lo & APIC_BASE_ENABLE) !== 0;
-    if (!enable && this.hwEnable) this.resetRegisters(this.id); // 10.4.3, 10.12.5: only the ID survives
+    // 10.4.3, 10.12.5: disabling resets the registers; only the ID survives (x2APIC mode: the
+    // x2APIC ID is the initial APIC ID, which the xAPIC ID register then starts from).
+    if (!enable && this.hwEnable) this.resetRegisters(this.x2Mode ? this.initialId : this.id);
+    if (extd && !this.x2Mode) this.enterX2apic();
     this.hwEnable = enable;
+    this.x2Mode = extd;
     return true;
+  }
+
+  /** xAPIC → x2APIC (10.12.5.1): the ID becomes the initial APIC ID, the LDR is derived from it, the ICR destination clears. */
+  private enterX2apic(): void {
+    this.id = this.initialId;
+    this.icrHi = 0;
+    this.icrDest32 = 0;
+  }
+
+  /** IA32_APIC_BASE[10] (with [11]): the APIC is in x2APIC mode. */
+  get x2apicEnabled(): boolean { return this.x2Mode; }
+
+  /** The x2APIC ID (10.12.3): the initial APIC ID, 32 bits, read-only. */
+  private get x2apicId(): number { return this.initialId >>> 24; }
+
+  /** x2APIC logical ID (10.12.10.2): cluster ID[19:4] in bits 31:16, 1 << ID[3:0] in bits 15:0. */
+  private get x2apicLdr(): number {
+    const id = this.x2apicId;
+    return (((id >>> 4) << 16) | (1 << (id & 0xf))) >>> 0;
   }
 
   /** Guest-physical address of the register page (IA32_APIC_BASE bits 12-51). */
@@ -457,7 +545,8 @@ export class Lapic {
   /** Read 1, 2 or 4 bytes at `offset` (0-0xFFF) of the register page. */
   read(offset: number, size: number): number {
     checkAccess(offset, size);
-    if (!this.hwEnable) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    // Globally disabled, or x2APIC mode (10.12.2: the MMIO interface then behaves as a globally disabled xAPIC's).
+    if (!this.hwEnable || this.x2Mode) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     let v = 0;
     let slot = -1;
     let reg = 0;
@@ -481,7 +570,7 @@ export class Lapic {
   /** Write 1, 2 or 4 bytes at `offset`; only 4-byte stores at a 16-byte-aligned offset take effect. */
   write(offset: number, size: number, value: number): void {
     checkAccess(offset, size);
-    if (!this.hwEnable) return;
+    if (!this.hwEnable || this.x2Mode) return;
     if (size !== 4 || (offset & 0xf) !== 0) return;
     if (!this.writeRegister(offset >>> 4, value >>> 0)) this.recordError(ESR_ILLEGAL_REGISTER);
   }
@@ -533,6 +622,7 @@ export class Lapic {
       case R_ICR_LO: this.icrLo = value & ICR_LOW_WRITABLE; this.sendIpi(); return true;
       case R_ICR_HI: this.icrHi = (value & ICR_HIGH_WRITABLE) >>> 0; return true;
       case R_INITIAL:
+        if (this.deadlineMode()) return true; // 10.5.4.1: ignored in TSC-deadline mode
         this.initialCount = value;
         this.nextExpiry = value === 0 ? Infinity : now + value * this.tickLen;
         return true;
@@ -540,7 +630,7 @@ export class Lapic {
         const remaining = this.currentCount(now);
         this.divideConfig = value & DIVIDE_WRITABLE;
         this.tickLen = timerDivisor(this.divideConfig) * this.instructionsPerTick;
-        if (this.nextExpiry !== Infinity) this.nextExpiry = now + remaining * this.tickLen;
+        if (this.nextExpiry !== Infinity && !this.deadlineMode()) this.nextExpiry = now + remaining * this.tickLen;
         return true;
       }
       case R_CMCI:
@@ -564,11 +654,49 @@ export class Lapic {
 
   private writeLvt(i: number, value: number): void {
     const keep = this.lvt[i]! & LVT_REMOTE_IRR;
-    let v = (value & LVT_WRITABLE[i]!) | keep;
+    const writable = i === LVT_TIMER && this.tscDeadlineSupported ? LVT_WRITABLE_TIMER_DEADLINE : LVT_WRITABLE[i]!;
+    let v = (value & writable) | keep;
     if (!this.swEnabled) v |= LVT_MASKED; // 10.4.7.2: masks cannot be cleared while software-disabled
     if ((v & LVT_TRIGGER_LEVEL) === 0) v &= ~LVT_REMOTE_IRR;
+    const wasDeadline = this.deadlineMode();
     this.lvt[i] = v >>> 0;
+    if (i === LVT_TIMER && wasDeadline !== this.deadlineMode()) {
+      // 10.5.4.1: "Transitioning between TSC-deadline mode and other timer modes also disarms the timer."
+      this.nextExpiry = Infinity;
+      this.initialCount = 0;
+      this.deadlineLo = 0;
+      this.deadlineHi = 0;
+    }
     if (i === LVT_LINT0 || i === LVT_LINT1) this.tryLintLevel(i - LVT_LINT0);
+  }
+
+  // --- TSC-deadline mode (10.5.4.1)
+
+  private deadlineMode(): boolean {
+    return (this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK) === LVT_TIMER_TSC_DEADLINE;
+  }
+
+  /** RDMSR IA32_TSC_DEADLINE as [low, high]: the armed deadline, 0 when disarmed or not in TSC-deadline mode. */
+  readTscDeadline(): [number, number] {
+    this.timerCatchUp(this.now());
+    if (!this.deadlineMode()) return [0, 0];
+    return [this.deadlineLo, this.deadlineHi];
+  }
+
+  /**
+   * WRMSR IA32_TSC_DEADLINE: in TSC-deadline mode a non-zero value arms the
+   * timer for TSC (virtual time) >= value (at once if already passed), 0
+   * disarms; ignored in the other modes. Always accepted (no #GP).
+   */
+  writeTscDeadline(lo: number, hi: number): void {
+    const now = this.now();
+    this.timerCatchUp(now);
+    if (!this.deadlineMode()) return;
+    this.deadlineLo = lo >>> 0;
+    this.deadlineHi = hi >>> 0;
+    // Above 2^53 the double rounds, but such a deadline lies far beyond any reachable virtual time.
+    this.nextExpiry = this.deadlineLo === 0 && this.deadlineHi === 0 ? Infinity : this.deadlineHi * TWO32 + this.deadlineLo;
+    this.timerCatchUp(now);
   }
 
   // --- priorities
@@ -737,11 +865,106 @@ export class Lapic {
     switch (lo & ICR_SHORTHAND_MASK) {
       case ICR_SHORTHAND_SELF: case ICR_SHORTHAND_ALL_INCL: toSelf = true; break;
       case ICR_SHORTHAND_ALL_EXCL: toSelf = false; break;
-      default: toSelf = this.matchesDestination(this.icrHi >>> 24, (lo & ICR_DEST_LOGICAL) !== 0);
+      default: toSelf = this.x2Mode
+        ? this.matchesX2Destination(this.icrDest32, (lo & ICR_DEST_LOGICAL) !== 0)
+        : this.matchesDestination(this.icrHi >>> 24, (lo & ICR_DEST_LOGICAL) !== 0);
     }
-    if (!toSelf) return;
-    if (fixed) this.acceptInterrupt(vector, false); // IPIs are edge-triggered (10.6.1: trigger mode only for INIT de-assert)
-    else if (mode === DELIVERY_NMI) this.nmiOut();
+    if (toSelf) this.receiveIpi(lo);
+  }
+
+  /**
+   * x2APIC destinations (10.12.9, 10.12.10.2): physical, the 32-bit x2APIC ID
+   * or FFFFFFFFH (broadcast); logical (cluster model only), FFFFFFFFH or the
+   * same cluster (bits 31:16) with an intersecting member bitmap (15:0).
+   */
+  private matchesX2Destination(dest: number, logical: boolean): boolean {
+    dest >>>= 0;
+    if (dest === 0xffffffff) return true;
+    if (!logical) return dest === this.x2apicId;
+    const ldr = this.x2apicLdr;
+    return (dest >>> 16) === (ldr >>> 16) && (dest & ldr & 0xffff) !== 0;
+  }
+
+  // --- x2APIC MSR interface (10.12.1.2, Table 10-6)
+
+  /**
+   * RDMSR of 800H-8FFH. null means #GP(0): not in x2APIC mode, a register
+   * x2APIC does not have (APR, RRD, DFR, ICR high, reserved addresses) or a
+   * write-only one (EOI, SELF IPI).
+   */
+  readMsr(msr: number): [number, number] | null {
+    if (!this.x2Mode) return null;
+    const index = (msr >>> 0) - X2APIC_MSR_BASE;
+    switch (index) {
+      case R_ID: return [this.x2apicId, 0];
+      case R_LDR: return [this.x2apicLdr, 0];
+      case R_ICR_LO: return [this.icrLo, this.icrDest32];
+      case R_EOI: case R_SELF_IPI: case R_APR: case R_RRD: case R_DFR: case R_ICR_HI: return null;
+    }
+    if (index < 0 || index > R_SELF_IPI) return null;
+    const v = this.readRegister(index);
+    return v === undefined ? null : [v >>> 0, 0];
+  }
+
+  /**
+   * WRMSR of 800H-8FFH. false means #GP(0): not in x2APIC mode, a register
+   * x2APIC does not have, a read-only register, bits 63:32 set (all but
+   * the ICR), or a reserved bit set (10.12.1.3: "Non-zero writes ... to
+   * reserved bits ... will raise a general protection fault"); EOI and ESR
+   * take only 0.
+   */
+  writeMsr(msr: number, lo: number, hi: number): boolean {
+    if (!this.x2Mode) return false;
+    lo >>>= 0;
+    hi >>>= 0;
+    const index = (msr >>> 0) - X2APIC_MSR_BASE;
+    if (index === R_ICR_LO) {
+      if ((lo & ~ICR_LOW_WRITABLE) !== 0) return false; // bits 12, 13, 16, 17, 20-31 reserved in x2APIC mode
+      this.timerCatchUp(this.now());
+      this.icrLo = lo;
+      this.icrDest32 = hi;
+      this.sendIpi();
+      return true;
+    }
+    if (hi !== 0) return false;
+    switch (index) {
+      case R_TPR: if ((lo & ~0xff) !== 0) return false; break;
+      case R_EOI: case R_ESR: if (lo !== 0) return false; break;
+      case R_SVR: if ((lo & ~SVR_WRITABLE) !== 0) return false; break;
+      case R_DIVIDE: if ((lo & ~DIVIDE_WRITABLE) !== 0) return false; break;
+      case R_INITIAL: case R_CMCI: break;
+      case R_SELF_IPI:
+        // SELF IPI (10.12.11): a fixed, edge-triggered IPI to this APIC with vector bits 7:0.
+        if ((lo & ~ICR_VECTOR_MASK) !== 0) return false;
+        this.timerCatchUp(this.now());
+        if (lo < 16) { this.recordError(ESR_SEND_ILLEGAL_VECTOR); return true; }
+        this.receiveIpi(lo);
+        return true;
+      default:
+        if (index >= R_TIMER && index <= R_ERROR) {
+          const w = index === R_TIMER && this.tscDeadlineSupported ? LVT_WRITABLE_TIMER_DEADLINE : LVT_WRITABLE[index - R_TIMER]!;
+          if ((lo & ~(w | LVT_DELIVERY_STATUS | LVT_REMOTE_IRR)) !== 0) return false;
+          break;
+        }
+        return false; // ID, version, LDR, PPR, ISR/TMR/IRR, current count (read-only); APR, RRD, DFR, ICR high, reserved
+    }
+    return this.writeRegister(index, lo);
+  }
+
+  /**
+   * An IPI already addressed to this APIC arrives, described by an ICR low
+   * word (vector, delivery mode): fixed and lowest-priority enter the IRR
+   * (edge-triggered: 10.6.1 uses the trigger mode only for INIT level
+   * de-assert), NMI calls `nmi`; INIT, SIPI and SMI are not modelled.
+   * Returns true when the interrupt was accepted.
+   */
+  receiveIpi(icrLo: number): boolean {
+    const vector = icrLo & ICR_VECTOR_MASK;
+    const mode = (icrLo & ICR_DELIVERY_MODE_MASK) >>> 8;
+    if (!this.hwEnable) return false;
+    if (mode === DELIVERY_FIXED || mode === DELIVERY_LOWEST) return this.acceptInterrupt(vector, false);
+    if (mode === DELIVERY_NMI) { this.nmiOut(); return true; }
+    return false;
   }
 
   // --- errors
@@ -763,7 +986,7 @@ export class Lapic {
   // --- timer
 
   private currentCount(now: number): number {
-    if (this.nextExpiry === Infinity || now >= this.nextExpiry) return 0;
+    if (this.nextExpiry === Infinity || now >= this.nextExpiry || this.deadlineMode()) return 0;
     const d = this.nextExpiry - now;
     const q = divFloor(d, this.tickLen);
     return q * this.tickLen === d ? q : q + 1;
@@ -772,11 +995,13 @@ export class Lapic {
   /** Delivers a due expiry (once, coalescing missed periods) and re-arms a periodic timer. */
   private timerCatchUp(now: number): void {
     if (now < this.nextExpiry) return;
-    if ((this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK) === LVT_TIMER_PERIODIC && this.initialCount !== 0) {
+    const mode = this.lvt[LVT_TIMER]! & LVT_TIMER_MODE_MASK;
+    if (mode === LVT_TIMER_PERIODIC && this.initialCount !== 0) {
       const period = this.initialCount * this.tickLen;
       this.nextExpiry += (divFloor(now - this.nextExpiry, period) + 1) * period;
     } else {
       this.nextExpiry = Infinity;
+      if (mode === LVT_TIMER_TSC_DEADLINE) { this.deadlineLo = 0; this.deadlineHi = 0; } // disarms and clears the MSR
     }
     this.deliverLvt(LVT_TIMER);
   }

@@ -152,11 +152,19 @@ export class Machine {
   get ramBytes(): number { return this.layout.ram; }
 
   // ---- helpers for exit handlers ----
-  /** Guest RIP += VM-exit instruction length (Vol. 3C: defined for instruction-caused exits). */
+  /**
+   * Guest RIP += VM-exit instruction length (Vol. 3C: defined for instruction-caused exits).
+   * The emulated instruction has now completed, so blocking by STI or by MOV SS (which covers
+   * only the instruction after STI / MOV SS, Vol. 3C 25.4.2 "Guest Non-Register State") ends:
+   * interruptibility bits 1:0 are cleared, as KVM's skip_emulated_instruction does. Without
+   * this, "STI; HLT" with an interrupt pending would not take it until after the next instruction.
+   */
   skipInstruction(): void {
     const rip = this.vmx.vmreadSigned(VMCS.GUEST_RIP);
     const len = this.vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH);
     this.vmx.vmwriteNum(VMCS.GUEST_RIP, this.cpu.mode === 8 ? rip + len : (rip + len) >>> 0);
+    const intr = this.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
+    if (intr & 3) this.vmx.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, intr & ~3);
   }
   /** Guest GPR r as [lo, hi]: RSP lives in the VMCS, the others in the register file the exit left behind. */
   getGpr(r: number): [number, number] {

@@ -8,6 +8,7 @@ import type { Machine } from './machine.js';
 import { VMCS } from '../vmx/fields.js';
 import { ENTRY_CTLS } from '../vmx/capabilities.js';
 import type { PhysMem } from '../memory/physmem.js';
+import { MSR_IA32_TSC_DEADLINE, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from '../devices/lapic.js';
 import {
   MSR_EFER, MSR_PAT, MSR_APIC_BASE, MSR_MISC_ENABLE, MSR_FEATURE_CONTROL, MSR_TSC,
   MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE,
@@ -27,8 +28,11 @@ const PLAIN: ReadonlyMap<number, readonly [number, number]> = new Map([
 ]);
 
 export function readEmulatedMsr(m: Machine, idx: number): [number, number] | null {
+  // x2APIC registers (SDM Vol. 3A 10.12.1.2): #GP unless the APIC is in x2APIC mode.
+  if (idx >= X2APIC_MSR_BASE && idx <= X2APIC_MSR_LAST) return m.pc.lapic.readMsr(idx);
   switch (idx) {
     case MSR_APIC_BASE: return m.pc.lapic.getApicBase();
+    case MSR_IA32_TSC_DEADLINE: return m.pc.lapic.tscDeadlineSupported ? m.pc.lapic.readTscDeadline() : null;
     case MSR_EFER: return [m.vmx.vmread32(VMCS.GUEST_IA32_EFER), 0];
     case MSR_PAT: return [m.vmx.vmread32(VMCS.GUEST_IA32_PAT), m.vmx.vmreadNum(VMCS.GUEST_IA32_PAT) / 4294967296 >>> 0];
     case MSR_TSC: { const t = m.cpu.icount; return [t >>> 0, Math.floor(t / 4294967296)]; }
@@ -40,8 +44,13 @@ export function readEmulatedMsr(m: Machine, idx: number): [number, number] | nul
 }
 
 export function writeEmulatedMsr(m: Machine, idx: number, lo: number, hi: number): boolean {
+  if (idx >= X2APIC_MSR_BASE && idx <= X2APIC_MSR_LAST) return m.pc.lapic.writeMsr(idx, lo, hi);
   switch (idx) {
     case MSR_APIC_BASE: return m.pc.lapic.setApicBase(lo, hi);
+    case MSR_IA32_TSC_DEADLINE:
+      if (!m.pc.lapic.tscDeadlineSupported) return false;
+      m.pc.lapic.writeTscDeadline(lo, hi);
+      return true;
     case MSR_EFER: {
       if (hi !== 0 || (lo & ~(EFER_WRITABLE | 0x400))) return false;
       const cur = m.vmx.vmread32(VMCS.GUEST_IA32_EFER);

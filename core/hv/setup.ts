@@ -27,8 +27,11 @@ export function configureControls(vmx: Vmx, caps: VmxCapabilities, l: HostLayout
   // Virtual NMIs, as KVM: the guest's NMI blocking is tracked by the processor and NMI-window exiting is available.
   w(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, controls(caps, caps.controlMsr('pin'), PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS));
   // TRUE controls let CR3-load/store exiting be 0 (Vol. 3D, A.3.2): the guest owns CR3 under EPT.
+  // CR8 is the local APIC's TPR (Vol. 3A 10.8.6.1), which lives in the emulated LAPIC: without a
+  // TPR shadow, MOV to/from CR8 exits (CR8-load/store exiting, Vol. 3C 25.1.3) as KVM does.
   w(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, controls(caps, caps.controlMsr('proc'),
-    PROC_BASED.HLT_EXITING | PROC_BASED.USE_IO_BITMAPS | PROC_BASED.USE_MSR_BITMAPS | PROC_BASED.ACTIVATE_SECONDARY_CONTROLS));
+    PROC_BASED.HLT_EXITING | PROC_BASED.CR8_LOAD_EXITING | PROC_BASED.CR8_STORE_EXITING |
+    PROC_BASED.USE_IO_BITMAPS | PROC_BASED.USE_MSR_BITMAPS | PROC_BASED.ACTIVATE_SECONDARY_CONTROLS));
   w(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, controls(caps, MSR.IA32_VMX_PROCBASED_CTLS2,
     PROC_BASED2.ENABLE_EPT | PROC_BASED2.UNRESTRICTED_GUEST | PROC_BASED2.ENABLE_RDTSCP));
   w(VMCS.VM_EXIT_CONTROLS, controls(caps, caps.controlMsr('exit'),

@@ -12,7 +12,7 @@ import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseKtestOutput, ktestVerdict, parseUnittestsCfg, cfgCmdline, collectCases } from '../../cli/ktest.js';
+import { parseKtestOutput, ktestVerdict, parseUnittestsCfg, cfgCmdline, collectCases, KTEST_DEFAULT_MAX_INSTRUCTIONS, KTEST_USAGE } from '../../cli/ktest.js';
 import { replayTrace } from '../../cli/session.js';
 import { repoPath, REPO } from '../helpers/repo.js';
 
@@ -136,6 +136,12 @@ test('hvtrace ktest: unittests.cfg arguments reach the kernel; a load failure is
     const rp = replayTrace(join(rec, f));
     assert.is(rp.kind, 'ok', `${f}: ${rp.kind}`);
   }
+});
+
+test('default budget: above the 8,074,182,304 instructions kvm-unit-tests sieve retires to its PASS, and the usage says so', () => {
+  assert.ok(KTEST_DEFAULT_MAX_INSTRUCTIONS > 8_074_182_304);
+  assert.ok(Number.isSafeInteger(KTEST_DEFAULT_MAX_INSTRUCTIONS));
+  assert.match(KTEST_USAGE, `(default ${KTEST_DEFAULT_MAX_INSTRUCTIONS.toExponential().replace('+', '')})`);
 });
 
 test('hvtrace ktest: usage errors exit 2', () => {

@@ -15,6 +15,7 @@ import { CR0_PE, CR0_PG, CR4_PAE, CR4_VMXE } from '../../cpu/regs.js';
 export function crAccess(m: Machine): Stop | void {
   const q = m.vmx.vmreadNum(VMCS.EXIT_QUALIFICATION);
   const cr = q & 15, type = (q >> 4) & 3, gpr = (q >> 8) & 15;
+  if (cr === 8) return cr8Access(m, type, gpr);
   if (type !== 0) return { kind: 'error', message: `unexpected control-register exit (CR${cr}, access type ${type})` };
   const [v, vh] = m.getGpr(gpr);
   if (cr === 0) {
@@ -36,5 +37,22 @@ export function crAccess(m: Machine): Stop | void {
   } else {
     return { kind: 'error', message: `unexpected MOV to CR${cr} exit` };
   }
+  m.skipInstruction();
+}
+
+/**
+ * MOV to/from CR8 (CR8-load/store exiting): CR8[3:0] is TPR[7:4] of the
+ * local APIC (Vol. 3A 10.8.6.1). MOV to CR8 with bits 63:4 set is #GP(0)
+ * (Vol. 2B, MOV—Move to/from Control Registers); that check is not among
+ * the faults with priority over the exit (Vol. 3C 25.1.1), so it is ours.
+ */
+function cr8Access(m: Machine, type: number, gpr: number): Stop | void {
+  const apic = m.pc.lapic;
+  if (type === 1) m.setGpr(gpr, apic.cr8, 0);
+  else if (type === 0) {
+    const [v, vh] = m.getGpr(gpr);
+    if ((v & ~0xf) !== 0 || vh !== 0) { m.injectException(13, 0); return; }
+    apic.cr8 = v;
+  } else return { kind: 'error', message: `unexpected control-register exit (CR8, access type ${type})` };
   m.skipInstruction();
 }

@@ -97,7 +97,8 @@ test('writable bits of each register; read-only registers ignore writes', () => 
   w(LDR, 0xffffffff); assert.is(r(LDR), 0xff000000);
   w(DFR, 0); assert.is(r(DFR), 0x0fffffff);
   w(SVR, 0xffffffff); assert.is(r(SVR), 0x3ff); // no directed EOI (bit 12) offered
-  w(TIMER, 0xffffffff); assert.is(r(TIMER), 0x000300ff); // no TSC-deadline bit 18
+  w(TIMER, 0xffffffff); assert.is(r(TIMER), 0x000700ff); // vector, mask, timer mode 18:17 (TSC-deadline offered)
+  w(TIMER, 0x00010000);
   w(THERMAL, 0xffffffff); assert.is(r(THERMAL), 0x000107ff);
   w(PERF, 0xffffffff); assert.is(r(PERF), 0x000107ff);
   w(LINT0, 0xffffffff); assert.is(r(LINT0), 0x0001a7ff);
@@ -447,6 +448,73 @@ test('timer as a VirtualClock deadline source', () => {
   assert.is(clock.next(), 128);
 });
 
+test('without TSC-deadline: LVT timer bit 18 is reserved (Figure "Local Vector Table")', () => {
+  const { a, r, w } = enabled({ tscDeadline: false });
+  assert.is(a.tscDeadlineSupported, false);
+  w(TIMER, 0xffffffff);
+  assert.is(r(TIMER), 0x000300ff);
+});
+
+// TSC-deadline mode (Vol. 3A 10.5.4.1). The TSC is virtual time (s.t).
+const MODE_DEADLINE = 2 << 17, MODE_PERIODIC = 1 << 17;
+
+test('TSC-deadline: fires when TSC >= deadline, then disarms and the MSR reads 0', () => {
+  const { a, r, w, s } = enabled();
+  w(TIMER, MODE_DEADLINE | 0xef);
+  assert.is(r(TIMER), 0x000400ef);
+  s.t = 100;
+  a.writeTscDeadline(1000, 0);
+  assert.equal(a.readTscDeadline(), [1000, 0], 'an armed deadline reads back');
+  assert.is(a.timer.at, 1000);
+  s.t = 999;
+  assert.is(a.highestPending(), -1, 'not before the deadline');
+  s.t = 1000;
+  a.timer.fire(1000);
+  assert.is(a.highestPending(), 0xef);
+  assert.equal(a.readTscDeadline(), [0, 0], '"It then disarms the timer and clear the IA32_TSC_DEADLINE MSR"');
+  assert.is(a.timer.at, Infinity);
+});
+
+test('TSC-deadline: a deadline already passed fires at once; writing 0 disarms; a 64-bit deadline reads back exactly', () => {
+  const { a, w, s } = enabled();
+  w(TIMER, MODE_DEADLINE | 0xef);
+  s.t = 5000;
+  a.writeTscDeadline(4000, 0); // kvm-unit-tests: wrmsr(TSC_DEADLINE, rdtsc()) then expects one interrupt
+  assert.is(a.highestPending(), 0xef);
+  assert.equal(a.readTscDeadline(), [0, 0]);
+  a.acknowledge(0xef); w(EOI, 0);
+  a.writeTscDeadline(9000, 0);
+  a.writeTscDeadline(0, 0);
+  assert.is(a.timer.at, Infinity, 'writing 0 disarms');
+  s.t = 10000;
+  assert.is(a.highestPending(), -1);
+  a.writeTscDeadline(0x00000001, 0xffffffff);
+  assert.equal(a.readTscDeadline(), [1, 0xffffffff]);
+  assert.is(a.highestPending(), -1);
+});
+
+test('TSC-deadline: initial count ignored and current count 0 in the mode; MSR ignored outside it; mode switches disarm', () => {
+  const { a, r, w, s } = enabled();
+  w(DIVIDE, 0xb);
+  w(TIMER, 0xee); // one-shot
+  a.writeTscDeadline(50, 0);
+  assert.equal(a.readTscDeadline(), [0, 0], 'outside TSC-deadline mode the MSR reads 0 and ignores writes');
+  w(INIT_COUNT, 1000);
+  assert.is(a.timer.at, 1000);
+  w(TIMER, MODE_DEADLINE | 0xee);
+  assert.is(a.timer.at, Infinity, '"Transitioning between TSC-deadline mode and other timer modes also disarms the timer"');
+  w(INIT_COUNT, 500);
+  assert.is(a.timer.at, Infinity, 'initial-count writes are ignored in TSC-deadline mode');
+  a.writeTscDeadline(2000, 0);
+  s.t = 1500;
+  assert.is(r(CUR_COUNT), 0, 'current count reads 0 in TSC-deadline mode');
+  w(TIMER, MODE_PERIODIC | 0xee);
+  assert.is(a.timer.at, Infinity, 'leaving TSC-deadline mode disarms the deadline');
+  s.t = 3000;
+  assert.is(a.highestPending(), -1);
+  assert.equal(a.readTscDeadline(), [0, 0]);
+});
+
 test('self-IPI: shorthand self, physical and logical destinations, illegal vector, NMI', () => {
   const { a, r, w, s } = enabled({ id: 5 });
   w(ICR_LO, 0x40050); // shorthand self, fixed, vector 0x50
@@ -511,7 +579,7 @@ test('deliverMessage: I/O APIC messages by destination and delivery mode', () =>
 });
 
 test('IA32_APIC_BASE: disable resets all but the ID, re-enable works, reserved bits refused', () => {
-  const { a, r, w, s } = enabled();
+  const { a, r, w, s } = enabled({ x2apic: false });
   w(ID, 0x07000000);
   w(TPR, 0x20);
   w(LDR, 0x01000000);
@@ -575,6 +643,100 @@ test('kvm-unit-tests startup: clear then set IA32_APIC_BASE[11], then SVR = 0x1F
   w(LINT0, 0x700);
   assert.ok(a.picRouted());
   assert.is(r(VER), 0x00050014);
+});
+
+// x2APIC (SDM Vol. 3A 10.12). IA32_APIC_BASE: bit 11 EN, bit 10 EXTD, bit 8 BSP.
+const EN = 0x800, EXTD = 0x400, BSP = 0x100, BASE = 0xfee00000;
+
+test('x2APIC state transitions (10.12.5, Figure "Local x2APIC State Transitions")', () => {
+  const { a } = enabled({ x2apic: true });
+  assert.ok(a.x2apicSupported);
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0), 'EXTD without EN is the invalid state');
+  assert.ok(a.setApicBase(BASE | EN | EXTD, 0), 'xAPIC -> x2APIC');
+  assert.ok(a.x2apicEnabled);
+  assert.equal(a.getApicBase(), [(BASE | BSP | EN | EXTD) >>> 0, 0]);
+  assert.not.ok(a.setApicBase(BASE | EN, 0), 'x2APIC -> xAPIC is not allowed');
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0));
+  assert.ok(a.setApicBase(BASE, 0), 'x2APIC -> disabled');
+  assert.not.ok(a.x2apicEnabled);
+  assert.not.ok(a.setApicBase(BASE | EN | EXTD, 0), 'disabled -> x2APIC is not allowed');
+  assert.not.ok(a.setApicBase(BASE | EXTD, 0));
+  assert.ok(a.setApicBase(BASE | EN, 0), 'disabled -> xAPIC');
+  const plain = enabled({ x2apic: false });
+  assert.not.ok(plain.a.setApicBase(BASE | EN | EXTD, 0), 'without x2APIC support bit 10 is reserved');
+});
+
+test('x2APIC MSRs: #GP outside x2APIC mode; ID, LDR derived from it, version; missing and write-only registers', () => {
+  const { a } = enabled({ x2apic: true, id: 0x13 });
+  assert.is(a.readMsr(0x803), null, 'not in x2APIC mode');
+  assert.not.ok(a.writeMsr(0x808, 0, 0));
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.equal(a.readMsr(0x802), [0x13, 0], 'x2APIC ID = initial APIC ID, not shifted');
+  // Logical x2APIC ID (10.12.10.2): cluster ID[19:4] = 1 in bits 31:16, 1 << ID[3:0] = 1 << 3.
+  assert.equal(a.readMsr(0x80d), [0x00010008, 0]);
+  assert.equal(a.readMsr(0x803), [0x00050014, 0]);
+  for (const m of [0x809, 0x80b, 0x80c, 0x80e, 0x831, 0x83f, 0x801, 0x840, 0x8ff]) assert.is(a.readMsr(m), null, `RDMSR ${m.toString(16)}`);
+  for (const m of [0x802, 0x803, 0x80a, 0x80d, 0x80e, 0x810, 0x818, 0x820, 0x839, 0x809, 0x831]) assert.not.ok(a.writeMsr(m, 0, 0), `WRMSR ${m.toString(16)}`);
+});
+
+test('x2APIC MSRs: TPR, EOI and ESR take only their defined bits; bits 63:32 are reserved', () => {
+  const { a } = enabled({ x2apic: true });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.ok(a.writeMsr(0x808, 0x20, 0));
+  assert.equal(a.readMsr(0x808), [0x20, 0]);
+  assert.is(a.cr8, 2, 'CR8 is TPR[7:4] in x2APIC mode too');
+  assert.not.ok(a.writeMsr(0x808, 0x100, 0), 'TPR bits 31:8 reserved');
+  assert.not.ok(a.writeMsr(0x808, 0x20, 1), 'bits 63:32 reserved');
+  a.acceptInterrupt(0x80, false);
+  a.acknowledge(0x80);
+  assert.not.ok(a.writeMsr(0x80b, 1, 0), 'EOI: a non-zero write is #GP');
+  assert.equal(a.readMsr(0x810 + 4), [1, 0], 'ISR bit 0x80 still set');
+  assert.ok(a.writeMsr(0x80b, 0, 0));
+  assert.equal(a.readMsr(0x810 + 4), [0, 0]);
+  assert.not.ok(a.writeMsr(0x828, 1, 0), 'ESR: a non-zero write is #GP');
+  assert.ok(a.writeMsr(0x828, 0, 0));
+  assert.not.ok(a.writeMsr(0x83e, 0x4, 0), 'divide configuration bit 2 reserved');
+  assert.not.ok(a.writeMsr(0x832, 0x00080000, 0), 'LVT timer bit 19 reserved');
+  assert.ok(a.writeMsr(0x832, 0x000200ee, 0));
+  assert.equal(a.readMsr(0x832), [0x000200ee, 0]);
+});
+
+test('x2APIC ICR (one 64-bit MSR, destination in 63:32) and SELF IPI', () => {
+  const { a, s } = enabled({ x2apic: true });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.ok(a.writeMsr(0x830, 0x000040f1, 0)); // fixed, physical, assert, vector 0xF1, destination 0 (this APIC)
+  assert.is(a.highestPending(), 0xf1);
+  assert.equal(a.readMsr(0x830), [0x000040f1, 0]);
+  a.acknowledge(0xf1); a.writeMsr(0x80b, 0, 0);
+  assert.ok(a.writeMsr(0x830, 0x000040f2, 1)); // destination 1: not this APIC
+  assert.is(a.highestPending(), -1);
+  assert.equal(a.readMsr(0x830), [0x000040f2, 1]);
+  assert.ok(a.writeMsr(0x830, 0x000040f3, 0xffffffff), 'destination FFFFFFFFH: broadcast');
+  assert.is(a.highestPending(), 0xf3);
+  a.acknowledge(0xf3); a.writeMsr(0x80b, 0, 0);
+  assert.ok(a.writeMsr(0x830, 0x00000830, 0x00000001)); // logical: cluster 0, member bit 0 = this APIC (ID 0)
+  assert.is(a.highestPending(), 0x30);
+  a.acknowledge(0x30); a.writeMsr(0x80b, 0, 0);
+  assert.not.ok(a.writeMsr(0x830, 0x000010f1, 0), 'bit 12 (no delivery status in x2APIC mode) reserved');
+  assert.ok(a.writeMsr(0x83f, 0x33, 0), 'SELF IPI');
+  assert.is(a.highestPending(), 0x33);
+  assert.not.ok(a.writeMsr(0x83f, 0x133, 0), 'SELF IPI bits 31:8 reserved');
+  assert.ok(a.writeMsr(0x830, 0x00000400, 0)); // NMI to self
+  assert.is(s.nmis, 1);
+});
+
+test('x2APIC mode: the MMIO page answers as a globally disabled APIC; disabling resets to xAPIC defaults', () => {
+  const { a, r, w } = enabled({ x2apic: true, id: 2 });
+  a.setApicBase(BASE | EN | EXTD, 0);
+  assert.is(r(VER), 0xffffffff);
+  w(TPR, 0x40);
+  assert.equal(a.readMsr(0x808), [0, 0], 'MMIO writes go nowhere');
+  a.writeMsr(0x808, 0x50, 0);
+  assert.ok(a.setApicBase(BASE, 0));
+  assert.ok(a.setApicBase(BASE | EN, 0));
+  assert.is(r(TPR), 0, 'registers back at their power-up values');
+  assert.is(r(ID), 0x02000000, 'the ID is the initial APIC ID');
+  assert.is(r(SVR), 0xff);
 });
 
 test('INIT keeps the ID and IA32_APIC_BASE, resets the rest', () => {
