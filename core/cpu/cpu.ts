@@ -311,6 +311,15 @@ export class Cpu implements LazyFlags {
     return this.dv.getInt32(pa, true);
   }
 
+  /**
+   * Host-physical address for a write of `len` bytes at `lin` within one page, after the
+   * same translation, dirty-page and code-page bookkeeping as a write there (string
+   * instructions writing a page's worth of elements at once).
+   */
+  pageForWrite(lin: number, len: number): number { return this.wpa(lin, len); }
+  /** Host-physical address for a read at `lin`, translated (and checked) as a read there. */
+  pageForRead(lin: number): number { return this.hpaFor(lin, ACC_R, this.permR); }
+
   /** Host-physical address of a write of `len` bytes within one page, checking code pages. */
   private wpa(lin: number, len: number): number {
     const pa = this.hpaFor(lin, ACC_W, this.permW);

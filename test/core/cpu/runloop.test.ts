@@ -456,4 +456,40 @@ test('a later block of a compiled loop writes into its first block: execution st
   for (const s of stops) assert.equal(s, stops[0]);
 });
 
+// ---- REP STOS / REP MOVS a page at a time (string.ts) against the reference's element loop ----
+
+test('REP STOS/MOVS (64-bit, a page at a time on the fast path): same memory, registers and faults as element by element', () => {
+  // Scratch page S, a second mapped page S+1000h, then an unmapped page S+2000h (a fault part-way).
+  // stos: [F3] REX.W? AA/AB; movs: A4/A5 - with RSI/RDI/RCX/RAX/DF drawn to cross pages, overlap, straddle, fault.
+  const rnd = prng(424242);
+  const S = NATIVE_SCRATCH_BASE;
+  for (let k = 0; k < 300; k++) {
+    const movs = rnd() < 0.5;
+    const sz = [1, 2, 4, 8][Math.floor(rnd() * 4)]!;
+    const op = movs ? (sz === 1 ? 0xa4 : 0xa5) : (sz === 1 ? 0xaa : 0xab);
+    const code = [0xf3, ...(sz === 2 ? [0x66] : []), ...(sz === 8 ? [0x48] : []), op];
+    const pick = (): number => S + Math.floor(rnd() * (rnd() < 0.3 ? 0x2100 : 0x2000));
+    const rdi = pick(), rsi = rnd() < 0.3 ? rdi + Math.floor(rnd() * 24) - 12 : pick();
+    const rcx = rnd() < 0.1 ? 0 : Math.floor(rnd() * (rnd() < 0.5 ? 40 : 1200));
+    const df = rnd() < 0.15;
+    const rax = rnd() < 0.3 ? 0 : Math.floor(rnd() * 4294967296) | 0, raxHi = rnd() < 0.5 ? 0 : rax;
+    const stops = [true, false].map((ref) => {
+      const t = new Cpu1();
+      t.cpu.fast = !ref;
+      t.loadCode(Uint8Array.from(code));
+      const p2 = t.allocPage();
+      t.mapPage(S + 0x1000, p2, PTE_P | PTE_W);
+      reset(t, prng(k));
+      const c = t.cpu;
+      for (let b = 0; b < 0x1000; b++) t.mem.u8[PA_SCRATCH + b] = (b * 7 + k) & 0xff;
+      c.lo[7] = rdi; c.hi[7] = 0; c.lo[6] = rsi; c.hi[6] = 0; c.lo[1] = rcx; c.hi[1] = 0; c.lo[0] = rax; c.hi[0] = raxHi;
+      c.setFlags((c.getFlags() & ~0x400) | (df ? 0x400 : 0));
+      for (let b = 0; b < 0x1000; b++) t.mem.u8[p2 + b] = (b * 13 + k) & 0xff;
+      const st = runTo(t, 2, ref, Infinity);
+      return { ...st, page2: Array.from(t.mem.u8.subarray(p2, p2 + 0x1000)) };
+    });
+    assert.equal(stops[1], stops[0], `case ${k}: ${movs ? 'movs' : 'stos'}${sz} rcx ${rcx} rdi ${rdi.toString(16)} rsi ${rsi.toString(16)} df ${df}`);
+  }
+});
+
 test.run();
