@@ -1,6 +1,6 @@
 /**
  * Differential property: our CPU (core/cpu) against the host CPU (the
- * native harness, test/native/native.ts), one instruction at a time.
+ * native harness, properties/harness/native.ts), one instruction at a time.
  *
  * Instructions are drawn from the CPU's own opcode table (OPCODES): every
  * entry that can run natively in Linux user mode with the same result as at
@@ -43,8 +43,8 @@ import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, GPR_NAMES,
   makeNativeState, repoRoot, runNativeBatch, NativeHarness, getXmm,
   type NativeCase, type NativeResult, type NativeState,
-} from '../test/native/native.js';
-import { Cpu1, type Cpu1Result } from '../test/helpers/cpu1.js';
+} from './harness/native.js';
+import { Cpu1, type Cpu1Result } from './harness/cpu1.js';
 
 const S = NATIVE_SCRATCH_BASE;
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
 import { arbRawDecode, arbStructuredDecode, arbRecipe, arbEmuCase, arbEmuCase32, arbTotalCase, buildCase, MODES, type DecodeCase, type BuiltCase, type TotalCase } from './cases.js';
 import { checkDecode, checkEmulate, checkEmulate32, checkEmulateHost, checkEmulateTotal, describeNativeCase, CPU_BUG } from './props.js';
-import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../../test/native/native.js';
+import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../harness/native.js';
 import type { DecodeMode } from '../../core/mmio/decoder.js';
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');

@@ -1,6 +1,6 @@
 /**
  * Native differential oracle: runs ONE x86-64 instruction on the host CPU
- * (via test/native/harness.c, built with gcc at test time into
+ * (via properties/harness/harness.c, built with gcc at test time into
  * <repo>/.cache/native/) and returns the resulting architectural state.
  *
  * The record layout and the fixed addresses are documented in harness.c.
@@ -15,7 +15,7 @@
  * (its length, or a taken branch's target if that lies in the code pages).
  * TIMEOUT states are wherever the loop was interrupted (not reproducible).
  *
- * CLI (debugging):  node dist/test/native/native.js 48 01 d8 rax=1 rbx=2
+ * CLI (debugging):  node dist/properties/harness/native.js 48 01 d8 rax=1 rbx=2
  *   bytes: hex pairs or runs ("4801d8"); reg=value for rax..r15, rflags,
  *   mxcsr, xmm0..xmm15 (value: decimal, 0x-hex, negative, or s / s+OFF =
  *   NATIVE_SCRATCH_BASE + OFF); @OFF=hexbytes writes scratch at offset OFF.
@@ -138,7 +138,7 @@ export function nativeUnavailableReason(): string | undefined {
   } else {
     let src: string;
     try {
-      src = join(repoRoot(), 'test', 'native', 'harness.c');
+      src = join(repoRoot(), 'properties', 'harness', 'harness.c');
     } catch (e) {
       return (unavailable = (e as Error).message);
     }
@@ -162,7 +162,7 @@ export function buildNativeHarness(): string {
   const reason = nativeUnavailableReason();
   if (reason !== undefined) throw new NativeHarnessError(`native harness unavailable: ${reason}`);
   const root = repoRoot();
-  const src = join(root, 'test', 'native', 'harness.c');
+  const src = join(root, 'properties', 'harness', 'harness.c');
   const hash = createHash('sha256').update(readFileSync(src)).update('\0' + GCC_ARGS.join(' ')).digest('hex').slice(0, 16);
   const dir = join(root, '.cache', 'native');
   const bin = join(dir, `harness-${hash}`);
@@ -573,7 +573,7 @@ export function parseNativeArgs(args: readonly string[]): NativeCase {
 function main(args: string[]): number {
   if (args.length === 0 || args.includes('-h') || args.includes('--help')) {
     console.log(
-      'usage: node dist/test/native/native.js <hex bytes...> [reg=value...] [@off=hexbytes...]\n' +
+      'usage: node dist/properties/harness/native.js <hex bytes...> [reg=value...] [@off=hexbytes...]\n' +
         '  e.g. 48 01 d8 rax=1 rbx=2      48 8b 03 rbx=s+0x10 @10=0102030405060708\n' +
         `  scratch at 0x${NATIVE_SCRATCH_BASE.toString(16)} (value "s+OFF"), instruction at 0x${NATIVE_CODE_ADDR.toString(16)}`,
     );
