@@ -1085,6 +1085,24 @@ export interface SurveyResult {
   ms: number;
 }
 
+const SURVEY_BATCH = 4096;
+
+/** Runs one batch of cases (up to `steps` instructions each) on both machines and counts the outcomes into `res`. */
+function surveyBatch(res: SurveyResult, cpu: Cpu1, batch: readonly Built[], steps: number): void {
+  const nat = runNativeBatch(batch.map((b) => b.c));
+  batch.forEach((b, k) => {
+    res.cases++;
+    const v = compareResults(b.meta, cpu.run(b.c, steps), nat[k]!);
+    if (v.kind === 'match') res.matched++;
+    else if (v.kind === 'skip') res.skipped++;
+    else {
+      const m = res.mismatches.get(b.meta.key);
+      if (m) m.count++;
+      else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
+    }
+  });
+}
+
 /**
  * Runs `runs` generated cases (no shrinking) through both machines in
  * batches and groups the mismatches by table entry. For bug hunting.
@@ -1094,20 +1112,8 @@ export function survey(runs: number, seed: number, only?: readonly string[], com
   const cpu = new Cpu1({ compat });
   const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
   const recipes = fc.sample(recipeArb(only, compat), { numRuns: runs, seed });
-  for (let start = 0; start < recipes.length; start += 4096) {
-    const built = recipes.slice(start, start + 4096).map((r) => buildCase(r, compat));
-    const nat = runNativeBatch(built.map((b) => b.c));
-    built.forEach((b, k) => {
-      res.cases++;
-      const v = compareResults(b.meta, cpu.run(b.c), nat[k]!);
-      if (v.kind === 'match') res.matched++;
-      else if (v.kind === 'skip') res.skipped++;
-      else {
-        const m = res.mismatches.get(b.meta.key);
-        if (m) m.count++;
-        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
-      }
-    });
+  for (let start = 0; start < recipes.length; start += SURVEY_BATCH) {
+    surveyBatch(res, cpu, recipes.slice(start, start + SURVEY_BATCH).map((r) => buildCase(r, compat)), 1);
   }
   res.ms = performance.now() - t0;
   return res;
@@ -1120,21 +1126,7 @@ export function surveySeq(runs: number, seed: number, x87 = false): SurveyResult
   const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
   const built = x87 ? fc.sample(x87SeqArb(), { numRuns: runs, seed }).map(buildX87Seq)
     : fc.sample(seqArb(), { numRuns: runs, seed }).map(buildSeq).filter((b): b is Built => b !== null);
-  for (let start = 0; start < built.length; start += 4096) {
-    const chunk = built.slice(start, start + 4096);
-    const nat = runNativeBatch(chunk.map((b) => b.c));
-    chunk.forEach((b, k) => {
-      res.cases++;
-      const v = compareResults(b.meta, cpu.run(b.c, 4), nat[k]!);
-      if (v.kind === 'match') res.matched++;
-      else if (v.kind === 'skip') res.skipped++;
-      else {
-        const m = res.mismatches.get(b.meta.key);
-        if (m) m.count++;
-        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
-      }
-    });
-  }
+  for (let start = 0; start < built.length; start += SURVEY_BATCH) surveyBatch(res, cpu, built.slice(start, start + SURVEY_BATCH), 4);
   res.ms = performance.now() - t0;
   return res;
 }
