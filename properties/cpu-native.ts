@@ -770,10 +770,11 @@ export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
 const X87_NAMES = ['fxrstor;fxsave', 'fxrstor;fnclex;fxsave', 'fxrstor;fninit;fxsave', 'fldcw;fxsave',
   'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr', 'xrstor;xsave', 'xrstor;fxsave'];
 
-/** Builds an x87 round-trip case (see above). */
-export function buildX87Seq(r: X87Recipe): Built {
-  if (r.kind >= 7) return buildXsaveSeq(r);
-  const off = r.slot * 16, A = S + off, out = off + 0x200;
+/**
+ * Random scratch memory holding, at `off`, the legacy region of an FXSAVE/XSAVE image
+ * with the recipe's FCW, FSW, FTW and MXCSR (returned as `mx`).
+ */
+function x87Image(r: X87Recipe, off: number): { mem: Uint8Array; mx: number } {
   const rnd = xorshift(r.memSeed);
   const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
   for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
@@ -782,9 +783,19 @@ export function buildX87Seq(r: X87Recipe): Built {
   mem[off + 4] = r.ftw;
   const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
   wr32(mem, off + 24, mx);
-  const W = (w: number): number[] => (w ? [0x48] : []);
-  const fxrstor = [...W(r.w1), 0x0f, 0xae, 0x08];                 // fxrstor [rax]
-  const fxsave = [...W(r.w2), 0x0f, 0xae, 0x80, 0x00, 0x02, 0, 0]; // fxsave [rax+0x200]
+  return { mem, mx };
+}
+
+/** A REX.W prefix when `w` is set. */
+const rexW = (w: number): number[] => (w ? [0x48] : []);
+
+/** Builds an x87 round-trip case (see above). */
+export function buildX87Seq(r: X87Recipe): Built {
+  if (r.kind >= 7) return buildXsaveSeq(r);
+  const off = r.slot * 16, A = S + off, out = off + 0x200;
+  const { mem, mx } = x87Image(r, off);
+  const fxrstor = [...rexW(r.w1), 0x0f, 0xae, 0x08];                 // fxrstor [rax]
+  const fxsave = [...rexW(r.w2), 0x0f, 0xae, 0x80, 0x00, 0x02, 0, 0]; // fxsave [rax+0x200]
   let code: number[];
   switch (r.kind) {
     case 0: code = [...fxrstor, ...fxsave]; break;
@@ -819,18 +830,10 @@ export function buildX87Seq(r: X87Recipe): Built {
  */
 function buildXsaveSeq(r: X87Recipe): Built {
   const off = (r.slot * 16) & ~63, A = S + off, out = off + 0x240;
-  const rnd = xorshift(r.memSeed);
-  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
-  for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
-  mem[off] = r.fcw & 0xff; mem[off + 1] = r.fcw >> 8;
-  mem[off + 2] = r.fsw & 0xff; mem[off + 3] = r.fsw >> 8;
-  mem[off + 4] = r.ftw;
-  const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
-  wr32(mem, off + 24, mx);
+  const { mem, mx } = x87Image(r, off);
   xsaveHeader(mem, off + 512, r.memSeed >>> 7);
-  const W = (w: number): number[] => (w ? [0x48] : []);
-  const xrstor = [...W(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
-  const save = [...W(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
+  const xrstor = [...rexW(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
+  const save = [...rexW(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
   const code = [...xrstor, ...save];
   const rfbm = [3, 1, 2, 3][(r.memSeed >>> 5) & 3]!;
   const state = makeNativeState({ rbx: A, rax: rfbm, rdx: 0, mem });
