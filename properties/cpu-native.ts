@@ -41,10 +41,11 @@ import { OPCODES, PFX_66, PFX_F2, PFX_F3, type OpDef } from '../core/cpu/opcodes
 import { IF_BYTE, IF_D64, IF_F64, IF_O64 } from '../core/cpu/insn.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, GPR_NAMES,
-  makeNativeState, repoRoot, runNativeBatch, NativeHarness, getXmm,
+  makeNativeState, runNativeBatch, NativeHarness, getXmm,
   type NativeCase, type NativeResult, type NativeState,
 } from './harness/native.js';
 import { Cpu1, type Cpu1Result } from './harness/cpu1.js';
+import { repoRoot } from './repo.js';
 
 const S = NATIVE_SCRATCH_BASE;
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;

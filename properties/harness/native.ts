@@ -23,8 +23,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../repo.js';
 
 /** Fixed virtual address of the 4096-byte scratch memory. */
 export const NATIVE_SCRATCH_BASE = 0x1000_0000;
@@ -113,19 +114,6 @@ const SYNC_CHUNK = 4096;
 
 // ---------------------------------------------------------------------------
 // Locating, building
-
-let rootCache: string | undefined;
-/** The repository root: the nearest ancestor of this module containing package.json. */
-export function repoRoot(): string {
-  if (rootCache !== undefined) return rootCache;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return (rootCache = dir);
-    const up = dirname(dir);
-    if (up === dir) throw new NativeHarnessError('cannot find the repository root (no package.json above ' + fileURLToPath(import.meta.url) + ')');
-    dir = up;
-  }
-}
 
 let unavailable: string | undefined | null = null;
 /** Why the native oracle cannot run here, or undefined if it can. */

@@ -14,8 +14,8 @@
 import fc from 'fast-check';
 import { writeRegressionFile } from '../regression-file.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot } from '../repo.js';
 import type { FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
 import { runRounds, type FuzzRound } from '../runner.js';
 import { arbRawDecode, arbStructuredDecode, arbRecipe, arbEmuCase, arbEmuCase32, arbTotalCase, buildCase, MODES, type DecodeCase, type BuiltCase, type TotalCase } from './cases.js';
@@ -72,15 +72,7 @@ const PROPS: readonly PropDef<any>[] = [
 // Regression files
 // =====================================================================
 
-export function regressionDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'properties', 'regressions', 'mmio');
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root');
-    dir = up;
-  }
-}
+export function regressionDir(): string { return join(repoRoot(), 'properties', 'regressions', 'mmio'); }
 
 /** Scratch memory as runs of non-zero bytes: { "0x10": "aabb" }. */
 function memRuns(mem: Uint8Array): Record<string, string> {
