@@ -3,9 +3,7 @@
 #
 # Entry (Xen PVH): 32-bit protected mode, paging off, flat segments.
 
-        .equ    COM1,        0x3f8
-        .equ    COM1_LSR,    0x3fd
-        .equ    LSR_THRE,    0x20
+        .include "serial.inc"
 
         .include "pvh-note.inc"
 
@@ -30,30 +28,8 @@ halt:
         hlt
         jmp     halt
 
-# puts: write the NUL-terminated string at ESI to COM1. Clobbers ESI.
-puts:
-        push    %eax
-        push    %ecx
-        push    %edx
-1:
-        movzbl  (%esi), %ecx
-        test    %ecx, %ecx
-        jz      3f
-        mov     $COM1_LSR, %dx
-2:
-        in      %dx, %al
-        test    $LSR_THRE, %al
-        jz      2b
-        mov     $COM1, %dx
-        mov     %ecx, %eax
-        out     %al, %dx
-        inc     %esi
-        jmp     1b
-3:
-        pop     %edx
-        pop     %ecx
-        pop     %eax
-        ret
+# puts: write the NUL-terminated string at ESI to COM1 (serial.inc).
+puts:   PUTS    e
 
         .bss
         .balign 16

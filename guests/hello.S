@@ -4,9 +4,7 @@
 # EBX = hvm_start_info (unused here). Assembled with plain `as` (no cpp),
 # so constants are .equ and comments start with '#'.
 
-        .equ    COM1,        0x3f8      # THR (DLAB = 0)
-        .equ    COM1_LSR,    0x3fd      # line status register
-        .equ    LSR_THRE,    0x20       # transmitter holding register empty
+        .include "serial.inc"
 
         .include "pvh-note.inc"
 

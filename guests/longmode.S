@@ -12,9 +12,7 @@
 # The page tables live in .bss: the loader's zero-fill supplies every entry
 # not written here.
 
-        .equ    COM1,        0x3f8
-        .equ    COM1_LSR,    0x3fd
-        .equ    LSR_THRE,    0x20
+        .include "serial.inc"
 
         .equ    MSR_EFER,    0xc0000080
         .equ    EFER_LME,    0x100      # bit 8
@@ -92,30 +90,8 @@ halt:
         hlt
         jmp     halt
 
-# puts64: write the NUL-terminated string at RSI to COM1. Clobbers RSI.
-puts64:
-        push    %rax
-        push    %rcx
-        push    %rdx
-1:
-        movzbl  (%rsi), %ecx
-        test    %ecx, %ecx
-        jz      3f
-        mov     $COM1_LSR, %dx
-2:
-        in      %dx, %al
-        test    $LSR_THRE, %al
-        jz      2b
-        mov     $COM1, %dx
-        mov     %ecx, %eax
-        out     %al, %dx
-        inc     %rsi
-        jmp     1b
-3:
-        pop     %rdx
-        pop     %rcx
-        pop     %rax
-        ret
+# puts64: write the NUL-terminated string at RSI to COM1 (serial.inc).
+puts64: PUTS    r
 
         .section .rodata
 msg:    .asciz  "Long mode OK\n"

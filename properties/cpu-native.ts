@@ -1,6 +1,6 @@
 /**
  * Differential property: our CPU (core/cpu) against the host CPU (the
- * native harness, test/native/native.ts), one instruction at a time.
+ * native harness, properties/harness/native.ts), one instruction at a time.
  *
  * Instructions are drawn from the CPU's own opcode table (OPCODES): every
  * entry that can run natively in Linux user mode with the same result as at
@@ -41,10 +41,11 @@ import { OPCODES, PFX_66, PFX_F2, PFX_F3, type OpDef } from '../core/cpu/opcodes
 import { IF_BYTE, IF_D64, IF_F64, IF_O64 } from '../core/cpu/insn.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, GPR_NAMES,
-  makeNativeState, repoRoot, runNativeBatch, NativeHarness, getXmm,
+  makeNativeState, runNativeBatch, NativeHarness, getXmm,
   type NativeCase, type NativeResult, type NativeState,
-} from '../test/native/native.js';
-import { Cpu1, type Cpu1Result } from '../test/helpers/cpu1.js';
+} from './harness/native.js';
+import { Cpu1, type Cpu1Result } from './harness/cpu1.js';
+import { repoRoot } from './repo.js';
 
 const S = NATIVE_SCRATCH_BASE;
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, DF = 0x400, OF = 0x800;
@@ -770,10 +771,11 @@ export function x87SeqArb(): fc.Arbitrary<X87Recipe> {
 const X87_NAMES = ['fxrstor;fxsave', 'fxrstor;fnclex;fxsave', 'fxrstor;fninit;fxsave', 'fldcw;fxsave',
   'fxrstor;fnstcw;fnstsw ax', 'fxrstor;fwait', 'ldmxcsr;stmxcsr', 'xrstor;xsave', 'xrstor;fxsave'];
 
-/** Builds an x87 round-trip case (see above). */
-export function buildX87Seq(r: X87Recipe): Built {
-  if (r.kind >= 7) return buildXsaveSeq(r);
-  const off = r.slot * 16, A = S + off, out = off + 0x200;
+/**
+ * Random scratch memory holding, at `off`, the legacy region of an FXSAVE/XSAVE image
+ * with the recipe's FCW, FSW, FTW and MXCSR (returned as `mx`).
+ */
+function x87Image(r: X87Recipe, off: number): { mem: Uint8Array; mx: number } {
   const rnd = xorshift(r.memSeed);
   const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
   for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
@@ -782,9 +784,19 @@ export function buildX87Seq(r: X87Recipe): Built {
   mem[off + 4] = r.ftw;
   const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
   wr32(mem, off + 24, mx);
-  const W = (w: number): number[] => (w ? [0x48] : []);
-  const fxrstor = [...W(r.w1), 0x0f, 0xae, 0x08];                 // fxrstor [rax]
-  const fxsave = [...W(r.w2), 0x0f, 0xae, 0x80, 0x00, 0x02, 0, 0]; // fxsave [rax+0x200]
+  return { mem, mx };
+}
+
+/** A REX.W prefix when `w` is set. */
+const rexW = (w: number): number[] => (w ? [0x48] : []);
+
+/** Builds an x87 round-trip case (see above). */
+export function buildX87Seq(r: X87Recipe): Built {
+  if (r.kind >= 7) return buildXsaveSeq(r);
+  const off = r.slot * 16, A = S + off, out = off + 0x200;
+  const { mem, mx } = x87Image(r, off);
+  const fxrstor = [...rexW(r.w1), 0x0f, 0xae, 0x08];                 // fxrstor [rax]
+  const fxsave = [...rexW(r.w2), 0x0f, 0xae, 0x80, 0x00, 0x02, 0, 0]; // fxsave [rax+0x200]
   let code: number[];
   switch (r.kind) {
     case 0: code = [...fxrstor, ...fxsave]; break;
@@ -819,18 +831,10 @@ export function buildX87Seq(r: X87Recipe): Built {
  */
 function buildXsaveSeq(r: X87Recipe): Built {
   const off = (r.slot * 16) & ~63, A = S + off, out = off + 0x240;
-  const rnd = xorshift(r.memSeed);
-  const mem = new Uint8Array(NATIVE_SCRATCH_SIZE);
-  for (let k = 0; k < mem.length; k += 4) wr32(mem, k, rnd());
-  mem[off] = r.fcw & 0xff; mem[off + 1] = r.fcw >> 8;
-  mem[off + 2] = r.fsw & 0xff; mem[off + 3] = r.fsw >> 8;
-  mem[off + 4] = r.ftw;
-  const mx = r.mx.bias === 0 ? 0x1f80 : mxcsrValue(r.mx, 0);
-  wr32(mem, off + 24, mx);
+  const { mem, mx } = x87Image(r, off);
   xsaveHeader(mem, off + 512, r.memSeed >>> 7);
-  const W = (w: number): number[] => (w ? [0x48] : []);
-  const xrstor = [...W(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
-  const save = [...W(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
+  const xrstor = [...rexW(r.w1), 0x0f, 0xae, 0x2b];                                  // xrstor [rbx]
+  const save = [...rexW(r.w2), 0x0f, 0xae, r.kind === 7 ? 0xa3 : 0x83, 0x40, 0x02, 0, 0]; // xsave / fxsave [rbx+0x240]
   const code = [...xrstor, ...save];
   const rfbm = [3, 1, 2, 3][(r.memSeed >>> 5) & 3]!;
   const state = makeNativeState({ rbx: A, rax: rfbm, rdx: 0, mem });
@@ -1085,6 +1089,24 @@ export interface SurveyResult {
   ms: number;
 }
 
+const SURVEY_BATCH = 4096;
+
+/** Runs one batch of cases (up to `steps` instructions each) on both machines and counts the outcomes into `res`. */
+function surveyBatch(res: SurveyResult, cpu: Cpu1, batch: readonly Built[], steps: number): void {
+  const nat = runNativeBatch(batch.map((b) => b.c));
+  batch.forEach((b, k) => {
+    res.cases++;
+    const v = compareResults(b.meta, cpu.run(b.c, steps), nat[k]!);
+    if (v.kind === 'match') res.matched++;
+    else if (v.kind === 'skip') res.skipped++;
+    else {
+      const m = res.mismatches.get(b.meta.key);
+      if (m) m.count++;
+      else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
+    }
+  });
+}
+
 /**
  * Runs `runs` generated cases (no shrinking) through both machines in
  * batches and groups the mismatches by table entry. For bug hunting.
@@ -1094,20 +1116,8 @@ export function survey(runs: number, seed: number, only?: readonly string[], com
   const cpu = new Cpu1({ compat });
   const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
   const recipes = fc.sample(recipeArb(only, compat), { numRuns: runs, seed });
-  for (let start = 0; start < recipes.length; start += 4096) {
-    const built = recipes.slice(start, start + 4096).map((r) => buildCase(r, compat));
-    const nat = runNativeBatch(built.map((b) => b.c));
-    built.forEach((b, k) => {
-      res.cases++;
-      const v = compareResults(b.meta, cpu.run(b.c), nat[k]!);
-      if (v.kind === 'match') res.matched++;
-      else if (v.kind === 'skip') res.skipped++;
-      else {
-        const m = res.mismatches.get(b.meta.key);
-        if (m) m.count++;
-        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
-      }
-    });
+  for (let start = 0; start < recipes.length; start += SURVEY_BATCH) {
+    surveyBatch(res, cpu, recipes.slice(start, start + SURVEY_BATCH).map((r) => buildCase(r, compat)), 1);
   }
   res.ms = performance.now() - t0;
   return res;
@@ -1120,21 +1130,7 @@ export function surveySeq(runs: number, seed: number, x87 = false): SurveyResult
   const res: SurveyResult = { cases: 0, matched: 0, skipped: 0, mismatches: new Map(), ms: 0 };
   const built = x87 ? fc.sample(x87SeqArb(), { numRuns: runs, seed }).map(buildX87Seq)
     : fc.sample(seqArb(), { numRuns: runs, seed }).map(buildSeq).filter((b): b is Built => b !== null);
-  for (let start = 0; start < built.length; start += 4096) {
-    const chunk = built.slice(start, start + 4096);
-    const nat = runNativeBatch(chunk.map((b) => b.c));
-    chunk.forEach((b, k) => {
-      res.cases++;
-      const v = compareResults(b.meta, cpu.run(b.c, 4), nat[k]!);
-      if (v.kind === 'match') res.matched++;
-      else if (v.kind === 'skip') res.skipped++;
-      else {
-        const m = res.mismatches.get(b.meta.key);
-        if (m) m.count++;
-        else res.mismatches.set(b.meta.key, { count: 1, example: `${describeCase(b)}\n${v.diff}` });
-      }
-    });
-  }
+  for (let start = 0; start < built.length; start += SURVEY_BATCH) surveyBatch(res, cpu, built.slice(start, start + SURVEY_BATCH), 4);
   res.ms = performance.now() - t0;
   return res;
 }

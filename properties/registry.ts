@@ -4,8 +4,9 @@
  * progress, saves every (shrunk) counterexample as a regression file that
  * the tests replay, and returns the failures.
  *
- * To add a suite: implement FuzzSuite in properties/<name>/ and add it to
- * FUZZ_SUITES below.
+ * To add a suite: implement FuzzSuite in properties/<name>/ (its run is
+ * usually properties/runner.ts's round loop over the suite's properties)
+ * and add it to FUZZ_SUITES below.
  */
 import { MMIO_SUITE } from './mmio/suite.js';
 import { VMCS_SUITE } from './vmcs/suite.js';

@@ -16,7 +16,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCpuNative, survey, surveySeq, ENTRIES, EXCLUDED, ENTRIES32, EXCLUDED32, K_SSE } from './cpu-native.js';
-import { nativeUnavailableReason } from '../test/native/native.js';
+import { nativeUnavailableReason } from './harness/native.js';
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);

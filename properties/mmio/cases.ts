@@ -6,7 +6,7 @@
  *    headers, then arbitrary bytes) that reach deeper into the opcode maps.
  *  - One-instruction cases for emulate-vs-CPU: a "recipe" of small integers
  *    (shrinks well) turned into machine code plus an initial state in the
- *    native-harness shape (test/native/native.ts), with the memory operand
+ *    native-harness shape (properties/harness/native.ts), with the memory operand
  *    placed in the scratch page: mostly in its first half, which the
  *    emulator's guest treats as MMIO; sometimes in the RAM half, across the
  *    MMIO/RAM boundary, across the page end (#PF), below the page (#PF) or
@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK, type NativeCase,
-} from '../../test/native/native.js';
+} from '../harness/native.js';
 import type { DecodeMode } from '../../core/mmio/decoder.js';
 
 // =====================================================================

@@ -1,7 +1,7 @@
 /**
  * Run ONE instruction on core/cpu in 32-bit protected mode, for the
  * 32-bit emulate-vs-CPU property. The 64-bit counterpart is
- * test/helpers/cpu1.ts (Cpu1); this one keeps its physical layout and its
+ * properties/harness/cpu1.ts (Cpu1); this one keeps its physical layout and its
  * result shape (the native harness's) but uses:
  *  - 32-bit paging (SDM Vol. 3A 4.3): CR0.PE|ET|NE|WP|PG, CR4 = 0, EFER = 0;
  *    PD at 0x0000, page tables at 0x3000 (scratch) and 0x4000 (code); the
@@ -18,8 +18,8 @@ import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
 import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF } from '../../core/cpu/regs.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK, type NativeCase, type NativeState,
-} from '../../test/native/native.js';
-import type { Cpu1Result } from '../../test/helpers/cpu1.js';
+} from '../harness/native.js';
+import type { Cpu1Result } from '../harness/cpu1.js';
 import { DATA_BASE_32 } from './cases.js';
 
 export const PA32_PD = 0x0000, PA32_PT_SCRATCH = 0x3000, PA32_PT_CODE = 0x4000, PA32_SCRATCH = 0x5000, PA32_CODE = 0x6000;

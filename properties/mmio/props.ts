@@ -33,13 +33,13 @@ import { icedDecode, compareOperands } from './iced.js';
 import { TestGuest, RamDevice } from './guest.js';
 import type { DecodeCase, TotalCase } from './cases.js';
 import { MMIO_SPLIT } from './cases.js';
-import { Cpu1, PA_SCRATCH, PA_CODE, PA_PML4, type Cpu1Result } from '../../test/helpers/cpu1.js';
+import { Cpu1, PA_SCRATCH, PA_CODE, PA_PML4, type Cpu1Result } from '../harness/cpu1.js';
 import { Cpu32, PA32_PD } from './cpu32.js';
 import { DATA_BASE_32 } from './cases.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK, GPR_NAMES, nativeUnavailableReason, runNativeBatch,
   type NativeCase, type NativeResult,
-} from '../../test/native/native.js';
+} from '../harness/native.js';
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 const insn = new MmioInsn();

@@ -14,12 +14,13 @@
 import fc from 'fast-check';
 import { writeRegressionFile } from '../regression-file.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
+import { join } from 'node:path';
+import { repoRoot } from '../repo.js';
+import type { FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
+import { runRounds, type FuzzRound } from '../runner.js';
 import { arbRawDecode, arbStructuredDecode, arbRecipe, arbEmuCase, arbEmuCase32, arbTotalCase, buildCase, MODES, type DecodeCase, type BuiltCase, type TotalCase } from './cases.js';
 import { checkDecode, checkEmulate, checkEmulate32, checkEmulateHost, checkEmulateTotal, describeNativeCase, CPU_BUG } from './props.js';
-import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../../test/native/native.js';
+import { NATIVE_SCRATCH_SIZE, type NativeCase } from '../harness/native.js';
 import type { DecodeMode } from '../../core/mmio/decoder.js';
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
@@ -71,15 +72,7 @@ const PROPS: readonly PropDef<any>[] = [
 // Regression files
 // =====================================================================
 
-export function regressionDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'properties', 'regressions', 'mmio');
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root');
-    dir = up;
-  }
-}
+export function regressionDir(): string { return join(repoRoot(), 'properties', 'regressions', 'mmio'); }
 
 /** Scratch memory as runs of non-zero bytes: { "0x10": "aabb" }. */
 function memRuns(mem: Uint8Array): Record<string, string> {
@@ -160,50 +153,39 @@ function saveRegression(prop: string, body: Record<string, unknown>, dir = regre
 export const DEFAULT_RUNS = 2000;
 
 function runSuite(opts: FuzzOptions): FuzzReport {
-  const t0 = Date.now();
-  const seed0 = opts.seed ?? ((Date.now() ^ (process.pid << 16)) | 0);
-  const runs = opts.runs ?? DEFAULT_RUNS;
-  const budgetMs = opts.timeSeconds !== undefined ? opts.timeSeconds * 1000 : 0;
-  const failures: FuzzFailure[] = [];
-  const failed = new Set<string>();
   // After a first failure the host attributes to core/cpu, the property keeps running and counts further ones.
   const cpuBugSeen = new Set<string>();
   let cpuBugsMore = 0;
-  const perProp = new Map<string, number>();
-  let total = 0;
-  for (let round = 0; ; round++) {
-    for (const p of PROPS) {
-      if (failed.has(p.name)) continue;
-      if (round > 0 && Date.now() - t0 >= budgetMs) break;
-      const seed = (seed0 + round * 7919 + PROPS.indexOf(p)) | 0;
-      const params: fc.Parameters<[unknown]> = { numRuns: runs, seed };
-      if (budgetMs > 0) params.interruptAfterTimeLimit = Math.max(1000, budgetMs - (Date.now() - t0));
-      const details = fc.check(fc.property(p.arb, (c: unknown) => {
-        const d = p.check(c);
-        if (d !== null && cpuBugSeen.has(p.name) && d.startsWith(CPU_BUG)) { cpuBugsMore++; return; }
-        if (d !== null) throw new Error(d);
-      }), params);
-      total += details.numRuns;
-      perProp.set(p.name, (perProp.get(p.name) ?? 0) + details.numRuns);
-      if (details.failed && details.counterexample) {
-        const c = details.counterexample[0];
-        const err = details.errorInstance as Error | undefined;
-        const message = err?.message ?? String(details.errorInstance ?? 'failed');
-        if (message.startsWith(CPU_BUG)) cpuBugSeen.add(p.name); else failed.add(p.name);
-        const body: Record<string, unknown> = { ...p.toJson(c), message, seed, path: details.counterexamplePath ?? '' };
-        if (message.startsWith(CPU_BUG)) body['reference'] = 'host';
-        const f: FuzzFailure = {
-          property: p.name, message, counterexample: p.show(c), seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks,
-          ...(opts.save === false ? {} : { file: saveRegression(p.name, body) }),
-        };
-        failures.push(f);
-      }
-      opts.onProgress?.({ suite: 'mmio', property: p.name, runs: perProp.get(p.name) ?? 0, totalRuns: total, failures: failures.length, elapsedMs: Date.now() - t0 });
+  const step = (p: PropDef<unknown>, r: FuzzRound): boolean => {
+    const params: fc.Parameters<[unknown]> = { numRuns: r.runs, seed: r.seed };
+    const limit = r.timeLimitMs();
+    if (limit !== undefined) params.interruptAfterTimeLimit = limit;
+    const details = fc.check(fc.property(p.arb, (c: unknown) => {
+      const d = p.check(c);
+      if (d !== null && cpuBugSeen.has(p.name) && d.startsWith(CPU_BUG)) { cpuBugsMore++; return; }
+      if (d !== null) throw new Error(d);
+    }), params);
+    let failed = false;
+    if (details.failed && details.counterexample) {
+      const c = details.counterexample[0];
+      const err = details.errorInstance as Error | undefined;
+      const message = err?.message ?? String(details.errorInstance ?? 'failed');
+      if (message.startsWith(CPU_BUG)) cpuBugSeen.add(p.name); else failed = true;
+      const body: Record<string, unknown> = { ...p.toJson(c), message, seed: r.seed, path: details.counterexamplePath ?? '' };
+      if (message.startsWith(CPU_BUG)) body['reference'] = 'host';
+      r.fail({
+        property: p.name, message, counterexample: p.show(c), seed: r.seed, path: details.counterexamplePath ?? '', shrinks: details.numShrinks,
+        ...(r.save ? { file: saveRegression(p.name, body) } : {}),
+      });
     }
-    if (Date.now() - t0 >= budgetMs || failed.size === PROPS.length) break;
-  }
-  const notes = cpuBugsMore ? [`${cpuBugsMore} further case(s) where core/cpu differs from the host CPU and the emulator agrees with the host`] : [];
-  return { failures, runs: total, seed: seed0, elapsedMs: Date.now() - t0, perProperty: Object.fromEntries(perProp), notes };
+    r.count(details.numRuns);
+    return failed;
+  };
+  return runRounds({
+    suite: 'mmio', defaultRuns: DEFAULT_RUNS, seedStride: 1, perProperty: true,
+    properties: PROPS.map((p) => ({ name: p.name, step: (r: FuzzRound) => step(p, r) })),
+    notes: () => (cpuBugsMore ? [`${cpuBugsMore} further case(s) where core/cpu differs from the host CPU and the emulator agrees with the host`] : []),
+  }, opts);
 }
 
 export const MMIO_SUITE: FuzzSuite = {

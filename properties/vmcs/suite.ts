@@ -19,6 +19,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzSuite } from '../registry.js';
+import { runRounds, type FuzzRound } from '../runner.js';
 import { encodingName } from '../../core/vmx/fields.js';
 import { check, replay, ruleIds, SUITES, type SuiteName, type Failure, type ViolationCase, type ArbitraryCase, type RwCase } from './suites.js';
 import { baseScenario, buildImage, type Scenario } from './scenario.js';
@@ -134,50 +135,32 @@ export function saveRegression(f: Failure, dir = regressionDir()): string {
 export const DEFAULT_RUNS = 200;
 
 function runSuite(opts: FuzzOptions): FuzzReport {
-  const t0 = Date.now();
-  const seed0 = opts.seed ?? ((Date.now() ^ (process.pid << 16)) | 0);
-  const runs = opts.runs ?? DEFAULT_RUNS;
-  const budgetMs = opts.timeSeconds !== undefined ? opts.timeSeconds * 1000 : 0;
-  const failures: FuzzFailure[] = [];
-  const failedRules = new Set<string>();
-  const failedProps = new Set<SuiteName>();
-  const perProp = new Map<string, number>();
-  let total = 0;
-  const report = (property: string, n: number): void => {
-    total += n;
-    perProp.set(property, (perProp.get(property) ?? 0) + n);
-    opts.onProgress?.({ suite: 'vmcs', property, runs: perProp.get(property) ?? 0, totalRuns: total, failures: failures.length, elapsedMs: Date.now() - t0 });
-  };
-  const record = (f: Failure): void => {
-    failures.push({
-      property: f.rule ? `violation ${f.rule}` : f.suite, message: f.message, counterexample: describeCounterexample(f),
-      seed: f.seed, path: f.path ?? '', shrinks: f.shrinks, ...(opts.save === false ? {} : { file: saveRegression(f) }),
-    });
-  };
+  const toFailure = (f: Failure, save: boolean): FuzzFailure => ({
+    property: f.rule ? `violation ${f.rule}` : f.suite, message: f.message, counterexample: describeCounterexample(f),
+    seed: f.seed, path: f.path ?? '', shrinks: f.shrinks, ...(save ? { file: saveRegression(f) } : {}),
+  });
   const ids = ruleIds();
-  for (let round = 0; ; round++) {
-    for (const [k, suite] of SUITES.entries()) {
-      if (failedProps.has(suite)) continue;
-      if (round > 0 && Date.now() - t0 >= budgetMs) break;
-      const seed = (seed0 + round * 7919 + k * 104729) | 0;
-      if (suite === 'violation') {
-        // Progress every 1/8 of the rules.
-        const step = Math.ceil(ids.length / 8);
-        for (let i = 0; i < ids.length; i += step) {
-          const rules = ids.slice(i, i + step).filter((r) => !failedRules.has(r));
-          for (const f of check('violation', { runs, seed: seed + i, rules })) { failedRules.add(f.rule!); record(f); }
-          report(`violation (rules ${i + 1}-${Math.min(i + step, ids.length)} of ${ids.length})`, rules.length * runs);
-        }
-        if (failedRules.size === ids.length) failedProps.add('violation');
-      } else {
-        const fs = check(suite, { runs, seed });
-        for (const f of fs) { failedProps.add(suite); record(f); }
-        report(suite, runs);
-      }
+  const failedRules = new Set<string>();
+  const violation = (r: FuzzRound): boolean => {
+    // Progress every 1/8 of the rules.
+    const step = Math.ceil(ids.length / 8);
+    for (let i = 0; i < ids.length; i += step) {
+      const rules = ids.slice(i, i + step).filter((x) => !failedRules.has(x));
+      for (const f of check('violation', { runs: r.runs, seed: r.seed + i, rules })) { failedRules.add(f.rule!); r.fail(toFailure(f, r.save)); }
+      r.count(rules.length * r.runs, `violation (rules ${i + 1}-${Math.min(i + step, ids.length)} of ${ids.length})`);
     }
-    if (Date.now() - t0 >= budgetMs || failedProps.size === SUITES.length) break;
-  }
-  return { failures, runs: total, seed: seed0, elapsedMs: Date.now() - t0 };
+    return failedRules.size === ids.length;
+  };
+  const other = (suite: SuiteName, r: FuzzRound): boolean => {
+    const fs = check(suite, { runs: r.runs, seed: r.seed });
+    for (const f of fs) r.fail(toFailure(f, r.save));
+    r.count(r.runs);
+    return fs.length > 0;
+  };
+  return runRounds({
+    suite: 'vmcs', defaultRuns: DEFAULT_RUNS, seedStride: 104729,
+    properties: SUITES.map((suite) => ({ name: suite, step: (r: FuzzRound) => (suite === 'violation' ? violation(r) : other(suite, r)) })),
+  }, opts);
 }
 
 export const VMCS_SUITE: FuzzSuite = {

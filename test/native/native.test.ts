@@ -17,7 +17,7 @@ import {
   type NativeResult,
   type NativeState,
   type NativeStateInit,
-} from './native.js';
+} from '../../properties/harness/native.js';
 
 const reason = nativeUnavailableReason();
 if (reason !== undefined) console.log(`[native] skipping native harness tests: ${reason}`);

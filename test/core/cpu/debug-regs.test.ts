@@ -4,8 +4,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { makeNativeState } from '../../native/native.js';
-import { Cpu1, type Cpu1Result } from '../../helpers/cpu1.js';
+import { makeNativeState } from '../../../properties/harness/native.js';
+import { Cpu1, type Cpu1Result } from '../../../properties/harness/cpu1.js';
 import { CR4_DE } from '../../../core/cpu/regs.js';
 import type { Cpu } from '../../../core/cpu/cpu.js';
 

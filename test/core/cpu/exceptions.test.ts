@@ -14,8 +14,8 @@ import * as assert from 'uvu/assert';
 import {
   NATIVE_CODE_ADDR as CODE, NATIVE_SCRATCH_BASE as S, makeNativeState, nativeUnavailableReason, runNativeBatch,
   type NativeCase, type NativeResult, type NativeStateInit,
-} from '../../native/native.js';
-import { Cpu1, CODE_BASE, PTE_P, PTE_U, PTE_W, PA_PD, PA_PML4, type Cpu1Result, type Cpu1Options } from '../../helpers/cpu1.js';
+} from '../../../properties/harness/native.js';
+import { Cpu1, CODE_BASE, PTE_P, PTE_U, PTE_W, PA_PD, PA_PML4, type Cpu1Result, type Cpu1Options } from '../../../properties/harness/cpu1.js';
 import { FS } from '../../../core/cpu/regs.js';
 
 const DE = 0, BP = 3, UD = 6, SS = 12, GP = 13, PF = 14;

@@ -8,8 +8,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NATIVE_SCRATCH_BASE as S, makeNativeState, type NativeStateInit } from '../../native/native.js';
-import { Cpu1, type Cpu1Result } from '../../helpers/cpu1.js';
+import { NATIVE_SCRATCH_BASE as S, makeNativeState, type NativeStateInit } from '../../../properties/harness/native.js';
+import { Cpu1, type Cpu1Result } from '../../../properties/harness/cpu1.js';
 
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80;
 const compat = new Cpu1({ compat: true });

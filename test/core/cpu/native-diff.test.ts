@@ -8,8 +8,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { nativeUnavailableReason } from '../../native/native.js';
-import { Cpu1 } from '../../helpers/cpu1.js';
+import { nativeUnavailableReason } from '../../../properties/harness/native.js';
+import { Cpu1 } from '../../../properties/harness/cpu1.js';
 import {
   checkCpuNative, compareResults, fromRegression, loadRegressions, ENTRIES, EXCLUDED, ENTRIES32, EXCLUDED32, entryKey, K_SSE,
 } from '../../../properties/cpu-native.js';

@@ -9,8 +9,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { makeNativeState } from '../../native/native.js';
-import { Cpu1, CODE_BASE, PTE_P, PTE_W } from '../../helpers/cpu1.js';
+import { makeNativeState } from '../../../properties/harness/native.js';
+import { Cpu1, CODE_BASE, PTE_P, PTE_W } from '../../../properties/harness/cpu1.js';
 import { CR4_PGE, CR4_VMXE } from '../../../core/cpu/regs.js';
 import type { Cpu } from '../../../core/cpu/cpu.js';
 

@@ -15,8 +15,8 @@
 // RFLAGS and memory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cpu1, PA_SCRATCH, PA_CODE, PA_PT_CODE, CODE_BASE, SYS_ADDR, PTE_P, PTE_W } from '../../helpers/cpu1.js';
-import { NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE } from '../../native/native.js';
+import { Cpu1, PA_SCRATCH, PA_CODE, PA_PT_CODE, CODE_BASE, SYS_ADDR, PTE_P, PTE_W } from '../../../properties/harness/cpu1.js';
+import { NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE } from '../../../properties/harness/native.js';
 import type { Cpu } from '../../../core/cpu/cpu.js';
 import { VM_EXIT, UnimplementedError } from '../../../core/cpu/fault.js';
 import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE } from '../../../core/cpu/regs.js';

@@ -8,8 +8,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NATIVE_SCRATCH_BASE as S, makeNativeState, type NativeCase } from '../../native/native.js';
-import { Cpu1, type Cpu1Options } from '../../helpers/cpu1.js';
+import { NATIVE_SCRATCH_BASE as S, makeNativeState, type NativeCase } from '../../../properties/harness/native.js';
+import { Cpu1, type Cpu1Options } from '../../../properties/harness/cpu1.js';
 import { siliconCpuid } from '../../../core/cpu/cpuid.js';
 import { setCr4 } from '../../../core/cpu/exec/system.js';
 import { CR4_UMIP, CR4_VMXE } from '../../../core/cpu/regs.js';

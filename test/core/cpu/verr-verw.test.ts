@@ -5,8 +5,8 @@
 // 0x10 a data segment type 0x3 (read/write, accessed), both DPL 0; limit 0x17.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cpu1 } from '../../helpers/cpu1.js';
-import { makeNativeState } from '../../native/native.js';
+import { Cpu1 } from '../../../properties/harness/cpu1.js';
+import { makeNativeState } from '../../../properties/harness/native.js';
 
 const ZF = 0x40;
 const VERR_AX = [0x0f, 0x00, 0xe0]; // ModRM 11 100 000: /4, AX

@@ -11,8 +11,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { makeNativeState, NATIVE_SCRATCH_BASE as S, type NativeStateInit } from '../../native/native.js';
-import { Cpu1, type Cpu1Options, type Cpu1Result } from '../../helpers/cpu1.js';
+import { makeNativeState, NATIVE_SCRATCH_BASE as S, type NativeStateInit } from '../../../properties/harness/native.js';
+import { Cpu1, type Cpu1Options, type Cpu1Result } from '../../../properties/harness/cpu1.js';
 import { CR0_TS, CR4_OSXSAVE } from '../../../core/cpu/regs.js';
 import { fpuState, MXCSR_MASK } from '../../../core/cpu/fpu-state.js';
 import { siliconCpuid, F1_ECX } from '../../../core/cpu/cpuid.js';

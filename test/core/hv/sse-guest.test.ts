@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../../../core/hv/machine.js';
 import { bootPvh } from '../../../core/hv/boot.js';
-import { repoRoot } from '../../native/native.js';
+import { repoRoot } from '../../../properties/repo.js';
 
 const TEXT = 'hvtrace: every exit, every event, every instruction count.';
 

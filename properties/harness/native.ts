@@ -1,6 +1,6 @@
 /**
  * Native differential oracle: runs ONE x86-64 instruction on the host CPU
- * (via test/native/harness.c, built with gcc at test time into
+ * (via properties/harness/harness.c, built with gcc at test time into
  * <repo>/.cache/native/) and returns the resulting architectural state.
  *
  * The record layout and the fixed addresses are documented in harness.c.
@@ -15,7 +15,7 @@
  * (its length, or a taken branch's target if that lies in the code pages).
  * TIMEOUT states are wherever the loop was interrupted (not reproducible).
  *
- * CLI (debugging):  node dist/test/native/native.js 48 01 d8 rax=1 rbx=2
+ * CLI (debugging):  node dist/properties/harness/native.js 48 01 d8 rax=1 rbx=2
  *   bytes: hex pairs or runs ("4801d8"); reg=value for rax..r15, rflags,
  *   mxcsr, xmm0..xmm15 (value: decimal, 0x-hex, negative, or s / s+OFF =
  *   NATIVE_SCRATCH_BASE + OFF); @OFF=hexbytes writes scratch at offset OFF.
@@ -23,8 +23,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../repo.js';
 
 /** Fixed virtual address of the 4096-byte scratch memory. */
 export const NATIVE_SCRATCH_BASE = 0x1000_0000;
@@ -114,19 +115,6 @@ const SYNC_CHUNK = 4096;
 // ---------------------------------------------------------------------------
 // Locating, building
 
-let rootCache: string | undefined;
-/** The repository root: the nearest ancestor of this module containing package.json. */
-export function repoRoot(): string {
-  if (rootCache !== undefined) return rootCache;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return (rootCache = dir);
-    const up = dirname(dir);
-    if (up === dir) throw new NativeHarnessError('cannot find the repository root (no package.json above ' + fileURLToPath(import.meta.url) + ')');
-    dir = up;
-  }
-}
-
 let unavailable: string | undefined | null = null;
 /** Why the native oracle cannot run here, or undefined if it can. */
 export function nativeUnavailableReason(): string | undefined {
@@ -138,7 +126,7 @@ export function nativeUnavailableReason(): string | undefined {
   } else {
     let src: string;
     try {
-      src = join(repoRoot(), 'test', 'native', 'harness.c');
+      src = join(repoRoot(), 'properties', 'harness', 'harness.c');
     } catch (e) {
       return (unavailable = (e as Error).message);
     }
@@ -162,7 +150,7 @@ export function buildNativeHarness(): string {
   const reason = nativeUnavailableReason();
   if (reason !== undefined) throw new NativeHarnessError(`native harness unavailable: ${reason}`);
   const root = repoRoot();
-  const src = join(root, 'test', 'native', 'harness.c');
+  const src = join(root, 'properties', 'harness', 'harness.c');
   const hash = createHash('sha256').update(readFileSync(src)).update('\0' + GCC_ARGS.join(' ')).digest('hex').slice(0, 16);
   const dir = join(root, '.cache', 'native');
   const bin = join(dir, `harness-${hash}`);
@@ -573,7 +561,7 @@ export function parseNativeArgs(args: readonly string[]): NativeCase {
 function main(args: string[]): number {
   if (args.length === 0 || args.includes('-h') || args.includes('--help')) {
     console.log(
-      'usage: node dist/test/native/native.js <hex bytes...> [reg=value...] [@off=hexbytes...]\n' +
+      'usage: node dist/properties/harness/native.js <hex bytes...> [reg=value...] [@off=hexbytes...]\n' +
         '  e.g. 48 01 d8 rax=1 rbx=2      48 8b 03 rbx=s+0x10 @10=0102030405060708\n' +
         `  scratch at 0x${NATIVE_SCRATCH_BASE.toString(16)} (value "s+OFF"), instruction at 0x${NATIVE_CODE_ADDR.toString(16)}`,
     );

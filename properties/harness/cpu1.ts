@@ -1,6 +1,6 @@
 /**
  * Run ONE instruction on our CPU (core/cpu) with the layout of the native
- * harness (test/native/harness.c), and report the result in the native
+ * harness (properties/harness/harness.c), and report the result in the native
  * harness's shape, so the two can be compared field by field.
  *
  * Machine: a small PhysMem, 64-bit mode (EFER.LME|LMA|NXE, CR0.PE|PG|NE|ET,
@@ -33,7 +33,7 @@ import { fpuState, resetFpu } from '../../core/cpu/fpu-state.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK,
   type NativeCase, type NativeResult, type NativeSignal, type NativeState,
-} from '../native/native.js';
+} from './native.js';
 
 /** The harness's CODE_BASE (three pages) and exit stub. */
 export const CODE_BASE = NATIVE_CODE_ADDR - 0x1000;
