@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import type { VmcsFieldName } from '../../core/vmx/fields.js';
 import {
   PIN_BASED as PIN, PROC_BASED as PROC, PROC_BASED2 as PROC2, EXIT_CTLS as EXIT, ENTRY_CTLS as ENTRY, MSR,
-  VMCS_REVISION_ID, VmxCapabilities, type MsrValue,
+  VMCS_REVISION_ID, VmxCapabilities, DEFAULT_CAPABILITY_MSRS, type MsrValue,
 } from '../../core/vmx/capabilities.js';
 import { DEFAULT_CAPS, WIDE_CAPS } from './caps.js';
 import { Draft, facts, buildImage, PIN_OPT, PROC_OPT, EXIT_OPT, ENTRY_OPT, type Scenario, type Facts, type Mode, type SegChoice } from './scenario.js';
@@ -264,7 +264,10 @@ v('host.cr0.fixed0', nat(2), (d, p) => d.clear('HOST_CR0', 1 << FIXED0_CR0[p]!))
 v('host.cr0.fixed1', fc.integer({ min: 1, max: 0xffff_ffff }), (d, p) => d.setHi('HOST_CR0', p));
 v('host.cr4.fixed0', nat(0), (d) => d.clear('HOST_CR4', 0x2000));
 /** CR4 bits IA32_VMX_CR4_FIXED1 leaves 0: 11, 12, 14, 15, 19, 22-31, or any of 63:32. */
-const CR4_UNSUPPORTED = [11, 12, 14, 15, 19, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 40, 63];
+// CR4 bits IA32_VMX_CR4_FIXED1 reports as fixed to 0 (Vol. 3D, A.8), derived from the capability MSR so
+// that the recipe follows what this processor supports; plus a few in the high half (all fixed to 0).
+const CR4_FIXED1_LO = DEFAULT_CAPABILITY_MSRS.get(MSR.IA32_VMX_CR4_FIXED1)!.lo;
+const CR4_UNSUPPORTED = [...Array.from({ length: 32 }, (_, b) => b).filter((b) => ((CR4_FIXED1_LO >>> b) & 1) === 0), 32, 40, 63];
 const setBit = (d: Draft, f: VmcsFieldName, b: number): void => { if (b < 32) d.or(f, 1 << b); else d.setHi(f, d.hi(f) | (1 << (b - 32))); };
 v('host.cr4.fixed1', nat(CR4_UNSUPPORTED.length - 1), (d, p) => setBit(d, 'HOST_CR4', CR4_UNSUPPORTED[p]!));
 v('host.cr3.width', beyondWidth, (d, p) => d.setHi('HOST_CR3', p));
