@@ -3,7 +3,7 @@
  *
  * Executes ONE x86-64 instruction natively on the host CPU, from a given
  * input state, and reports the resulting state or the fault it raised.
- * It is built at test time by test/native/native.ts (gcc) and driven over
+ * It is built at test time by properties/harness/native.ts (gcc) and driven over
  * stdin/stdout with fixed-size little-endian binary records.
  *
  * ---------------------------------------------------------------------------

@@ -2,10 +2,10 @@
  * Exceptions raised by single instructions, against the SDM (Vol. 3A,
  * 6.15 "Exception and Interrupt Reference"; Vol. 2 per-instruction
  * "Exceptions" sections; Vol. 3A, 4.7 "Page-Fault Exceptions"). Where the
- * host CPU can run the same case (test/native), it is run too and must
+ * host CPU can run the same case (properties/harness/native.ts), it is run too and must
  * agree on the vector, as a second oracle.
  *
- * Every case runs on test/helpers/cpu1.ts: 64-bit mode, CPL 0 (CPL 3 where
+ * Every case runs on properties/harness/cpu1.ts: 64-bit mode, CPL 0 (CPL 3 where
  * the U/S bit is the point), every exception a VM exit (exception bitmap
  * all ones) unless the case delivers it through the guest IDT.
  */

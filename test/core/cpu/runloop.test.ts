@@ -8,7 +8,7 @@
 // Random straight-line programs of hot instruction forms (ALU, INC/DEC,
 // shifts, MOV, loads/stores, Jcc over the next instruction, PUSH/POP,
 // RIP-relative loads, faulting accesses, stores into the program itself)
-// run on the native harness's layout (test/helpers/cpu1.ts: 64-bit mode,
+// run on the native harness's layout (properties/harness/cpu1.ts: 64-bit mode,
 // paging, every exception a VM exit). At every stop - a fault or exit, the
 // end of the budget (stopAt), or an arbitrary instruction count - both
 // paths must agree on RIP, the retired-instruction count, every register,

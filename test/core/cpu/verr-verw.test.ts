@@ -1,6 +1,6 @@
 // VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 iff the selected segment is
 // readable (VERR) / writable (VERW) at CPL and RPL; a null selector or one
-// beyond the GDT limit gives ZF = 0 without an exception. The Cpu1 GDT (test/helpers/cpu1.ts,
+// beyond the GDT limit gives ZF = 0 without an exception. The Cpu1 GDT (properties/harness/cpu1.ts,
 // option idt) holds: 0x08 a 64-bit code segment type 0xB (execute/read, accessed),
 // 0x10 a data segment type 0x3 (read/write, accessed), both DPL 0; limit 0x17.
 import { test } from 'uvu';
