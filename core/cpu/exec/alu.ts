@@ -283,7 +283,8 @@ export function imulGE(cpu: Cpu, i: Insn): void {
  * full product (Vol. 2A IMUL), SF/ZF/PF as mulFull derives them. Factors
  * that are sign-extended 32-bit values multiply exactly as below (|p| <
  * 2^62, so the rounded double is within 2^9 and rounding recovers the high
- * word) and never overflow; anything else goes through mulFull.
+ * word) and never overflow; zero-extended 32-bit factors take one 32x32
+ * product; anything else goes through mulFull.
  */
 function imul64(cpu: Cpu, r: number, a: number, ah: number, b: number, bh: number): void {
   if (ah === (a >> 31) && bh === (b >> 31)) {
@@ -291,6 +292,14 @@ function imul64(cpu: Cpu, r: number, a: number, ah: number, b: number, bh: numbe
     const hi = Math.round((a * b - (lo >>> 0)) / TWO32) | 0;
     cpu.lo[r] = lo; cpu.hi[r] = hi;
     setArith(cpu, szpOf(8, lo, hi) & ~ZF);
+    return;
+  }
+  if ((ah | bh) === 0) {
+    // Both factors in [0, 2^32): the product is below 2^64 and non-negative, so it fits the signed
+    // 64-bit result exactly when it is below 2^63 (high word's bit 31 clear).
+    const lo = mulu32(a, b), hi = mulHi;
+    cpu.lo[r] = lo; cpu.hi[r] = hi;
+    setArith(cpu, szpOf(8, lo, hi) & ~ZF | (hi < 0 ? CF | OF : 0));
     return;
   }
   mulFull(cpu, 8, a, ah, b, bh, true);
