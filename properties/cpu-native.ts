@@ -331,7 +331,7 @@ function xorshift(seed: number): () => number {
 }
 
 function hasModrm(d: OpDef): boolean {
-  return d.reg !== undefined || d.ops.split(',').some((t) => /^[EGMCDRVWU][a-z]*$/.test(t) || /^S[a-z]$/.test(t));
+  return d.reg !== undefined || d.ops.split(',').some((t) => /^[EGMCDRVWUPQN][a-z]*$/.test(t) || /^S[a-z]$/.test(t));
 }
 
 function immSize(d: OpDef, osz: number, asz: number): number[] {

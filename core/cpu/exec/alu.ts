@@ -1118,8 +1118,29 @@ function test32RI(cpu: Cpu, i: Insn): void {
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = cpu.lo[i.r0]! & i.imm;
 }
 
-/** By ALU operation (ADD OR ADC SBB AND SUB XOR CMP): ADC/SBB keep the table's handler. */
-const RR64: (Handler | undefined)[] = [add64RR, or64RR, undefined, undefined, and64RR, sub64RR, xor64RR, cmp64RR];
+/** By ALU operation (ADD OR ADC SBB AND SUB XOR CMP); 32-bit ADC/SBB keep the table's handler. */
+/** ADC / SBB r64, r64 (11/13, 19/1B register forms): alu()'s ALU_ADC / SBB case with the registers resolved. */
+function adc64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
+  const t = (dl >>> 0) + (sl >>> 0) + (getCF(cpu) ? 1 : 0);
+  const rl = t | 0;
+  const th = (dh >>> 0) + (sh >>> 0) + (t >= TWO32 ? 1 : 0);
+  const rh = th | 0;
+  lo[d] = rl; hi[d] = rh;
+  eager(cpu, 8, rl, rh, dl, sl, dh, sh, th >= TWO32, true);
+}
+function sbb64RR(cpu: Cpu, i: Insn): void {
+  const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
+  const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
+  const t = (dl >>> 0) - (sl >>> 0) - (getCF(cpu) ? 1 : 0);
+  const rl = t | 0;
+  const th = (dh >>> 0) - (sh >>> 0) - (t < 0 ? 1 : 0);
+  const rh = th | 0;
+  lo[d] = rl; hi[d] = rh;
+  eager(cpu, 8, rl, rh, dl, sl, dh, sh, th < 0, false);
+}
+const RR64: (Handler | undefined)[] = [add64RR, or64RR, adc64RR, sbb64RR, and64RR, sub64RR, xor64RR, cmp64RR];
 const RR32: (Handler | undefined)[] = [add32RR, or32RR, undefined, undefined, and32RR, sub32RR, xor32RR, cmp32RR];
 const RI64: (Handler | undefined)[] = [add64RI, or64RI, undefined, undefined, and64RI, sub64RI, xor64RI, cmp64RI];
 const RI32: (Handler | undefined)[] = [add32RI, or32RI, undefined, undefined, and32RI, sub32RI, xor32RI, cmp32RI];
@@ -1321,4 +1342,4 @@ addSpecializer(shiftE, (i) => {
 markRegOnly(add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR,
   xor32RR, test32RR, add64RI, sub64RI, cmp64RI, and64RI, or64RI, xor64RI, test64RI, add32RI, sub32RI, cmp32RI, and32RI,
   or32RI, xor32RI, test32RI, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI,
-  imul64RR, imul64RRI);
+  imul64RR, imul64RRI, adc64RR, sbb64RR);
