@@ -105,6 +105,8 @@ export interface KtestCase {
   readonly name: string;
   readonly kernel: string;
   readonly cmdline: string;
+  /** false when the test's QEMU CPU model removes x2APIC (`-cpu ...,-x2apic`): the machine then offers xAPIC only. */
+  readonly x2apic?: boolean;
 }
 
 export interface KtestResult extends KtestCase {
@@ -178,6 +180,18 @@ export function cfgCmdline(s: CfgSection): string {
   return '';
 }
 
+/**
+ * Whether a section's QEMU CPU model takes x2APIC away (`qemu_params = -cpu qemu64,-x2apic,...`): the
+ * one CPU-model knob ktest honours, so that the `xapic` and `x2apic` entries of apic.flat test
+ * different local APIC modes, as kvm-unit-tests intends. Other CPU flags are ignored (this machine
+ * has one CPU model).
+ */
+export function cfgNoX2apic(s: CfgSection): boolean {
+  const q = `${s.fields.get('qemu_params') ?? ''} ${s.fields.get('extra_params') ?? ''}`;
+  const m = /-cpu\s+(\S+)/.exec(q);
+  return m !== null && m[1]!.split(',').includes('-x2apic');
+}
+
 /** The tests to run for the given paths (files or directories). */
 export function collectCases(paths: readonly string[], useCfg = true, defaultCmdline = ''): KtestCase[] {
   const kernels: string[] = [];
@@ -205,7 +219,7 @@ export function collectCases(paths: readonly string[], useCfg = true, defaultCmd
     const stem = file.replace(/\.(flat|elf)$/, '');
     const sections = (cfgFor(dirname(k)) ?? []).filter((s) => s.fields.get('file') === file);
     if (sections.length === 0) cases.push({ name: stem, kernel: k, cmdline: defaultCmdline });
-    else for (const s of sections) cases.push({ name: s.name, kernel: k, cmdline: cfgCmdline(s) });
+    else for (const s of sections) cases.push({ name: s.name, kernel: k, cmdline: cfgCmdline(s), ...(cfgNoX2apic(s) ? { x2apic: false } : {}) });
   }
   return cases;
 }
@@ -228,6 +242,7 @@ export function runKtest(c: KtestCase, o: KtestOptions): KtestResult {
   const spec: GuestSpec = {
     kernelPath: c.kernel, memMiB: o.memMiB, maxInstructions: o.maxInstructions, cmdline: c.cmdline,
     ...(o.modulePath ? { initrdPath: o.modulePath } : {}),
+    ...(c.x2apic === false ? { x2apic: false } : {}),
   };
   const trace = o.recordDir ? join(o.recordDir, `${c.name.replace(/[^\w.+-]/g, '_')}.hvt`) : undefined;
   let run: RunResult, seconds: number;

@@ -26,6 +26,7 @@ export const RUN_OPTIONS = {
   disk: { type: 'string' },
   persist: { type: 'boolean' },
   rtc: { type: 'string' },
+  'no-x2apic': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -43,7 +44,8 @@ the Xen PVH entry note) or else a multiboot v1 kernel (a kvm-unit-tests .flat).
                           file); the same slot as --initrd
   --disk FILE             disk image for virtio-blk (PCI 00:01.0); writes go to a
                           copy-on-write overlay in memory unless --persist
-  --rtc DATE              CMOS clock at virtual time 0, ISO 8601 UTC (default 2026-01-01T00:00:00Z)`;
+  --rtc DATE              CMOS clock at virtual time 0, ISO 8601 UTC (default 2026-01-01T00:00:00Z)
+  --no-x2apic             the local APIC offers xAPIC mode only (CPUID.01H:ECX.x2APIC = 0)`;
 
 export interface GuestSpec {
   readonly kernelPath: string;
@@ -58,6 +60,8 @@ export interface GuestSpec {
   readonly rtcStart?: string;
   /** The boot protocol the image must have (a replayed trace says which); detected when absent. */
   readonly guest?: BootProtocol;
+  /** false: no x2APIC mode (Machine option x2apic); absent: offered. */
+  readonly x2apic?: boolean;
 }
 
 export function guestSpecFrom(values: Record<string, string | boolean | undefined>, positionals: string[]): GuestSpec {
@@ -76,6 +80,7 @@ export function guestSpecFrom(values: Record<string, string | boolean | undefine
     ...(values.disk !== undefined ? { diskPath: values.disk as string } : {}),
     ...(values.persist ? { persist: true } : {}),
     ...(values.rtc !== undefined ? { rtcStart: values.rtc as string } : {}),
+    ...(values['no-x2apic'] ? { x2apic: false } : {}),
   };
   if (spec.persist && !spec.diskPath) throw new CliError('--persist needs --disk');
   return spec;
@@ -91,6 +96,7 @@ export function buildMachine(spec: GuestSpec, serial: (b: number) => void, sink?
       memMiB: spec.memMiB, maxInstructions: spec.maxInstructions, serial, ...(sink ? { sink } : {}), ...(digestEvery ? { digestEvery } : {}),
       ...(spec.diskPath ? { disk: spec.diskPath } : {}), ...(spec.persist ? { persist: true } : {}),
       ...(spec.rtcStart !== undefined ? { rtcStart: spec.rtcStart } : {}),
+      ...(spec.x2apic === false ? { x2apic: false } : {}),
     });
   } catch (e) {
     if (e instanceof RangeError || e instanceof DiskError) throw new CliError(e.message);

@@ -48,6 +48,8 @@ export function headerFor(spec: GuestSpec, tracePath: string, digestEvery: numbe
     disk: diskRel,
     cmdline: spec.cmdline ?? null,
     rtc: spec.rtcStart ?? DEFAULT_RTC_START,
+    // Written only when not the default, so that traces of default machines keep their bytes.
+    ...(spec.x2apic === false ? { x2apic: false } : {}),
   };
   const inputs: TraceInput[] = [describeInput('kernel', spec.kernelPath, kernelRel)];
   if (spec.initrdPath && initrdRel) inputs.push(describeInput('initrd', spec.initrdPath, initrdRel));
@@ -89,12 +91,14 @@ export function specFromHeader(h: TraceHeader, tracePath: string, overrides: { k
     if (!rec || rec.sha256 !== want.sha256) throw new CliError(`${tracePath}: the command line in the header does not match its recorded SHA-256`);
   }
   if (m.rtc !== undefined && typeof m.rtc !== 'string') bad('rtc');
+  if (m.x2apic !== undefined && typeof m.x2apic !== 'boolean') bad('x2apic');
   const spec: GuestSpec = {
     kernelPath, memMiB, maxInstructions,
     ...(typeof m.rtc === 'string' ? { rtcStart: m.rtc } : {}), guest: m.guest as BootProtocol,
     ...(initrdPath ? { initrdPath } : {}),
     ...(diskPath ? { diskPath } : {}),
     ...(typeof m.cmdline === 'string' ? { cmdline: m.cmdline } : {}),
+    ...(m.x2apic === false ? { x2apic: false } : {}),
   };
   return { spec, digestEvery };
 }

@@ -45,6 +45,8 @@ export interface MachineOptions {
   readonly persist?: boolean;
   /** Wall-clock time the CMOS RTC shows at virtual time 0 (ISO 8601, UTC); default DEFAULT_RTC_START. */
   readonly rtcStart?: string;
+  /** Offer x2APIC mode (CPUID.01H:ECX[21], IA32_APIC_BASE.EXTD, MSRs 800H-8FFH); default true. */
+  readonly x2apic?: boolean;
 }
 
 /** The RTC date of a machine unless its configuration says otherwise. */
@@ -125,7 +127,7 @@ export class Machine {
     // A configuration value parsed, not the host's clock: the same string gives the same date anywhere.
     const rtcMs = Date.parse(opts.rtcStart ?? DEFAULT_RTC_START);
     if (!Number.isFinite(rtcMs) || rtcMs % 1000 !== 0) throw new RangeError(`RTC start must be an ISO 8601 date with whole seconds, got '${opts.rtcStart}'`);
-    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}), rtcStartMs: rtcMs });
+    this.pc = new PcPlatform(this, { ...(opts.disk ? { disk: opts.disk } : {}), ...(opts.persist ? { persist: true } : {}), rtcStartMs: rtcMs, x2apic: opts.x2apic ?? true });
     this.mmio = new MachineMmioBus(this, this.pc.mmioDevices());
 
     const l = this.layout;

@@ -53,6 +53,8 @@ export interface PlatformOptions {
   readonly persist?: boolean;
   /** RTC wall-clock time at virtual time 0, in milliseconds since the epoch (machine configuration). */
   readonly rtcStartMs: number;
+  /** Whether the local APIC offers x2APIC mode (default true). */
+  readonly x2apic?: boolean;
 }
 
 export class PcPlatform {
@@ -76,7 +78,7 @@ export class PcPlatform {
     const now = (): number => m.cpu.icount;
     const io = m.io;
     this.pic = new Pic8259Pair();
-    this.lapic = new Lapic({ now, virtualWire: true, eoiBroadcast: (v) => this.ioapic.eoi(v), nmi: () => m.raiseNmi() });
+    this.lapic = new Lapic({ now, virtualWire: true, eoiBroadcast: (v) => this.ioapic.eoi(v), nmi: () => m.raiseNmi(), x2apic: o.x2apic ?? true });
     this.ioapic = new IoApic({
       id: IOAPIC_ID,
       deliver: (vector, level, dest, logical, mode) => { this.lapic.deliverMessage(vector, level, dest, logical, mode); },

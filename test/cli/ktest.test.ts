@@ -12,7 +12,7 @@ import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseKtestOutput, ktestVerdict, parseUnittestsCfg, cfgCmdline, collectCases, KTEST_DEFAULT_MAX_INSTRUCTIONS, KTEST_USAGE } from '../../cli/ktest.js';
+import { parseKtestOutput, ktestVerdict, parseUnittestsCfg, cfgCmdline, cfgNoX2apic, collectCases, KTEST_DEFAULT_MAX_INSTRUCTIONS, KTEST_USAGE } from '../../cli/ktest.js';
 import { replayTrace } from '../../cli/session.js';
 import { repoPath, REPO } from '../helpers/repo.js';
 
@@ -147,6 +147,12 @@ test('default budget: above the 8,074,182,304 instructions kvm-unit-tests sieve 
 test('hvtrace ktest: usage errors exit 2', () => {
   assert.is(hvtrace('ktest').status, 2);
   assert.is(hvtrace('ktest', join(TMP, 'nope')).status, 2);
+});
+
+test('unittests.cfg: -cpu ...,-x2apic in qemu_params gives a case without x2APIC; +x2apic or no -cpu keeps it', () => {
+  const secs = parseUnittestsCfg(['[xapic]', 'file = apic.flat', 'qemu_params = -cpu qemu64,-x2apic,+tsc-deadline', '',
+    '[x2apic]', 'file = apic.flat', 'qemu_params = -cpu qemu64,+x2apic,+tsc-deadline', '', '[plain]', 'file = apic.flat', ''].join('\n'));
+  assert.equal(secs.map(cfgNoX2apic), [true, false, false]);
 });
 
 test.run();

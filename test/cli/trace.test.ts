@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, copyFileSync, writeFileSync, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordTrace, replayTrace } from '../../cli/session.js';
+import { TraceReader } from '../../replay/index.js';
 import { CliError } from '../../cli/common.js';
 import type { GuestSpec } from '../../cli/run.js';
 import { repoPath } from '../helpers/repo.js';
@@ -18,6 +19,17 @@ test('recording the same guest twice gives byte-identical files', () => {
   const ba = readFileSync(a), bb = readFileSync(b);
   assert.ok(ba.length > 100);
   assert.ok(ba.equals(bb), 'two recordings differ');
+});
+
+test('a machine option in the header (no x2APIC) is rebuilt by replay; default machines do not write it', () => {
+  const a = join(tmp, 'nox2.hvt'), b = join(tmp, 'x2.hvt');
+  recordTrace({ ...spec('cpuid'), x2apic: false }, a, 8);
+  recordTrace(spec('cpuid'), b, 8);
+  const ha = TraceReader.open(a).header.machine, hb = TraceReader.open(b).header.machine;
+  assert.is(ha.x2apic, false);
+  assert.is(hb.x2apic, undefined, 'absent for the default machine (golden traces keep their bytes)');
+  const r = replayTrace(a);
+  assert.is(r.kind, 'ok', r.kind === 'divergence' ? r.error.message : r.kind);
 });
 
 test('every golden trace in traces/ replays bit-exactly', () => {

@@ -35,8 +35,8 @@ const GDT = 0x9000, IDT = 0xa000, HANDLERS = 0xb000, STACK = 0x80000;
 const APIC_TPR = 0x80, APIC_SVR = 0xf0, APIC_IRR = 0x200;
 
 /** A 64-bit guest running `code`, with a GDT (0x10 = 64-bit code) and #UD/#GP handlers that report their vector. */
-function guest(code: number[]): Machine {
-  const m = new MachineClass({ memMiB: 8, maxInstructions: 100_000 });
+function guest(code: number[], x2apic = true): Machine {
+  const m = new MachineClass({ memMiB: 8, maxInstructions: 100_000, x2apic });
   guest64(m, [...code,
     0xb0, 0x00, 0xe6, 0xf4, // mov al, 0; out 0xf4, al   (status 1: reached the end)
   ]);
@@ -145,6 +145,17 @@ test('x2APIC through CPUID and MSRs: advertised; #GP before EXTD; IA32_APIC_BASE
 
   const before = guest([0xb9, 0x3f, 0x08, 0x00, 0x00, 0xb8, 0x81, 0x00, 0x00, 0x00, 0x31, 0xd2, 0x0f, 0x30]); // WRMSR 83FH in xAPIC mode
   assert.is(runToExit(before), (13 << 1) | 1, '#GP outside x2APIC mode');
+});
+
+test('a machine without x2APIC (option x2apic: false): CPUID.01H:ECX.x2APIC = 0, setting IA32_APIC_BASE.EXTD is #GP (Vol. 3A 10.12.1)', () => {
+  const m = guest([
+    0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2, 0x41, 0x89, 0xc8, //  mov eax, 1; cpuid; mov r8d, ecx
+    0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, //                    mov ecx, 0x1b; rdmsr
+    0x0d, 0x00, 0x04, 0x00, 0x00, 0x0f, 0x30, //                    or eax, 0x400; wrmsr  (EXTD: reserved without x2APIC)
+  ], false);
+  assert.is(runToExit(m), (13 << 1) | 1, '#GP from the WRMSR');
+  assert.is((m.cpu.lo[8]! >>> 21) & 1, 0, 'CPUID.01H:ECX.x2APIC clear');
+  assert.not.ok(m.pc.lapic.x2apicEnabled);
 });
 
 const VMCALL = [0x0f, 0x01, 0xc1];
