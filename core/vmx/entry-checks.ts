@@ -49,7 +49,7 @@
 import type { Vmcs } from './vmcs.js';
 import { readRegion32 } from './vmcs.js';
 import type { PhysMem } from '../memory/physmem.js';
-import { VMCS, fieldIndex } from './fields.js';
+import { VMCS, VMCS_FIELD_COUNT, fieldIndex } from './fields.js';
 import {
   MSR, PIN_BASED as PIN, PROC_BASED as PROC, PROC_BASED2 as PROC2, EXIT_CTLS as EXIT, ENTRY_CTLS as ENTRY,
   BASIC_BIT, MISC_BIT, EPT_VPID_CAP_BIT, type VmxCapabilities,
@@ -779,7 +779,27 @@ export class EntryMemo {
   private readonly state = new Uint8Array(ENTRY_CHECK_RULES.length);
   /** Per rule, its last evaluation's reads: field index, mask of bits 31:0, mask of bits 63:32, bits 31:0, bits 63:32. */
   private readonly deps: number[][] = ENTRY_CHECK_RULES.map(() => []);
+  /**
+   * A filter in front of the exact test above: per field, every rule that has
+   * ever read it and the union of the bits each looked at (append-only, so a
+   * superset of the current dependencies), and per rule whether one of those
+   * bits has changed since the rule was last visited. Fields are compared with
+   * a snapshot taken at the previous check.
+   */
+  private readonly readers: number[][] = Array.from({ length: VMCS_FIELD_COUNT }, () => []);
+  private readonly isReader = new Uint8Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  /** Per (rule, field): every bit of the field the rule has ever looked at (bits 31:0, bits 63:32). */
+  private readonly readLo = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  private readonly readHi = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  private readonly suspect = new Uint8Array(ENTRY_CHECK_RULES.length);
+  private readonly snapLo = new Uint32Array(VMCS_FIELD_COUNT);
+  private readonly snapHi = new Uint32Array(VMCS_FIELD_COUNT);
   private cur: number[] = [];
+  /**
+   * Rules before this index passed at the last check and were not volatile:
+   * unless a change makes one of them suspect, the next check starts here.
+   */
+  private prefix = 0;
   /** Set when the rule being evaluated touches host memory. */
   volatile = false;
   /** Rules evaluated / reused so far (for benchmarks and tests). */
@@ -788,6 +808,8 @@ export class EntryMemo {
 
   constructor(readonly v: Vmcs, readonly caps: VmxCapabilities, readonly mem: PhysMem | null = null) {
     this.ctx = new TrackingContext(this, v, caps, mem);
+    this.snapLo.set(v.lo);
+    this.snapHi.set(v.hi);
   }
 
   /** Dependency tracking: the rule under evaluation read bits (mlo, mhi) of field i. */
@@ -797,35 +819,70 @@ export class EntryMemo {
 
   /** The first failing control, host-state or guest-state rule (checkEntry's order), or null. */
   check(): EntryRule | null {
-    const vlo = this.v.lo, vhi = this.v.hi;
+    const vlo = this.v.lo, vhi = this.v.hi, slo = this.snapLo, shi = this.snapHi, suspect = this.suspect;
+    let start = this.prefix;
+    for (let i = 0; i < VMCS_FIELD_COUNT; i++) {
+      const l = vlo[i]!, h = vhi[i]!;
+      if (l !== slo[i] || h !== shi[i]) {
+        const xl = l ^ slo[i]!, xh = h ^ shi[i]!;
+        slo[i] = l; shi[i] = h;
+        const rd = this.readers[i]!;
+        for (let j = 0; j < rd.length; j++) {
+          const k = rd[j]!, at = k * VMCS_FIELD_COUNT + i;
+          if (((xl & this.readLo[at]!) | (xh & this.readHi[at]!)) !== 0) { suspect[k] = 1; if (k < start) start = k; }
+        }
+      }
+    }
     const rules = ENTRY_CHECK_RULES, state = this.state, deps = this.deps;
-    for (let k = 0; k < rules.length; k++) {
+    // Rules before `start` passed, were not volatile and none of their bits changed: reused without a visit.
+    this.reused += start;
+    let prefix = -1;
+    for (let k = start; k < rules.length; k++) {
       const s = state[k]!;
-      const d = deps[k]!;
       if (s !== UNKNOWN) {
         let same = true;
-        for (let j = 0; j < d.length; j += 5) {
-          const i = d[j]!;
-          if ((((vlo[i]! ^ d[j + 3]!) & d[j + 1]!) | ((vhi[i]! ^ d[j + 4]!) & d[j + 2]!)) !== 0) { same = false; break; }
+        if (suspect[k] !== 0) {
+          suspect[k] = 0;
+          const d = deps[k]!;
+          for (let j = 0; j < d.length; j += 5) {
+            const i = d[j]!;
+            if ((((vlo[i]! ^ d[j + 3]!) & d[j + 1]!) | ((vhi[i]! ^ d[j + 4]!) & d[j + 2]!)) !== 0) { same = false; break; }
+          }
         }
         if (same) {
           this.reused++;
-          if (s === FAILED) return rules[k]!;
+          if (s === FAILED) { this.prefix = prefix < 0 ? k : prefix; return rules[k]!; }
           continue;
         }
       }
-      const r = rules[k]!;
-      d.length = 0;
-      this.cur = d;
-      this.volatile = false;
-      TRACK = this;
-      let ok: boolean;
-      try { ok = r.ok(this.ctx); } finally { TRACK = null; }
-      this.evaluated++;
-      state[k] = this.volatile ? UNKNOWN : ok ? PASSED : FAILED;
-      if (!ok) return r;
+      const ok = this.evaluate(k);
+      if (!ok) { this.prefix = prefix < 0 ? k : prefix; return rules[k]!; }
+      if (prefix < 0 && state[k] === UNKNOWN) prefix = k;
     }
+    this.prefix = prefix < 0 ? rules.length : prefix;
     return null;
+  }
+
+  /** Evaluate rule k, recording what it reads. */
+  private evaluate(k: number): boolean {
+    const d = this.deps[k]!;
+    d.length = 0;
+    this.cur = d;
+    this.volatile = false;
+    TRACK = this;
+    let ok: boolean;
+    try { ok = ENTRY_CHECK_RULES[k]!.ok(this.ctx); } finally { TRACK = null; }
+    this.evaluated++;
+    this.state[k] = this.volatile ? UNKNOWN : ok ? PASSED : FAILED;
+    this.suspect[k] = 0;
+    const base = k * VMCS_FIELD_COUNT;
+    for (let j = 0; j < d.length; j += 5) {
+      const at = base + d[j]!;
+      if (this.isReader[at] === 0) { this.isReader[at] = 1; this.readers[d[j]!]!.push(k); }
+      this.readLo[at] = this.readLo[at]! | d[j + 1]!;
+      this.readHi[at] = this.readHi[at]! | d[j + 2]!;
+    }
+    return ok;
   }
 }
 

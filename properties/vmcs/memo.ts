@@ -7,7 +7,8 @@
  * random - and then applies a sequence of steps: VMWRITE-like stores of
  * arbitrary values to any field, single-bit flips, copies of fields (or of
  * the whole state) from a second generated state (so the sequence wanders
- * between valid and barely invalid states), and writes to the host memory
+ * between valid and barely invalid states), the changes VM exits make to a
+ * valid state (RIP, arithmetic flags, RSP), and writes to the host memory
  * the memory-reading rules look at (the VMCS the link pointer references,
  * the PDPTEs at guest CR3, the virtual-APIC page's VTPR). After the start and
  * after every step, one EntryMemo (kept for the whole sequence) must report
@@ -42,6 +43,8 @@ export type Step =
   | readonly ['copy', number]
   /** every field takes its value in the second state. */
   | readonly ['image']
+  /** what a VM exit and a hypervisor typically change in a valid state: RIP bits 31:0, an arithmetic flag, RSP. */
+  | readonly ['exit', number, number]
   /** a 32-bit word of memory a rule reads: 0 the linked VMCS's first word, 1-8 PDPTE k/2 (low/high) at guest CR3, 9 VTPR. */
   | readonly ['mem', number, number];
 
@@ -71,6 +74,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(fc.constant('copy' as const), field) },
   { weight: 1, arbitrary: fc.tuple(fc.constant('image' as const)) },
   { weight: 1, arbitrary: fc.tuple(fc.constant('mem' as const), fc.nat(9), word) },
+  { weight: 4, arbitrary: fc.tuple(fc.constant('exit' as const), fc.nat(2), word) },
 );
 
 export const memoArb: fc.Arbitrary<MemoCase> = fc.record({
@@ -142,6 +146,13 @@ export function memoPredicate(c: MemoCase): void {
       }
       case 'copy': v.setAt(s[1], ov.lo[s[1]]!, ov.hi[s[1]]!); break;
       case 'image': for (let i = 0; i < VMCS_FIELD_COUNT; i++) v.setAt(i, ov.lo[i]!, ov.hi[i]!); break;
+      case 'exit': {
+        const i = fieldIndex(s[1] === 0 ? VMCS.GUEST_RIP : s[1] === 1 ? VMCS.GUEST_RFLAGS : VMCS.GUEST_RSP);
+        // RFLAGS: toggle one of CF, PF, AF, ZF, SF, OF (bits 0, 2, 4, 6, 7, 11).
+        if (s[1] === 1) v.setAt(i, v.lo[i]! ^ (1 << [0, 2, 4, 6, 7, 11][s[2] % 6]!), v.hi[i]!);
+        else v.setAt(i, s[2], v.hi[i]!);
+        break;
+      }
       case 'mem': {
         const which = s[1];
         let pa: number;
