@@ -792,8 +792,14 @@ export class EntryMemo {
   private readonly readLo = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
   private readonly readHi = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
   private readonly suspect = new Uint8Array(ENTRY_CHECK_RULES.length);
-  private readonly snapLo = new Uint32Array(VMCS_FIELD_COUNT);
-  private readonly snapHi = new Uint32Array(VMCS_FIELD_COUNT);
+  /** Per field: the union of readLo/readHi over its readers (a change outside these bits concerns no rule). */
+  private readonly fieldLo = new Int32Array(VMCS_FIELD_COUNT);
+  private readonly fieldHi = new Int32Array(VMCS_FIELD_COUNT);
+  /** The VMCS's fields as int32 (same memory as v.lo / v.hi) and their snapshot at the previous check. */
+  private readonly vlo: Int32Array;
+  private readonly vhi: Int32Array;
+  private readonly snapLo = new Int32Array(VMCS_FIELD_COUNT);
+  private readonly snapHi = new Int32Array(VMCS_FIELD_COUNT);
   private cur: number[] = [];
   /**
    * Rules before this index passed at the last check and were not volatile:
@@ -808,24 +814,27 @@ export class EntryMemo {
 
   constructor(readonly v: Vmcs, readonly caps: VmxCapabilities, readonly mem: PhysMem | null = null) {
     this.ctx = new TrackingContext(this, v, caps, mem);
-    this.snapLo.set(v.lo);
-    this.snapHi.set(v.hi);
+    this.vlo = new Int32Array(v.lo.buffer, v.lo.byteOffset, v.lo.length);
+    this.vhi = new Int32Array(v.hi.buffer, v.hi.byteOffset, v.hi.length);
+    this.snapLo.set(this.vlo);
+    this.snapHi.set(this.vhi);
   }
 
   /** Dependency tracking: the rule under evaluation read bits (mlo, mhi) of field i. */
   dep(i: number, mlo: number, mhi: number): void {
-    this.cur.push(i, mlo, mhi, this.v.lo[i]!, this.v.hi[i]!);
+    this.cur.push(i, mlo | 0, mhi | 0, this.vlo[i]!, this.vhi[i]!);
   }
 
   /** The first failing control, host-state or guest-state rule (checkEntry's order), or null. */
   check(): EntryRule | null {
-    const vlo = this.v.lo, vhi = this.v.hi, slo = this.snapLo, shi = this.snapHi, suspect = this.suspect;
+    const vlo = this.vlo, vhi = this.vhi, slo = this.snapLo, shi = this.snapHi, suspect = this.suspect;
     let start = this.prefix;
     for (let i = 0; i < VMCS_FIELD_COUNT; i++) {
       const l = vlo[i]!, h = vhi[i]!;
       if (l !== slo[i] || h !== shi[i]) {
         const xl = l ^ slo[i]!, xh = h ^ shi[i]!;
         slo[i] = l; shi[i] = h;
+        if (((xl & this.fieldLo[i]!) | (xh & this.fieldHi[i]!)) === 0) continue;
         const rd = this.readers[i]!;
         for (let j = 0; j < rd.length; j++) {
           const k = rd[j]!, at = k * VMCS_FIELD_COUNT + i;
@@ -881,6 +890,8 @@ export class EntryMemo {
       if (this.isReader[at] === 0) { this.isReader[at] = 1; this.readers[d[j]!]!.push(k); }
       this.readLo[at] = this.readLo[at]! | d[j + 1]!;
       this.readHi[at] = this.readHi[at]! | d[j + 2]!;
+      this.fieldLo[d[j]!] = this.fieldLo[d[j]!]! | d[j + 1]!;
+      this.fieldHi[d[j]!] = this.fieldHi[d[j]!]! | d[j + 2]!;
     }
     return ok;
   }
