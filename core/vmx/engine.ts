@@ -98,6 +98,9 @@ const I = {
   VM_EXIT_INTERRUPTION_INFORMATION: ix(VMCS.VM_EXIT_INTERRUPTION_INFORMATION),
 } as const;
 
+/** The outcome of every VM entry that ends in a VM exit (one object: nothing is allocated per exit). */
+const EXITED: VmEntryOutcome = Object.freeze({ kind: 'exit' });
+
 /** Vector the host's timer interrupt uses when the host takes control back ("kick"). */
 export const HOST_KICK_VECTOR = 0xec;
 
@@ -219,7 +222,7 @@ export class EntryEngine implements VmEntryEngine {
     this.saveExit(v, c, this.preemptLeft(v, c));
     // Saving MSRs (28.4) follows saving guest state; host state (28.5) is the hypervisor's; then loading MSRs (28.6).
     const abort = this.processExitMsrs(v, 'store') ?? this.processExitMsrs(v, 'load');
-    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+    return abort ? { kind: 'abort', abort } : EXITED;
   }
 
   /**
@@ -228,7 +231,7 @@ export class EntryEngine implements VmEntryEngine {
    */
   private finishFailedEntry(v: Vmcs): VmEntryOutcome {
     const abort = this.processExitMsrs(v, 'load');
-    return abort ? { kind: 'abort', abort } : { kind: 'exit' };
+    return abort ? { kind: 'abort', abort } : EXITED;
   }
 
   /**
