@@ -829,6 +829,7 @@ export class EntryMemo {
   check(): EntryRule | null {
     const vlo = this.vlo, vhi = this.vhi, slo = this.snapLo, shi = this.snapHi, suspect = this.suspect;
     let start = this.prefix;
+    this.prefix = 0; // set again when the check completes (a rule that throws leaves every rule to visit)
     for (let i = 0; i < VMCS_FIELD_COUNT; i++) {
       const l = vlo[i]!, h = vhi[i]!;
       if (l !== slo[i] || h !== shi[i]) {
@@ -876,6 +877,7 @@ export class EntryMemo {
   private evaluate(k: number): boolean {
     const d = this.deps[k]!;
     d.length = 0;
+    this.state[k] = UNKNOWN; // until the evaluation completes (a rule that throws leaves nothing to reuse)
     this.cur = d;
     this.volatile = false;
     TRACK = this;
