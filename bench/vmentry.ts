@@ -11,6 +11,9 @@
  *   checks/valid        every rule evaluated (nothing fails): the worst case
  *   checks/control-fail the first control rule fails (VMfailValid 7 path)
  *   checks/guest-late   a PDPTE rule, among the last guest rules, fails
+ *   memo/unchanged      the memoized checks VM entry runs (EntryMemo), nothing changed since the last check
+ *   memo/exit-like      the same after the changes a VM exit makes (RIP, RSP, arithmetic flags)
+ *   memo/guest-late     the memoized checks of the guest-late state (a failure kept)
  *   vmlaunch            VMLAUNCH + exit through Vmx and EntryEngine, kick at once
  *
  * Prints figures only; nothing is asserted on time (the target in the issue
@@ -19,8 +22,8 @@
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { checkContext, checkEntry, ENTRY_RULES } from '../core/vmx/entry-checks.js';
-import { VMCS } from '../core/vmx/fields.js';
+import { checkContext, checkEntry, ENTRY_RULES, EntryMemo } from '../core/vmx/entry-checks.js';
+import { VMCS, fieldIndex } from '../core/vmx/fields.js';
 import { World } from '../properties/vmcs/world.js';
 import { scenarioArb, buildImage, baseScenario } from '../properties/vmcs/scenario.js';
 
@@ -82,11 +85,27 @@ function main(): number {
   if (checkEntry(late).kind !== 'guest') throw new Error('late case does not fail a guest rule');
   rate('checks/guest-late', seconds, () => { checkEntry(late); });
 
+  // Memoized checks (EntryMemo, what VM entry runs): one memo per state, as the engine keeps one per VMCS.
+  const memos = contexts.map((c) => new EntryMemo(c.v, w.caps, w.mem));
+  const memoSame = rate('memo/unchanged', seconds, () => { memos[k++ % memos.length]!.check(); });
+  // What a VM exit typically changes before the next entry: RIP, arithmetic flags, RSP.
+  const RIP = fieldIndex(VMCS.GUEST_RIP), RFLAGS = fieldIndex(VMCS.GUEST_RFLAGS), RSP = fieldIndex(VMCS.GUEST_RSP);
+  let n = 0;
+  const memoExit = rate('memo/exit-like', seconds, () => {
+    const m = memos[k++ % memos.length]!, v = m.v;
+    n++;
+    v.lo[RIP] = (v.lo[RIP]! + 2) >>> 0; v.lo[RSP] = (v.lo[RSP]! - 8) >>> 0; v.lo[RFLAGS] = (v.lo[RFLAGS]! ^ (n & 1 ? 0x41 : 0x880)) >>> 0;
+    m.check();
+  });
+  // The failing guest-late state, checked again unchanged.
+  const lateMemo = new EntryMemo(late.v, w.caps, w.mem);
+  rate('memo/guest-late', seconds, () => { lateMemo.check(); });
+
   // Full VMLAUNCH: VMCLEAR-free relaunch of the base state (launch state reset by hand, as a VMCLEAR would).
   w.load(buildImage(baseScenario(), w.caps, w.eptp));
   const v = w.vmcs;
   const launches = rate('vmlaunch', seconds, () => { v.launchState = 'clear'; w.enter(true); });
-  console.log(`\nentry checks/s (all ${ENTRY_RULES.length} rules evaluated): ${Math.round(valid).toLocaleString('en-US')}; full VMLAUNCH+exit/s: ${Math.round(launches).toLocaleString('en-US')}`);
+  console.log(`\nentry checks/s (all ${ENTRY_RULES.length} rules evaluated): ${Math.round(valid).toLocaleString('en-US')}; memoized, nothing changed: ${Math.round(memoSame).toLocaleString('en-US')}; memoized, exit-like changes: ${Math.round(memoExit).toLocaleString('en-US')}; full VMLAUNCH+exit/s: ${Math.round(launches).toLocaleString('en-US')}`);
   return 0;
 }
 

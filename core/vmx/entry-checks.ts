@@ -49,7 +49,7 @@
 import type { Vmcs } from './vmcs.js';
 import { readRegion32 } from './vmcs.js';
 import type { PhysMem } from '../memory/physmem.js';
-import { VMCS, fieldIndex } from './fields.js';
+import { VMCS, VMCS_FIELD_COUNT, fieldIndex } from './fields.js';
 import {
   MSR, PIN_BASED as PIN, PROC_BASED as PROC, PROC_BASED2 as PROC2, EXIT_CTLS as EXIT, ENTRY_CTLS as ENTRY,
   BASIC_BIT, MISC_BIT, EPT_VPID_CAP_BIT, type VmxCapabilities,
@@ -114,8 +114,15 @@ function ix(enc: number): number {
   if (i < 0) throw new Error(`internal: no VMCS field 0x${enc.toString(16)}`);
   return i;
 }
-const lo = (c: CheckContext, i: number): number => c.v.lo[i]!;
-const hi = (c: CheckContext, i: number): number => c.v.hi[i]!;
+/**
+ * Set while an EntryMemo evaluates a rule: every field read is reported to it
+ * with the bits the rule looked at (dependency tracking).
+ */
+let TRACK: EntryMemo | null = null;
+const lo = (c: CheckContext, i: number): number => { if (TRACK !== null) TRACK.dep(i, -1, 0); return c.v.lo[i]!; };
+const hi = (c: CheckContext, i: number): number => { if (TRACK !== null) TRACK.dep(i, 0, -1); return c.v.hi[i]!; };
+/** Bits m of bits 31:0 of a field (only those bits are a dependency of the rule). */
+const loBits = (c: CheckContext, i: number, m: number): number => { if (TRACK !== null) TRACK.dep(i, m, 0); return c.v.lo[i]! & m; };
 
 const F = {
   VPID: ix(VMCS.VPID), PINV: ix(VMCS.POSTED_INTERRUPT_NOTIFICATION_VECTOR),
@@ -236,8 +243,9 @@ const tprShadow = (c: CheckContext): boolean => (c.proc & PROC.USE_TPR_SHADOW) !
 const ia32e = (c: CheckContext): boolean => (c.entry & ENTRY.IA32E_MODE_GUEST) !== 0;
 const cr0 = (c: CheckContext): number => lo(c, F.G_CR0);
 const cr4 = (c: CheckContext): number => lo(c, F.G_CR4);
-const rflags = (c: CheckContext): number => lo(c, F.G_RFLAGS);
-const v86 = (c: CheckContext): boolean => (rflags(c) & 0x20000) !== 0;
+/** RFLAGS bits m (bits 31:0 of the field; rules look at single bits, so a change of the arithmetic flags does not concern them). */
+const rflags = (c: CheckContext, m: number): number => loBits(c, F.G_RFLAGS, m);
+const v86 = (c: CheckContext): boolean => rflags(c, 0x20000) !== 0;
 const intr = (c: CheckContext): number => lo(c, F.G_INTR);
 const activity = (c: CheckContext): number => lo(c, F.G_ACTIVITY);
 
@@ -572,10 +580,10 @@ rule('guest.rip.high', 'bits 63:32 of RIP are 0 unless "IA-32e mode guest" and C
 const RIP_SHIFT = LINEAR_ADDRESS_WIDTH - 32;
 rule('guest.rip.linear-width', `with "IA-32e mode guest" and CS.L = 1, bits 63:${LINEAR_ADDRESS_WIDTH} of RIP are identical (N = ${LINEAR_ADDRESS_WIDTH} linear-address bits; bit ${LINEAR_ADDRESS_WIDTH - 1} is not checked)`,
   (c) => { if (!longMode(c) || RIP_SHIFT >= 32) return true; const t = (hi(c, F.G_RIP) | 0) >> RIP_SHIFT; return t === 0 || t === -1; });
-rule('guest.rflags.reserved', 'RFLAGS bits 63:22, 15, 5 and 3 are 0', (c) => hi(c, F.G_RFLAGS) === 0 && (rflags(c) & 0xffc0_8028) === 0);
-rule('guest.rflags.bit1', 'RFLAGS bit 1 is 1', (c) => (rflags(c) & 2) !== 0);
+rule('guest.rflags.reserved', 'RFLAGS bits 63:22, 15, 5 and 3 are 0', (c) => hi(c, F.G_RFLAGS) === 0 && rflags(c, 0xffc0_8028) === 0);
+rule('guest.rflags.bit1', 'RFLAGS bit 1 is 1', (c) => rflags(c, 2) !== 0);
 rule('guest.rflags.vm', 'RFLAGS.VM is 0 with "IA-32e mode guest" or guest CR0.PE = 0', (c) => !v86(c) || (!ia32e(c) && (cr0(c) & 1) === 1));
-rule('guest.rflags.if-extint', 'RFLAGS.IF is 1 when an external interrupt is injected', (c) => !injecting(c, T_EXTINT) || (rflags(c) & 0x200) !== 0);
+rule('guest.rflags.if-extint', 'RFLAGS.IF is 1 when an external interrupt is injected', (c) => !injecting(c, T_EXTINT) || rflags(c, 0x200) !== 0);
 
 // ===== 27.3.1.5 Checks on Guest Non-Register State (exit 33) =====
 section('guest', S_G_NR);
@@ -595,7 +603,7 @@ rule('guest.activity.shutdown-event', 'in the shutdown state only NMIs and machi
 rule('guest.activity.sipi-event', 'in the wait-for-SIPI state no event may be injected', (c) => activity(c) !== ACT_SIPI || !injValid(c));
 rule('guest.interruptibility.reserved', 'bits 31:5 of the interruptibility state are 0', (c) => (intr(c) >>> 5) === 0);
 rule('guest.interruptibility.sti-and-movss', 'blocking by STI and blocking by MOV SS are not both set', (c) => (intr(c) & 3) !== 3);
-rule('guest.interruptibility.sti-if', 'blocking by STI requires RFLAGS.IF = 1', (c) => (intr(c) & 1) === 0 || (rflags(c) & 0x200) !== 0);
+rule('guest.interruptibility.sti-if', 'blocking by STI requires RFLAGS.IF = 1', (c) => (intr(c) & 1) === 0 || rflags(c, 0x200) !== 0);
 rule('guest.interruptibility.extint', 'no blocking by STI or MOV SS when an external interrupt is injected', (c) => !injecting(c, T_EXTINT) || (intr(c) & 3) === 0);
 rule('guest.interruptibility.nmi-movss', 'no blocking by MOV SS when an NMI is injected', (c) => !injecting(c, T_NMI) || (intr(c) & 2) === 0);
 rule('guest.interruptibility.smi', 'blocking by SMI is 0 (the processor is not in SMM)', (c) => (intr(c) & 4) === 0);
@@ -606,7 +614,7 @@ rule('guest.interruptibility.enclave', 'enclave interruption (bit 4) requires SG
 const pdbg = (c: CheckContext): number => lo(c, F.G_PENDING_DBG);
 rule('guest.pending-debug.reserved', 'bits 11:4, 13, 15 and 63:17 of the pending debug exceptions are 0', (c) => hi(c, F.G_PENDING_DBG) === 0 && (pdbg(c) & 0xfffe_aff0) === 0);
 const bsChecked = (c: CheckContext): boolean => (intr(c) & 3) !== 0 || activity(c) === ACT_HLT;
-const tfNoBtf = (c: CheckContext): boolean => (rflags(c) & 0x100) !== 0 && (lo(c, F.G_DEBUGCTL) & 2) === 0;
+const tfNoBtf = (c: CheckContext): boolean => rflags(c, 0x100) !== 0 && (lo(c, F.G_DEBUGCTL) & 2) === 0;
 rule('guest.pending-debug.bs-set', 'with blocking by STI/MOV SS or HLT, BS (bit 14) is 1 if RFLAGS.TF = 1 and IA32_DEBUGCTL.BTF = 0',
   (c) => !bsChecked(c) || !tfNoBtf(c) || (pdbg(c) & 0x4000) !== 0);
 rule('guest.pending-debug.bs-clear', 'with blocking by STI/MOV SS or HLT, BS (bit 14) is 0 if RFLAGS.TF = 0 or IA32_DEBUGCTL.BTF = 1',
@@ -714,4 +722,187 @@ export function checkContext(v: Vmcs, caps: VmxCapabilities, mem: PhysMem | null
     exit: v.get32(VMCS.VM_EXIT_CONTROLS),
     entry: v.get32(VMCS.VM_ENTRY_CONTROLS),
   };
+}
+
+// ---------------------------------------------------------------------------
+// Memoized checking (speed only: the outcome is that of checkEntry)
+// ---------------------------------------------------------------------------
+
+/** Control, host-state and guest-state rules, in the order checkEntry evaluates them. */
+const ENTRY_CHECK_RULES: readonly EntryRule[] = [...BY_KIND.control, ...BY_KIND.host, ...BY_KIND.guest];
+const IX_PIN = ix(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS), IX_PROC = ix(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+const IX_PROC2 = ix(VMCS.SECONDARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
+const IX_EXIT = ix(VMCS.VM_EXIT_CONTROLS), IX_ENTRY = ix(VMCS.VM_ENTRY_CONTROLS);
+
+/**
+ * The context an EntryMemo evaluates rules with: the five control words are
+ * read from the VMCS when a rule asks for them (as checkContext computes them),
+ * so those reads are tracked like any other field; touching host memory makes
+ * the rule's result volatile.
+ */
+class TrackingContext implements CheckContext {
+  constructor(readonly memo: EntryMemo, readonly v: Vmcs, readonly caps: VmxCapabilities, private readonly physMem: PhysMem | null) {}
+  get pin(): number { this.memo.dep(IX_PIN, -1, 0); return this.v.lo[IX_PIN]!; }
+  get proc(): number { this.memo.dep(IX_PROC, -1, 0); return this.v.lo[IX_PROC]!; }
+  get proc2(): number {
+    this.memo.dep(IX_PROC, PROC.ACTIVATE_SECONDARY_CONTROLS, 0);
+    if ((this.v.lo[IX_PROC]! & PROC.ACTIVATE_SECONDARY_CONTROLS) === 0) return 0;
+    this.memo.dep(IX_PROC2, -1, 0);
+    return this.v.lo[IX_PROC2]!;
+  }
+  get exit(): number { this.memo.dep(IX_EXIT, -1, 0); return this.v.lo[IX_EXIT]!; }
+  get entry(): number { this.memo.dep(IX_ENTRY, -1, 0); return this.v.lo[IX_ENTRY]!; }
+  get mem(): PhysMem | null { this.memo.volatile = true; return this.physMem; }
+}
+
+const UNKNOWN = 0, PASSED = 1, FAILED = 2;
+
+/**
+ * The control, host-state and guest-state checks of one VMCS, re-evaluating
+ * only what can have changed since the last VM entry.
+ *
+ * Every rule is a pure function of the VMCS fields it reads, the capability
+ * MSRs (fixed for a memo) and, for a few rules, host memory. Each evaluation
+ * records, through the field accessors above, every field the rule read, the
+ * bits it looked at and their values then (dynamic dependency tracking). At
+ * the next check, a rule whose recorded bits all still hold those values would
+ * take the same path and give the same result, so that result is reused. A
+ * rule that touched host memory (VMCS link pointer, PDPTEs without EPT, the
+ * virtual-APIC page's VTPR) is always evaluated again. Rules are visited in
+ * checkEntry's order and the first failing one is returned, so the outcome is
+ * checkEntry's; no write path of the VMCS needs to cooperate. The property
+ * "memoized entry checks" (properties/vmcs) checks this on random VMWRITE
+ * sequences, step by step.
+ */
+export class EntryMemo {
+  private readonly ctx: TrackingContext;
+  private readonly state = new Uint8Array(ENTRY_CHECK_RULES.length);
+  /** Per rule, its last evaluation's reads: field index, mask of bits 31:0, mask of bits 63:32, bits 31:0, bits 63:32. */
+  private readonly deps: number[][] = ENTRY_CHECK_RULES.map(() => []);
+  /**
+   * A filter in front of the exact test above: per field, every rule that has
+   * ever read it and the union of the bits each looked at (append-only, so a
+   * superset of the current dependencies), and per rule whether one of those
+   * bits has changed since the rule was last visited. Fields are compared with
+   * a snapshot taken at the previous check.
+   */
+  private readonly readers: number[][] = Array.from({ length: VMCS_FIELD_COUNT }, () => []);
+  private readonly isReader = new Uint8Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  /** Per (rule, field): every bit of the field the rule has ever looked at (bits 31:0, bits 63:32). */
+  private readonly readLo = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  private readonly readHi = new Int32Array(ENTRY_CHECK_RULES.length * VMCS_FIELD_COUNT);
+  private readonly suspect = new Uint8Array(ENTRY_CHECK_RULES.length);
+  /** Per field: the union of readLo/readHi over its readers (a change outside these bits concerns no rule). */
+  private readonly fieldLo = new Int32Array(VMCS_FIELD_COUNT);
+  private readonly fieldHi = new Int32Array(VMCS_FIELD_COUNT);
+  /** The VMCS's fields as int32 (same memory as v.lo / v.hi) and their snapshot at the previous check. */
+  private readonly vlo: Int32Array;
+  private readonly vhi: Int32Array;
+  private readonly snapLo = new Int32Array(VMCS_FIELD_COUNT);
+  private readonly snapHi = new Int32Array(VMCS_FIELD_COUNT);
+  private cur: number[] = [];
+  /**
+   * Rules before this index passed at the last check and were not volatile:
+   * unless a change makes one of them suspect, the next check starts here.
+   */
+  private prefix = 0;
+  /** Set when the rule being evaluated touches host memory. */
+  volatile = false;
+  /** Rules evaluated / reused so far (for benchmarks and tests). */
+  evaluated = 0;
+  reused = 0;
+
+  constructor(readonly v: Vmcs, readonly caps: VmxCapabilities, readonly mem: PhysMem | null = null) {
+    this.ctx = new TrackingContext(this, v, caps, mem);
+    this.vlo = new Int32Array(v.lo.buffer, v.lo.byteOffset, v.lo.length);
+    this.vhi = new Int32Array(v.hi.buffer, v.hi.byteOffset, v.hi.length);
+    this.snapLo.set(this.vlo);
+    this.snapHi.set(this.vhi);
+  }
+
+  /** Dependency tracking: the rule under evaluation read bits (mlo, mhi) of field i. */
+  dep(i: number, mlo: number, mhi: number): void {
+    this.cur.push(i, mlo | 0, mhi | 0, this.vlo[i]!, this.vhi[i]!);
+  }
+
+  /** The first failing control, host-state or guest-state rule (checkEntry's order), or null. */
+  check(): EntryRule | null {
+    const vlo = this.vlo, vhi = this.vhi, slo = this.snapLo, shi = this.snapHi, suspect = this.suspect;
+    let start = this.prefix;
+    this.prefix = 0; // set again when the check completes (a rule that throws leaves every rule to visit)
+    for (let i = 0; i < VMCS_FIELD_COUNT; i++) {
+      const l = vlo[i]!, h = vhi[i]!;
+      if (l !== slo[i] || h !== shi[i]) {
+        const xl = l ^ slo[i]!, xh = h ^ shi[i]!;
+        slo[i] = l; shi[i] = h;
+        if (((xl & this.fieldLo[i]!) | (xh & this.fieldHi[i]!)) === 0) continue;
+        const rd = this.readers[i]!;
+        for (let j = 0; j < rd.length; j++) {
+          const k = rd[j]!, at = k * VMCS_FIELD_COUNT + i;
+          if (((xl & this.readLo[at]!) | (xh & this.readHi[at]!)) !== 0) { suspect[k] = 1; if (k < start) start = k; }
+        }
+      }
+    }
+    const rules = ENTRY_CHECK_RULES, state = this.state, deps = this.deps;
+    // Rules before `start` passed, were not volatile and none of their bits changed: reused without a visit.
+    this.reused += start;
+    let prefix = -1;
+    for (let k = start; k < rules.length; k++) {
+      const s = state[k]!;
+      if (s !== UNKNOWN) {
+        let same = true;
+        if (suspect[k] !== 0) {
+          suspect[k] = 0;
+          const d = deps[k]!;
+          for (let j = 0; j < d.length; j += 5) {
+            const i = d[j]!;
+            if ((((vlo[i]! ^ d[j + 3]!) & d[j + 1]!) | ((vhi[i]! ^ d[j + 4]!) & d[j + 2]!)) !== 0) { same = false; break; }
+          }
+        }
+        if (same) {
+          this.reused++;
+          if (s === FAILED) { this.prefix = prefix < 0 ? k : prefix; return rules[k]!; }
+          continue;
+        }
+      }
+      const ok = this.evaluate(k);
+      if (!ok) { this.prefix = prefix < 0 ? k : prefix; return rules[k]!; }
+      if (prefix < 0 && state[k] === UNKNOWN) prefix = k;
+    }
+    this.prefix = prefix < 0 ? rules.length : prefix;
+    return null;
+  }
+
+  /** Evaluate rule k, recording what it reads. */
+  private evaluate(k: number): boolean {
+    const d = this.deps[k]!;
+    d.length = 0;
+    this.state[k] = UNKNOWN; // until the evaluation completes (a rule that throws leaves nothing to reuse)
+    this.cur = d;
+    this.volatile = false;
+    TRACK = this;
+    let ok: boolean;
+    try { ok = ENTRY_CHECK_RULES[k]!.ok(this.ctx); } finally { TRACK = null; }
+    this.evaluated++;
+    this.state[k] = this.volatile ? UNKNOWN : ok ? PASSED : FAILED;
+    this.suspect[k] = 0;
+    const base = k * VMCS_FIELD_COUNT;
+    for (let j = 0; j < d.length; j += 5) {
+      const at = base + d[j]!;
+      if (this.isReader[at] === 0) { this.isReader[at] = 1; this.readers[d[j]!]!.push(k); }
+      this.readLo[at] = this.readLo[at]! | d[j + 1]!;
+      this.readHi[at] = this.readHi[at]! | d[j + 2]!;
+      this.fieldLo[d[j]!] = this.fieldLo[d[j]!]! | d[j + 1]!;
+      this.fieldHi[d[j]!] = this.fieldHi[d[j]!]! | d[j + 2]!;
+    }
+    return ok;
+  }
+}
+
+/** checkEntry's outcome for the rule EntryMemo.check returned. */
+export function outcomeOf(bad: EntryRule | null): CheckOutcome {
+  if (bad === null) return { kind: 'ok' };
+  if (bad.kind === 'control') return { kind: 'failValid', error: 7, rule: bad };
+  if (bad.kind === 'host') return { kind: 'failValid', error: 8, rule: bad };
+  return { kind: 'guest', rule: bad, qual: bad.qual ?? 0 };
 }

@@ -75,6 +75,31 @@ export class Vmcs {
     return i;
   }
 
+  // By dense index (Vmcs.index), for hot paths that resolve encodings once.
+
+  /** Bits 31:0 of field i. */
+  at32(i: number): number { return this.lo[i]!; }
+  /** Field i as an unsigned double (see getNum). */
+  atNum(i: number): number { return this.hi[i]! * TWO32 + this.lo[i]!; }
+  /** Field i as a canonical signed double (see getSigned). */
+  atSigned(i: number): number { return (this.hi[i]! | 0) * TWO32 + this.lo[i]!; }
+  /** Field i := zero-extended v, truncated to its width (see set32). */
+  set32At(i: number, v: number): void {
+    this.lo[i] = v & LO_MASK[i]!;
+    this.hi[i] = 0;
+  }
+  /** Field i := hi:lo, truncated to its width (see set). */
+  setAt(i: number, lo: number, hi: number): void {
+    this.lo[i] = lo & LO_MASK[i]!;
+    this.hi[i] = hi & HI_MASK[i]!;
+  }
+  /** Field i := v, a safe integer (see setNum). */
+  setNumAt(i: number, v: number): void {
+    if (!Number.isSafeInteger(v)) throw new Error(`internal: ${encodingName(VMCS_FIELDS[i]?.encoding ?? -1)} := ${v} is not a safe integer`);
+    this.lo[i] = (v >>> 0) & LO_MASK[i]!;
+    this.hi[i] = (Math.floor(v / TWO32) >>> 0) & HI_MASK[i]!;
+  }
+
   /** Bits 31:0 of a field. */
   get32(enc: number): number { return this.lo[Vmcs.index(enc)]!; }
   /** Bits 31:0 of a field (same as get32). */
