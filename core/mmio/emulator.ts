@@ -172,6 +172,8 @@ export class MmioEmulator {
   private fVector = 0; private fCode = -1; private fCr2 = 0; private fMsg = '';
   // prepared access: up to two pieces (page split)
   private pg0 = 0; private pg1 = 0; private first = 0;
+  /** The destination operand prepared by prepareBoth (MOVS, CMPS), swapped in by useDst. */
+  private dPg0 = 0; private dPg1 = 0; private dFirst = 0;
   // last value read (halves)
   private vlo = 0; private vhi = 0;
   // effective address (halves)
@@ -358,6 +360,24 @@ export class MmioEmulator {
     }
     return this.tr.gpa;
   }
+
+  /**
+   * MOVS/CMPS: the index checks and linear addresses of both operands, then their
+   * translations - source, then destination (for access `dstAcc`), as one element of the
+   * instruction makes them; leaves the source prepared and the destination saved for useDst.
+   */
+  private prepareBoth(o: MmioInsn, size: number, asize: number, dstAcc: Access): void {
+    this.indexEa(RSI, asize);
+    const src = this.linear(o.seg, size, o.defSeg);
+    this.indexEa(RDI, asize);
+    const dst = this.linear(SEG_ES, size);
+    this.prepare(src, size, ACC_READ);
+    const s0 = this.pg0, s1 = this.pg1, sf = this.first;
+    this.prepare(dst, size, dstAcc);
+    this.dPg0 = this.pg0; this.dPg1 = this.pg1; this.dFirst = this.first;
+    this.pg0 = s0; this.pg1 = s1; this.first = sf;
+  }
+  private useDst(): void { this.pg0 = this.dPg0; this.pg1 = this.dPg1; this.first = this.dFirst; }
 
   /** Read the prepared range into vlo/vhi. */
   private readPrepared(size: number): void {
@@ -1017,17 +1037,9 @@ export class MmioEmulator {
     while (cnt > 0) {
       if (done === budget) return false;
       if (o.op === OP_MOVS) {
-        this.indexEa(RSI, asize);
-        const src = this.linear(o.seg, size, o.defSeg);
-        this.indexEa(RDI, asize);
-        const dst = this.linear(SEG_ES, size);
-        this.prepare(src, size, ACC_READ);
-        const s0 = this.pg0, s1 = this.pg1, sf = this.first;
-        this.prepare(dst, size, ACC_WRITE);
-        const d0 = this.pg0, d1 = this.pg1, df = this.first;
-        this.pg0 = s0; this.pg1 = s1; this.first = sf;
+        this.prepareBoth(o, size, asize, ACC_WRITE);
         this.readPrepared(size);
-        this.pg0 = d0; this.pg1 = d1; this.first = df;
+        this.useDst();
         this.writePrepared(size, this.vlo, this.vhi);
         this.advance(RSI, asize, delta);
         this.advance(RDI, asize, delta);
@@ -1045,18 +1057,10 @@ export class MmioEmulator {
         this.advance(RSI, asize, delta);
       } else if (o.op === OP_CMPS) {
         // temp = SRC1 - SRC2, SRC1 = [seg:rSI], SRC2 = ES:[rDI]; flags as CMP (Vol. 2A CMPS)
-        this.indexEa(RSI, asize);
-        const src = this.linear(o.seg, size, o.defSeg);
-        this.indexEa(RDI, asize);
-        const dst = this.linear(SEG_ES, size);
-        this.prepare(src, size, ACC_READ);
-        const s0 = this.pg0, s1 = this.pg1, sf = this.first;
-        this.prepare(dst, size, ACC_READ);
-        const d0 = this.pg0, d1 = this.pg1, df = this.first;
-        this.pg0 = s0; this.pg1 = s1; this.first = sf;
+        this.prepareBoth(o, size, asize, ACC_READ);
         this.readPrepared(size);
         const slo = this.vlo, shi = this.vhi;
-        this.pg0 = d0; this.pg1 = d1; this.first = df;
+        this.useDst();
         this.readPrepared(size);
         alu(ALU_CMP, size, slo, shi, this.vlo, this.vhi, this.flags);
         this.flags = R.flags;
