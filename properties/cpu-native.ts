@@ -76,6 +76,7 @@ export const K_BSF = 131072; // BSF/BSR: zero source leaves the destination unde
 export const K_SSE = 1 << 18; // SSE/SSE2: random XMM/MXCSR, mandatory prefix, aligned-memory bias
 export const K_MXCSR = 1 << 19; // LDMXCSR: the memory operand holds an MXCSR value (valid or with a reserved bit)
 export const K_FX = 1 << 20;  // FXSAVE/FXRSTOR: a 512-byte operand; FXRSTOR: an image with an MXCSR value at +24
+export const K_FSGS = 1 << 22; // RDFSBASE..WRGSBASE (F3 0F AE /0-/3 mod = 3): F3 prefix; WR is followed by an RD of the same base
 export const K_XS = 1 << 21;  // XSAVE/XRSTOR: a 576-byte, 64-byte aligned area; EAX = RFBM within x87|SSE; XRSTOR: a header
 
 /** 0F-map opcodes whose mandatory prefix selects the instruction (opcodes.ts, decoder.ts). */
@@ -176,6 +177,9 @@ export function classify(d: OpDef): number | string {
   if (o === 0xb6 || o === 0xb7 || o === 0xbe || o === 0xbf) return 0;
   if (o === 0xb8) return 0; // POPCNT (F3 0F B8): the F3 is part of the opcode
   if (o === 0xb9 || o === 0xff) return 0; // UD1, UD0
+  // FSGSBASE: the harness runs with FS base = GS base = 0 when the host kernel enables CR4.FSGSBASE
+  // (HWCAP2; without it RDFSBASE is SIGILL and no case can match: a host without FSGSBASE fails here).
+  if (o === 0xae && d.mem === false && d.reg !== undefined && d.reg <= 3) return K_FSGS;
   if (o === 0xae) return 0; // fences, CLFLUSH
   if (o === 0xc3) return 0; // MOVNTI
   if (o === 0xbc || o === 0xbd) return K_BSF;
@@ -395,7 +399,7 @@ export function buildCase(r: Recipe, compat = false): Built {
   if (a32) legacy.push(0x67);
   if (r.lock === 0) legacy.push(0xf0);
   const isPopcnt = d.op === 0x0fb8;
-  if (isPopcnt) legacy.push(0xf3);
+  if (isPopcnt || (h & K_FSGS)) legacy.push(0xf3);
   // SSE: the mandatory prefix goes last (a REX after it stays effective); before F2/F3 an
   // extra 66 is ignored (Vol. 2A, 2.1.2).
   const mand = mandatoryPrefix(d);
@@ -571,6 +575,14 @@ export function buildCase(r: Recipe, compat = false): Built {
     else { const q = get64(memOff); regs[RAX] = q & 0xffff_ffffn; regs[RDX] = q >> 32n; }
   }
 
+  // WRFSBASE/WRGSBASE: mostly canonical values (bias 0: as drawn, usually #GP(0) with REX.W);
+  // then RDFSBASE/RDGSBASE (REX.W) into the next register shows the base that was written.
+  let fsgsTail: number[] = [];
+  if ((h & K_FSGS) && d.reg! >= 2 && eReg >= 0) {
+    if (r.bias !== 0) regs[eReg] = BigInt.asUintN(64, BigInt.asIntN(48, regs[eReg]!));
+    const dst = eReg ^ 1;
+    fsgsTail = [0xf3, 0x48 | (dst >> 3), 0x0f, 0xae, 0xc0 | ((d.reg! & 1) << 3) | (dst & 7)];
+  }
   const state = makeNativeState({ rflags: r.flags & FLAGS_COMPARED, mem });
   regs.forEach((v, k) => { state.gpr[2 * k] = Number(v & 0xffff_ffffn); state.gpr[2 * k + 1] = Number(v >> 32n); });
   let shiftCount = -1;
@@ -590,6 +602,7 @@ export function buildCase(r: Recipe, compat = false): Built {
     }
   }
   if (sse) sseState(r, state, meta);
+  if (fsgsTail.length > 0) { bytes.push(...fsgsTail); meta.len = bytes.length; meta.seq = true; }
   const c: NativeCase = { code: Uint8Array.from(bytes), state };
   if (compat) c.compat = true;
   return { c, meta };

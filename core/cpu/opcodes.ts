@@ -338,6 +338,11 @@ function build(): OpDef[] {
   add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: NP });
+  // F3 0F AE /0-/3 with mod = 3: RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE (CPUID.07H:EBX.FSGSBASE; Vol. 2C).
+  add({ op: 0x0fae, reg: 0, mem: false, mn: 'rdfsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 1, mem: false, mn: 'rdgsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 2, mem: false, mn: 'wrfsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 3, mem: false, mn: 'wrgsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
   add({ op: 0x0fae, reg: 7, mem: true, mn: 'clflush', ops: 'Mb', fn: mov.clflush, prefix: PFX_NOREP }); // 66: CLFLUSHOPT, same effect here
   add({ op: 0x0fb0, mn: 'cmpxchg', ops: 'Eb,Gb', fn: alu.cmpxchg, flags: B | LK });
   add({ op: 0x0fb1, mn: 'cmpxchg', ops: 'Ev,Gv', fn: alu.cmpxchg, flags: LK });

@@ -10,9 +10,9 @@ import { EXIT_REASON } from '../../vmx/exit-reasons.js';
 import { readE, setReg } from './operands.js';
 import { rdmsr, wrmsr } from '../msr.js';
 import {
-  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD,
+  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, FS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, CR4_PCIDE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+  CR4_SMEP, CR4_FSGSBASE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
 import { flushTlbNonGlobal } from '../mmu.js';
@@ -153,8 +153,13 @@ export function guestCr4(cpu: Cpu): number { return ((cpu.cr4 & ~cpu.cr4Mask) | 
 
 const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG; // IA32_VMX_CR0_FIXED0 (Vol. 3D, A.7)
 const CR4_FIXED0 = CR4_VMXE;                 // IA32_VMX_CR4_FIXED0 (Vol. 3D, A.8)
-/** CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID). */
-export const CR4_VALID = 0x372fff;
+/**
+ * CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID; Vol. 3A 2.5:
+ * setting the bit of a feature CPUID does not report is #GP(0)): VME..OSXMMEXCPT (0-10),
+ * UMIP (11, CPUID.07H:ECX[2]), VMXE (13), FSGSBASE (16, CPUID.07H:EBX[0]), OSXSAVE (18),
+ * SMEP (20, CPUID.07H:EBX[7]). Not PCIDE (CPUID.01H:ECX.PCID = 0) nor SMAP (CPUID.07H:EBX[20] = 0).
+ */
+export const CR4_VALID = 0x152fff;
 
 /** MOV Rd, CRn (0F 20). */
 export function movFromCr(cpu: Cpu, i: Insn): void {
@@ -242,10 +247,9 @@ export function setCr4(cpu: Cpu, v: number): void {
   if (v & ~CR4_VALID) cpu.gp(0);
   if ((v & CR4_FIXED0) !== CR4_FIXED0) cpu.gp(0);
   if ((cpu.efer & EFER_LMA) && !(v & CR4_PAE)) cpu.gp(0);
-  if ((v & CR4_PCIDE) && !(cpu.cr4 & CR4_PCIDE)) cpu.gp(0); // PCIDE not advertised
   const old = cpu.cr4;
   cpu.cr4 = v | 0;
-  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_PCIDE)) cpu.flushTlb();
+  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) cpu.flushTlb();
 }
 
 /** CLTS (0F 06): exits when the host owns CR0.TS and its shadow is 1 (Vol. 3C, 26.1.3). */
@@ -428,6 +432,31 @@ export function invlpg(cpu: Cpu, i: Insn): void {
   const a = i.ea(cpu, i);
   if (cpu.ctlProc & PROC_BASED.INVLPG_EXITING) cpu.vmexit(EXIT_REASON.INVLPG, a, i.len);
   cpu.flushTlbPage(a);
+}
+
+// ---- FSGSBASE (CPUID.07H:EBX[0]; Vol. 2C RDFSBASE/RDGSBASE, WRFSBASE/WRGSBASE) ----
+
+/**
+ * RDFSBASE/RDGSBASE (F3 0F AE /0, /1, mod = 3) and WRFSBASE/WRGSBASE (/2, /3):
+ * 64-bit mode only (the table's O64), any CPL; #UD with CR4.FSGSBASE = 0.
+ * The operand is 64-bit with REX.W, else 32-bit (66 does not make it 16-bit:
+ * RDFSBASE r32 zero-extends, WRFSBASE r32 loads the zero-extended value).
+ * WR of a non-canonical value is #GP(0).
+ */
+export function fsgsbase(cpu: Cpu, i: Insn): void {
+  if (!(cpu.cr4 & CR4_FSGSBASE)) cpu.fault(UD);
+  const op = i.reg & 7; // REX.R is ignored: ModRM.reg selects the member
+  const s = (op & 1) === 0 ? FS : GS, w = i.osz === 8;
+  if (op < 2) {
+    const b = cpu.segBase[s]!;
+    setReg(cpu, i.rm, 8, b | 0, w ? Math.floor(b / TWO32) | 0 : 0, 1);
+    return;
+  }
+  const lo = cpu.lo[i.rm]!, hi = w ? cpu.hi[i.rm]! : 0;
+  const v = hi * TWO32 + (lo >>> 0);
+  if (v < -0x8000_0000_0000 || v >= 0x8000_0000_0000) cpu.gp(0);
+  cpu.segBase[s] = v;
+  cpu.segBaseEff[s] = v;
 }
 
 // ---- 64-bit system calls ---------------------------------------------------------
