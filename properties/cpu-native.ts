@@ -134,6 +134,7 @@ export function classify(d: OpDef): number | string {
   if (op === 0xc8) return K_RSP | K_RBP | K_ENTER;
   if (op === 0xc9) return K_RSP | K_RBP;
   if (op >= 0xca && op <= 0xcf) return 'far return / INT n / INT3 / IRET: privilege and segment state differ (tested in exceptions.test)';
+  if (op === 0xf1) return 'INT1/ICEBP: #DB delivered through the IDT, SIGTRAP without DR6 on the host (debug.test, kvm-unit-tests debug)';
   if (op === 0xd7) return K_RBX;
   if (op >= 0xd8 && op <= 0xdf) return 0; // x87 control instructions: both start in the FNINIT state
   if (op >= 0xe0 && op <= 0xe3) return K_BRANCH | K_LOOP;

@@ -15,7 +15,7 @@ import type { PhysMem } from '../memory/physmem.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
 import {
-  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32,
+  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32, TF, RF,
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
 import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
@@ -23,6 +23,7 @@ import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from
 import { walk, type WalkResult } from './mmu.js';
 import { deliverEvent, boundaryEvents, mtfExit } from './interrupts.js';
 import { PROC_BASED } from '../vmx/capabilities.js';
+import { DebugState, stepDebug, watchAccess, DR6_FIXED1, DR7_FIXED1, DR7_ENABLES } from './debug.js';
 
 /** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
 const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
@@ -69,6 +70,8 @@ export class Cpu implements LazyFlags {
   // ---- control registers and MSR-backed state ----
   cr0 = CR0_PE | 0x10; cr2 = 0; cr3 = 0; cr4 = 0; cr8 = 0; efer = 0;
   readonly dr = new Float64Array(8);
+  /** Debug-exception state (debug.ts): #DB qualification, held traps, data breakpoints. */
+  readonly dbg = new DebugState();
   /** MSRs without dedicated fields, keyed by index: [lo, hi]. */
   readonly msrs = new Map<number, [number, number]>();
   kernelGsBase = 0; star = 0; starHi = 0; lstar = 0; cstar = 0; fmask = 0;
@@ -162,6 +165,7 @@ export class Cpu implements LazyFlags {
     this.dirty = mem.dirty;
     this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
     this.segLimit.fill(0xffff);
+    this.dr[6] = DR6_FIXED1; this.dr[7] = DR7_FIXED1; // power-up values (Vol. 3A, Table 10-1)
   }
 
   // =====================================================================
@@ -255,6 +259,7 @@ export class Cpu implements LazyFlags {
       const list = this.tlbLarge.get(r.large);
       if (list) list.push(idx); else this.tlbLarge.set(r.large, [idx]);
     }
+    if (this.dbg.watchN !== 0) watchAccess(this, lin, acc, idx); // data breakpoints (debug.ts)
     return r.hpaPage + (lin & 0xfff);
   }
 
@@ -478,7 +483,7 @@ export class Cpu implements LazyFlags {
             // Monitor trap flag (Vol. 3C 26.5.2): one instruction, or the delivery of an event, then an MTF VM exit.
             if (!delivered) {
               if (this.halted) { this.icount = stopAt; return; }
-              this.stepBlock(this.blockAt(this.rip), this.icount + 1);
+              if (this.debugOn()) stepDebug(this); else this.stepBlock(this.blockAt(this.rip), this.icount + 1);
             }
             mtfExit(this);
           }
@@ -516,6 +521,8 @@ export class Cpu implements LazyFlags {
       // NMI-window and interrupt-window exits, NMIs (interrupts.ts boundaryEvents): only when a control or a latched NMI asks.
       if (evt && boundaryEvents(this, ic0)) { prev = null; continue; }
       if (this.halted) return;
+      // Single-step, RF, DR7 breakpoints (debug.ts): one instruction at a time, checked once per block.
+      if (this.debugOn()) { stepDebug(this); prev = null; continue; }
       const rip = this.rip;
       let b: Block;
       if (prev === null) b = this.blockAt(rip);
@@ -575,6 +582,11 @@ export class Cpu implements LazyFlags {
       this.tlbHpa[idx]! + off !== c.pa || !c.valid || c.mode !== this.mode) return false;
     if (slot === 0) { from.succGen0 = this.chainGen; from.succPx0 = this.permX; } else { from.succGen1 = this.chainGen; from.succPx1 = this.permX; }
     return true;
+  }
+
+  /** RFLAGS.TF or RF is 1, or DR7 enables a breakpoint: instructions go through debug.ts stepDebug. */
+  debugOn(): boolean {
+    return ((this.flagsRest & (TF | RF)) | (this.dr[7]! & DR7_ENABLES)) !== 0;
   }
 
   /** Run up to stopAt - icount instructions of b (at most one inside an interrupt shadow), each synced. */

@@ -210,6 +210,7 @@ function build(): OpDef[] {
   add({ op: 0xca, mn: 'retf', ops: 'Iw', fn: ctl.retFar, flags: END });
   add({ op: 0xcb, mn: 'retf', ops: '', fn: ctl.retFar, flags: END });
   add({ op: 0xcc, mn: 'int3', ops: '', fn: ctl.int3, flags: END });
+  add({ op: 0xf1, mn: 'int1', ops: '', fn: ctl.int1, flags: END }); // ICEBP
   add({ op: 0xcd, mn: 'int', ops: 'Ib', fn: ctl.intN, flags: END });
   add({ op: 0xce, mn: 'into', ops: '', fn: ctl.into, flags: I64 | END });
   add({ op: 0xcf, mn: 'iret', ops: '', fn: ctl.iret, flags: END });
@@ -311,7 +312,7 @@ function build(): OpDef[] {
   add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr, regMask: 0x11d }); // CR0, CR2, CR3, CR4, CR8
   add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr, regMask: 0xff });
   add({ op: 0x0f22, mn: 'mov', ops: 'Cd,Rd', fn: sys.movToCr, flags: END, regMask: 0x11d });
-  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff });
+  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff, flags: END }); // END: a new DR7 applies from the next instruction
   add({ op: 0x0f30, mn: 'wrmsr', ops: '', fn: sys.wrmsrInsn, flags: END });
   add({ op: 0x0f31, mn: 'rdtsc', ops: '', fn: sys.rdtsc });
   add({ op: 0x0f33, mn: 'rdpmc', ops: '', fn: sys.rdpmc });

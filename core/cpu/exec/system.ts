@@ -16,6 +16,7 @@ import {
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
 import { flushTlbNonGlobal } from '../mmu.js';
+import { debugFault, DR6_BD, DR6_WRITABLE, DR6_FIXED1, DR7_GD, DR7_RESERVED0, DR7_FIXED1 } from '../debug.js';
 
 function requireCpl0(cpu: Cpu): void { if (cpu.cpl !== 0) cpu.gp(0); }
 
@@ -301,13 +302,17 @@ export function movDr(cpu: Cpu, i: Insn): void {
   const toDr = i.op === 0x123;
   // DR4/DR5: #UD with CR4.DE = 1, else aliases of DR6/DR7 (Vol. 3A, 18.2.2; Vol. 2B MOV DR).
   if ((dr === 4 || dr === 5) && (cpu.cr4 & CR4_DE) !== 0) cpu.fault(UD);
+  // General detect (Vol. 3A 18.3.1.3): a fault-class #DB with DR6.BD, ahead of the MOV-DR VM exit (Vol. 3C 26.1.1).
+  if (cpu.dr[7]! & DR7_GD) debugFault(cpu, DR6_BD);
   if (cpu.ctlProc & PROC_BASED.MOV_DR_EXITING) cpu.vmexit(EXIT_REASON.MOV_DR, dr | (toDr ? 0 : 16) | ((i.rm & 15) << 8), i.len);
   if (dr === 4 || dr === 5) dr += 2;
   const w = cpu.mode === 8 ? 8 : 4;
   if (toDr) {
-    const v = (cpu.hi[i.rm]! >>> 0) * TWO32 + (cpu.lo[i.rm]! >>> 0);
     if ((dr === 6 || dr === 7) && cpu.hi[i.rm]! !== 0 && w === 8) cpu.gp(0);
-    cpu.dr[dr] = w === 8 ? v : cpu.lo[i.rm]! >>> 0;
+    // DR0-DR3 hold linear addresses: signed (canonical values are exact doubles). DR6/DR7: fixed bits (18.2.3, 18.2.4).
+    if (dr === 6) cpu.dr[6] = ((cpu.lo[i.rm]! & DR6_WRITABLE) | DR6_FIXED1) >>> 0;
+    else if (dr === 7) cpu.dr[7] = ((cpu.lo[i.rm]! & ~DR7_RESERVED0) | DR7_FIXED1) >>> 0;
+    else cpu.dr[dr] = w === 8 ? cpu.hi[i.rm]! * TWO32 + (cpu.lo[i.rm]! >>> 0) : cpu.lo[i.rm]! >>> 0;
   } else {
     const v = cpu.dr[dr]!;
     setReg(cpu, i.rm, w, v | 0, Math.floor(v / TWO32) | 0, 1);
