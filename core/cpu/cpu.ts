@@ -70,6 +70,11 @@ export class Cpu implements LazyFlags {
   // ---- control registers and MSR-backed state ----
   cr0 = CR0_PE | 0x10; cr2 = 0; cr3 = 0; cr4 = 0; cr8 = 0; efer = 0;
   readonly dr = new Float64Array(8);
+  /**
+   * Segment of the last data address formed outside 64-bit mode (ea.ts ea32/ea16, linearOf, stackAddr):
+   * which segment a 4-GiB wrap belongs to (segWrap). Not maintained in 64-bit mode.
+   */
+  accSeg = 3;
   /** Debug-exception state (debug.ts): #DB qualification, held traps, data breakpoints. */
   readonly dbg = new DebugState();
   /** MSRs without dedicated fields, keyed by index: [lo, hi]. */
@@ -282,18 +287,25 @@ export class Cpu implements LazyFlags {
   }
   read16(lin: number): number {
     const off = lin & 0xfff;
-    if (off > 4094) return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
+    if (off > 4094) {
+      if (this.mode !== 8 && lin > TWO32 - 2) this.segWrap();
+      return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
+    }
     return this.dv.getUint16(this.hpaFor(lin, ACC_R, this.permR), true);
   }
   read32(lin: number): number {
     const off = lin & 0xfff;
-    if (off > 4092) return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
+    if (off > 4092) {
+      if (this.mode !== 8 && lin > TWO32 - 4) this.segWrap();
+      return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
+    }
     return this.dv.getInt32(this.hpaFor(lin, ACC_R, this.permR), true);
   }
   /** 64-bit read: returns the low half, leaves the high half in `th`. */
   read64(lin: number): number {
     const off = lin & 0xfff;
     if (off > 4088) {
+      if (this.mode !== 8 && lin > TWO32 - 8) this.segWrap();
       const l = this.read32(lin);
       this.th = this.read32(this.linAdd(lin, 4));
       return l;
@@ -330,6 +342,7 @@ export class Cpu implements LazyFlags {
   }
   /** A write that crosses a page boundary: both pages are checked before any byte is written. */
   private writeSplit(lin: number, len: number, lo: number, hi: number): void {
+    if (this.mode !== 8 && lin > TWO32 - len) this.segWrap();
     const first = 4096 - (lin & 0xfff);
     const pa1 = this.wpa(lin, first);
     const pa2 = this.wpa(this.linAdd(lin, first), len - first);
@@ -340,9 +353,22 @@ export class Cpu implements LazyFlags {
   }
   /** Check a write is possible without performing it (for instructions that must not fault half-way). */
   probeWrite(lin: number, len: number): void {
+    if ((lin & 0xfff) + len > 4096 && this.mode !== 8 && lin > TWO32 - len) this.segWrap(); // #GP/#SS before #PF
     this.hpaFor(lin, ACC_W, this.permW);
     // The second page is checked at its first byte: that is the address a #PF reports (CR2).
-    if ((lin & 0xfff) + len > 4096) this.hpaFor(this.linAdd(lin, 4096 - (lin & 0xfff)), ACC_W, this.permW);
+    if ((lin & 0xfff) + len > 4096) {
+      this.hpaFor(this.linAdd(lin, 4096 - (lin & 0xfff)), ACC_W, this.permW);
+    }
+  }
+  /**
+   * An access outside 64-bit mode whose linear range wraps past 4 GiB crosses a page and comes
+   * through the split paths above. Through a flat segment (base 0, limit 4 GiB - 1) that is an
+   * offset beyond the limit: #GP(0), #SS(0) for SS (Vol. 3A 5.3 "Limit Checking", 6.15). Other
+   * segments (a base that is not 0, smaller limits) are not limit-checked by this machine.
+   */
+  private segWrap(): void {
+    const s = this.accSeg;
+    if (this.segBase[s] === 0 && this.segLimit[s] === 0xffff_ffff) this.fault(s === SS ? SS_VEC : GP, 0);
   }
 
   /** Supervisor-mode ("implicit") accesses to system structures: GDT, IDT, TSS. */
@@ -378,6 +404,7 @@ export class Cpu implements LazyFlags {
       return a;
     }
     const sp = ssAr & AR_DB ? (this.lo[RSP]! + delta) >>> 0 : (this.lo[RSP]! + delta) & 0xffff;
+    this.accSeg = SS;
     return (this.segBase[SS]! + sp) >>> 0;
   }
   addRsp(delta: number): void {
