@@ -9,6 +9,10 @@
  *   (TF was 0 when it began), after the POPF that clears it (it was 1); not
  *   after INT n, INT3, INTO or INT1, whose delivery clears TF. One trap per
  *   iteration of a REP string instruction (each iteration retires here).
+ *   SYSCALL and SYSRET go by TF as they leave it: none after a SYSCALL whose
+ *   RFLAGS mask clears TF, one after a SYSRET that loads TF = 1 from R11 (as
+ *   kvm-unit-tests `syscall` expects of Intel processors; SYSRET notes it in
+ *   DebugState.trapNext, since it may run on the fast path).
  * - Instruction breakpoints (DR0-DR3 with L or G enabled and R/W = 00,
  *   18.2.4, 18.3.1.1): a fault-class #DB before the instruction at that
  *   linear address executes, DR6.Bn = 1, unless RFLAGS.RF = 1. RF is cleared
@@ -59,6 +63,8 @@ export const DR7_ENABLES = 0xff, DR7_GD = 1 << 13, DR7_FIXED1 = 0x400, DR7_RESER
 const OP_INT1 = 0xf1;
 /** Opcode of IRET (it loads RF instead of clearing it). */
 const OP_IRET = 0xcf;
+/** Opcodes of SYSCALL (0F 05) and SYSRET (0F 07) in Insn.op numbering. */
+const OP_SYSCALL = 0x105, OP_SYSRET = 0x107;
 
 /** Per-processor debug state (kept out of the hot Cpu fields). */
 export class DebugState {
@@ -68,6 +74,8 @@ export class DebugState {
   data = 0;
   /** Debug traps held by MOV SS / POP SS, delivered after the instruction that starts at icount pendingAt. */
   pending = 0; pendingAt = -1;
+  /** A single-step trap owed by the previous instruction (SYSRET loading TF = 1), delivered before the next one. */
+  trapNext = false;
   /** Events delivered through the IDT (a software interrupt inside an instruction shows as a change). */
   delivered = 0;
   /** Armed data breakpoints: [lo, hi) linear ranges, DR6 bit, write-only. */
@@ -154,6 +162,12 @@ export function debugDelivered(cpu: Cpu, q: number): void {
 export function stepDebug(cpu: Cpu): void {
   const d = cpu.dbg;
   syncWatch(cpu);
+  if (d.trapNext) {
+    // SYSRET loaded TF = 1 (on the fast path): its single-step trap, RIP at the next instruction.
+    d.trapNext = false; d.qual = DR6_BS;
+    deliverEvent(cpu, DB, T_HWEXC, -1, 0);
+    return;
+  }
   const f0 = cpu.flagsRest;
   const ic = cpu.icount;
   // Instruction breakpoints: fault class, priority 7 of Table 6-2 (after traps of the previous
@@ -176,7 +190,10 @@ export function stepDebug(cpu: Cpu): void {
   if (i.op !== OP_IRET) cpu.flagsRest &= ~RF; // 18.3.1.1: cleared on completion (IRET loads it)
   const swEvent = d.delivered !== del0;
   let bits = d.data;
-  if ((f0 & TF) !== 0 && !swEvent) bits |= DR6_BS;
+  if (i.op === OP_SYSCALL || i.op === OP_SYSRET) {
+    d.trapNext = false;
+    if ((cpu.flagsRest & TF) !== 0) bits |= DR6_BS; // TF as SYSCALL/SYSRET leave it
+  } else if ((f0 & TF) !== 0 && !swEvent) bits |= DR6_BS;
   if (i.op === OP_INT1 && swEvent) return; // its #DB replaces held traps and its own
   if (cpu.shadowKind === 2 && cpu.shadowAt === cpu.icount) {
     // MOV SS / POP SS: hold the traps until after the next instruction (6.8.3).
@@ -197,7 +214,7 @@ export function stepDebug(cpu: Cpu): void {
  */
 export function debugPendingAtEntry(cpu: Cpu, field: number): void {
   const d = cpu.dbg;
-  d.pending = 0; d.pendingAt = -1;
+  d.pending = 0; d.pendingAt = -1; d.trapNext = false;
   const bits = field & (DR6_BN | DR6_BS);
   if (bits === 0) return;
   if (cpu.icount === cpu.shadowAt && cpu.shadowKind === 2) { d.pending = bits; d.pendingAt = cpu.icount; return; }
@@ -209,5 +226,5 @@ export function debugPendingAtEntry(cpu: Cpu, field: number): void {
 /** The pending debug exceptions a VM exit saves (28.3.4): the traps MOV SS holds for the next instruction. */
 export function debugPendingAtExit(cpu: Cpu): number {
   const d = cpu.dbg;
-  return d.pendingAt === cpu.icount ? d.pending : 0;
+  return (d.pendingAt === cpu.icount ? d.pending : 0) | (d.trapNext ? DR6_BS : 0);
 }

@@ -10,7 +10,7 @@ import { EXIT_REASON } from '../../vmx/exit-reasons.js';
 import { readE, setReg } from './operands.js';
 import { rdmsr, wrmsr } from '../msr.js';
 import {
-  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, FS, GS, LDTR, TR, UD,
+  RAX, RCX, RDX, R11, IF, IOPL, RF, TF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, FS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
   CR4_SMEP, CR4_FSGSBASE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
@@ -507,6 +507,7 @@ export function sysret(cpu: Cpu, i: Insn): void {
   cpu.segBase[CS] = 0; cpu.segLimit[CS] = 0xffffffff;
   cpu.segSel[SS] = (base + 8) | 3; cpu.segAr[SS] = 0xc0f3; // SS base/limit/attributes fixed; DPL 3
   cpu.setFlags((cpu.lo[R11]! & ~(RF | VM)) | FLAGS_FIXED1);
+  if (cpu.flagsRest & TF) cpu.dbg.trapNext = true; // single-step trap after SYSRET (debug.ts)
   cpu.updateMode();
 }
 

@@ -95,6 +95,21 @@ test('single-step: MOV SS holds the trap until after the next instruction (one #
   assert.is(step(c), DB, 'the next NOP traps on its own');
 });
 
+test('SYSCALL/SYSRET go by TF as they leave it: no trap after a SYSCALL whose mask clears TF, one right after a SYSRET loading TF', () => {
+  const SYSCALL = [0x0f, 0x05], SYSRETQ = [0x48, 0x0f, 0x07];
+  const sce = (cpu: Cpu1['cpu']): void => { cpu.efer |= 1; cpu.lstar = C + 0x40; cpu.fmask = TF; cpu.starHi = 0x0020_0010; };
+  let c = intercept(sce);
+  assert.is(runToExit(c, mk([...SET_TF, ...SYSCALL]), 3), BP, 'no #DB: the INT3 fill byte at LSTAR exits first');
+  assert.is(c.cpu.rip, C + 0x40);
+  // SYSRET with R11.TF = 1 (TF was 0 when it began): #DB with RIP = RCX, before that instruction is fetched.
+  c = intercept(sce);
+  // (Cpu1 stops when RIP leaves the code; the trap is owed then - a VM exit would save it as pending BS.)
+  assert.is(runToExit(c, mk(SYSRETQ, { rcx: BigInt(C + 0x20), r11: 0x302n }), 1), DB, 'single-step trap after SYSRET');
+  assert.is(c.cpu.rip, C + 0x20);
+  assert.is(c.cpu.cpl, 3);
+  assert.is(c.cpu.xQual, DR6_BS);
+});
+
 test('INT1/ICEBP (F1): privileged software exception, trap-like, DR6 unchanged; no single-step trap of its own', () => {
   let c = intercept();
   let r = c.run(mk([0xf1, ...NOP]));
