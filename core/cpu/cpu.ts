@@ -15,7 +15,7 @@ import type { PhysMem } from '../memory/physmem.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
 import {
-  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32,
+  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32, TF, RF,
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
 import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
@@ -23,6 +23,7 @@ import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from
 import { walk, type WalkResult } from './mmu.js';
 import { deliverEvent, boundaryEvents, mtfExit } from './interrupts.js';
 import { PROC_BASED } from '../vmx/capabilities.js';
+import { DebugState, stepDebug, watchAccess, DR6_FIXED1, DR7_FIXED1, DR7_ENABLES } from './debug.js';
 
 /** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
 const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
@@ -71,6 +72,13 @@ export class Cpu implements LazyFlags {
   // ---- control registers and MSR-backed state ----
   cr0 = CR0_PE | 0x10; cr2 = 0; cr3 = 0; cr4 = 0; cr8 = 0; efer = 0;
   readonly dr = new Float64Array(8);
+  /**
+   * Segment of the last data address formed outside 64-bit mode (ea.ts ea32/ea16, linearOf, stackAddr):
+   * which segment a 4-GiB wrap belongs to (segWrap). Not maintained in 64-bit mode.
+   */
+  accSeg = 3;
+  /** Debug-exception state (debug.ts): #DB qualification, held traps, data breakpoints. */
+  readonly dbg = new DebugState();
   /** MSRs without dedicated fields, keyed by index: [lo, hi]. */
   readonly msrs = new Map<number, [number, number]>();
   kernelGsBase = 0; star = 0; starHi = 0; lstar = 0; cstar = 0; fmask = 0;
@@ -174,6 +182,7 @@ export class Cpu implements LazyFlags {
     this.dirty = mem.dirty;
     this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
     this.segLimit.fill(0xffff);
+    this.dr[6] = DR6_FIXED1; this.dr[7] = DR7_FIXED1; // power-up values (Vol. 3A, Table 10-1)
   }
 
   // =====================================================================
@@ -268,6 +277,7 @@ export class Cpu implements LazyFlags {
       const list = this.tlbLarge.get(r.large);
       if (list) list.push(idx); else this.tlbLarge.set(r.large, [idx]);
     }
+    if (this.dbg.watchN !== 0) watchAccess(this, lin, acc, idx); // data breakpoints (debug.ts)
     return r.hpaPage + (lin & 0xfff);
   }
 
@@ -290,18 +300,25 @@ export class Cpu implements LazyFlags {
   }
   read16(lin: number): number {
     const off = lin & 0xfff;
-    if (off > 4094) return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
+    if (off > 4094) {
+      if (this.mode !== 8 && lin > TWO32 - 2) this.segWrap();
+      return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
+    }
     return this.dv.getUint16(this.hpaFor(lin, ACC_R, this.permR), true);
   }
   read32(lin: number): number {
     const off = lin & 0xfff;
-    if (off > 4092) return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
+    if (off > 4092) {
+      if (this.mode !== 8 && lin > TWO32 - 4) this.segWrap();
+      return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
+    }
     return this.dv.getInt32(this.hpaFor(lin, ACC_R, this.permR), true);
   }
   /** 64-bit read: returns the low half, leaves the high half in `th`. */
   read64(lin: number): number {
     const off = lin & 0xfff;
     if (off > 4088) {
+      if (this.mode !== 8 && lin > TWO32 - 8) this.segWrap();
       const l = this.read32(lin);
       this.th = this.read32(this.linAdd(lin, 4));
       return l;
@@ -347,6 +364,7 @@ export class Cpu implements LazyFlags {
   }
   /** A write that crosses a page boundary: both pages are checked before any byte is written. */
   private writeSplit(lin: number, len: number, lo: number, hi: number): void {
+    if (this.mode !== 8 && lin > TWO32 - len) this.segWrap();
     const first = 4096 - (lin & 0xfff);
     const pa1 = this.wpa(lin, first);
     const pa2 = this.wpa(this.linAdd(lin, first), len - first);
@@ -357,9 +375,22 @@ export class Cpu implements LazyFlags {
   }
   /** Check a write is possible without performing it (for instructions that must not fault half-way). */
   probeWrite(lin: number, len: number): void {
+    if ((lin & 0xfff) + len > 4096 && this.mode !== 8 && lin > TWO32 - len) this.segWrap(); // #GP/#SS before #PF
     this.hpaFor(lin, ACC_W, this.permW);
     // The second page is checked at its first byte: that is the address a #PF reports (CR2).
-    if ((lin & 0xfff) + len > 4096) this.hpaFor(this.linAdd(lin, 4096 - (lin & 0xfff)), ACC_W, this.permW);
+    if ((lin & 0xfff) + len > 4096) {
+      this.hpaFor(this.linAdd(lin, 4096 - (lin & 0xfff)), ACC_W, this.permW);
+    }
+  }
+  /**
+   * An access outside 64-bit mode whose linear range wraps past 4 GiB crosses a page and comes
+   * through the split paths above. Through a flat segment (base 0, limit 4 GiB - 1) that is an
+   * offset beyond the limit: #GP(0), #SS(0) for SS (Vol. 3A 5.3 "Limit Checking", 6.15). Other
+   * segments (a base that is not 0, smaller limits) are not limit-checked by this machine.
+   */
+  private segWrap(): void {
+    const s = this.accSeg;
+    if (this.segBase[s] === 0 && this.segLimit[s] === 0xffff_ffff) this.fault(s === SS ? SS_VEC : GP, 0);
   }
 
   /** Supervisor-mode ("implicit") accesses to system structures: GDT, IDT, TSS. */
@@ -395,6 +426,7 @@ export class Cpu implements LazyFlags {
       return a;
     }
     const sp = ssAr & AR_DB ? (this.lo[RSP]! + delta) >>> 0 : (this.lo[RSP]! + delta) & 0xffff;
+    this.accSeg = SS;
     return (this.segBase[SS]! + sp) >>> 0;
   }
   addRsp(delta: number): void {
@@ -500,7 +532,7 @@ export class Cpu implements LazyFlags {
             // Monitor trap flag (Vol. 3C 26.5.2): one instruction, or the delivery of an event, then an MTF VM exit.
             if (!delivered) {
               if (this.halted) { this.icount = stopAt; return; }
-              this.stepBlock(this.blockAt(this.rip), this.icount + 1);
+              if (this.debugOn()) stepDebug(this); else this.stepBlock(this.blockAt(this.rip), this.icount + 1);
             }
             mtfExit(this);
           }
@@ -538,6 +570,8 @@ export class Cpu implements LazyFlags {
       // NMI-window and interrupt-window exits, NMIs (interrupts.ts boundaryEvents): only when a control or a latched NMI asks.
       if (evt && boundaryEvents(this, ic0)) { prev = null; continue; }
       if (this.halted) return;
+      // Single-step, RF, DR7 breakpoints (debug.ts): one instruction at a time, checked once per block.
+      if (this.debugOn()) { stepDebug(this); prev = null; continue; }
       const rip = this.rip;
       let b: Block;
       if (prev === null) b = this.blockAt(rip);
@@ -597,6 +631,11 @@ export class Cpu implements LazyFlags {
       this.tlbHpa[idx]! + off !== c.pa || !c.valid || c.mode !== this.mode) return false;
     if (slot === 0) { from.succGen0 = this.chainGen; from.succPx0 = this.permX; } else { from.succGen1 = this.chainGen; from.succPx1 = this.permX; }
     return true;
+  }
+
+  /** RFLAGS.TF or RF is 1, or DR7 enables a breakpoint: instructions go through debug.ts stepDebug. */
+  debugOn(): boolean {
+    return ((this.flagsRest & (TF | RF)) | (this.dr[7]! & DR7_ENABLES)) !== 0;
   }
 
   /** Run up to stopAt - icount instructions of b (at most one inside an interrupt shadow), each synced. */

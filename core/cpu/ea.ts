@@ -25,7 +25,7 @@ function canonical(cpu: Cpu, i: Insn, a: number): number {
  * Outside 64-bit mode the address wraps at 2^32.
  */
 export function checkLinear(cpu: Cpu, seg: number, a: number): number {
-  if (cpu.mode !== 8) return a >>> 0;
+  if (cpu.mode !== 8) { cpu.accSeg = seg; return a >>> 0; }
   if (a < -0x8000_0000_0000 || a >= 0x8000_0000_0000) cpu.fault(seg === SS ? SS_VEC : GP, 0);
   return a;
 }
@@ -66,6 +66,7 @@ const eaRip32: EaFn = (cpu, i) => canonical(cpu, i, ((cpu.ripNext + i.disp) >>> 
 
 /** 32-bit addressing outside 64-bit mode: offset and linear address wrap at 2^32. */
 const ea32: EaFn = (cpu, i) => {
+  cpu.accSeg = i.seg; // for a 4-GiB wrap (Cpu.segWrap)
   let s = i.disp + cpu.segBase[i.seg]!;
   if (i.base >= 0) s += cpu.lo[i.base]!;
   if (i.index >= 0) s += cpu.lo[i.index]! * SCALE[i.scale]!;
@@ -74,6 +75,7 @@ const ea32: EaFn = (cpu, i) => {
 
 /** 16-bit addressing: the offset wraps at 2^16. */
 const ea16: EaFn = (cpu, i) => {
+  cpu.accSeg = i.seg;
   let s = i.disp;
   if (i.base >= 0) s += cpu.lo[i.base]!;
   if (i.index >= 0) s += cpu.lo[i.index]!;
@@ -126,5 +128,6 @@ export function linearOf(cpu: Cpu, seg: number, asz: number, lo: number, hi: num
     return r;
   }
   const off = asz === 4 ? lo >>> 0 : lo & 0xffff;
+  cpu.accSeg = seg;
   return (off + cpu.segBase[seg]!) >>> 0;
 }

@@ -14,8 +14,9 @@ import { getArith } from './flags.js';
 import { PIN_BASED, PROC_BASED } from '../vmx/capabilities.js';
 import {
   CS, SS, TR, RSP, IF, TF, NT, RF, VM, AC, ARITH_FLAGS, FLAGS_FIXED1, TWO32, CR0_PE,
-  DE, TS, NP, SS_VEC, GP, PF_VEC, DF_VEC, AR_UNUSABLE, EFER_LMA,
+  DE, DB, TS, NP, SS_VEC, GP, PF_VEC, DF_VEC, AR_UNUSABLE, EFER_LMA,
 } from './regs.js';
+import { debugDelivered } from './debug.js';
 import { readDescriptor, loadCsForCpl, setSegment } from './segments.js';
 
 /** VMX interruption types (Vol. 3C, 25.8.3 "VM-Entry Controls for Event Injection"). */
@@ -39,6 +40,9 @@ function contributory(v: number): boolean {
  */
 export function deliverEvent(cpu: Cpu, vector: number, type: number, code: number, len: number): void {
   let v = vector, t = type, c = code;
+  // DR6 bits of a #DB raised by debug.ts (0 for an injected #DB, which leaves DR6 alone).
+  let dbq = v === DB && t === T_HWEXC ? cpu.dbg.qual : 0;
+  cpu.dbg.qual = 0;
   // The event whose delivery raised the exception now being delivered: an exit for that exception
   // happens "during event delivery" and reports it as IDT-vectoring information (Vol. 3C 28.2.3).
   let outer = 0, outerErr = 0;
@@ -48,7 +52,8 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
         cpu.vecInfo = outer; cpu.vecErr = outerErr;
         cpu.xIntInfo = v | (t << 8) | (c >= 0 ? 0x800 : 0) | 0x80000000;
         cpu.xIntErr = c >= 0 ? c : 0;
-        cpu.xQual = v === PF_VEC ? pfState.addr : 0;
+        // #DB: B0-B3, BD, BS in the qualification; DR6 and DR7 are not changed (Vol. 3C 27.1, 28.2.1).
+        cpu.xQual = v === PF_VEC ? pfState.addr : v === DB ? dbq : 0;
         cpu.xReason = EXIT_REASON.EXCEPTION_OR_NMI;
         cpu.xLen = t === T_HWEXC ? 0 : len;
         cpu.xInfo = 0;
@@ -60,6 +65,8 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
     try {
       if (v === PF_VEC && t === T_HWEXC) cpu.cr2 = pfState.addr;
       deliverThroughIdt(cpu, v, t, c, len);
+      if (dbq !== 0) debugDelivered(cpu, dbq);
+      cpu.dbg.delivered++;
       cpu.vecInfo = 0;
       cpu.halted = false;
       // Delivering an NMI blocks NMIs (Vol. 3A 6.7.1); an NMI injected with "virtual NMIs" = 1 sets
@@ -84,6 +91,8 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, code: numbe
       } else {
         v = nv; t = T_HWEXC; c = cpu.faultCode;
       }
+      dbq = v === DB ? cpu.dbg.qual : 0;
+      cpu.dbg.qual = 0;
       len = 0;
     }
   }

@@ -210,6 +210,7 @@ function build(): OpDef[] {
   add({ op: 0xca, mn: 'retf', ops: 'Iw', fn: ctl.retFar, flags: END });
   add({ op: 0xcb, mn: 'retf', ops: '', fn: ctl.retFar, flags: END });
   add({ op: 0xcc, mn: 'int3', ops: '', fn: ctl.int3, flags: END });
+  add({ op: 0xf1, mn: 'int1', ops: '', fn: ctl.int1, flags: END }); // ICEBP
   add({ op: 0xcd, mn: 'int', ops: 'Ib', fn: ctl.intN, flags: END });
   add({ op: 0xce, mn: 'into', ops: '', fn: ctl.into, flags: I64 | END });
   add({ op: 0xcf, mn: 'iret', ops: '', fn: ctl.iret, flags: END });
@@ -311,7 +312,7 @@ function build(): OpDef[] {
   add({ op: 0x0f20, mn: 'mov', ops: 'Rd,Cd', fn: sys.movFromCr, regMask: 0x11d }); // CR0, CR2, CR3, CR4, CR8
   add({ op: 0x0f21, mn: 'mov', ops: 'Rd,Dd', fn: sys.movDr, regMask: 0xff });
   add({ op: 0x0f22, mn: 'mov', ops: 'Cd,Rd', fn: sys.movToCr, flags: END, regMask: 0x11d });
-  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff });
+  add({ op: 0x0f23, mn: 'mov', ops: 'Dd,Rd', fn: sys.movDr, regMask: 0xff, flags: END }); // END: a new DR7 applies from the next instruction
   add({ op: 0x0f30, mn: 'wrmsr', ops: '', fn: sys.wrmsrInsn, flags: END });
   add({ op: 0x0f31, mn: 'rdtsc', ops: '', fn: sys.rdtsc });
   add({ op: 0x0f33, mn: 'rdpmc', ops: '', fn: sys.rdpmc });
@@ -338,6 +339,11 @@ function build(): OpDef[] {
   add({ op: 0x0fae, reg: 5, mem: false, mn: 'lfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 6, mem: false, mn: 'mfence', ops: '', fn: mov.nop, prefix: NP });
   add({ op: 0x0fae, reg: 7, mem: false, mn: 'sfence', ops: '', fn: mov.nop, prefix: NP });
+  // F3 0F AE /0-/3 with mod = 3: RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE (CPUID.07H:EBX.FSGSBASE; Vol. 2C).
+  add({ op: 0x0fae, reg: 0, mem: false, mn: 'rdfsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 1, mem: false, mn: 'rdgsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 2, mem: false, mn: 'wrfsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
+  add({ op: 0x0fae, reg: 3, mem: false, mn: 'wrgsbase', ops: 'Ry', fn: sys.fsgsbase, prefix: PFX_F3, flags: O64 });
   add({ op: 0x0fae, reg: 7, mem: true, mn: 'clflush', ops: 'Mb', fn: mov.clflush, prefix: PFX_NOREP }); // 66: CLFLUSHOPT, same effect here
   add({ op: 0x0fb0, mn: 'cmpxchg', ops: 'Eb,Gb', fn: alu.cmpxchg, flags: B | LK });
   add({ op: 0x0fb1, mn: 'cmpxchg', ops: 'Ev,Gv', fn: alu.cmpxchg, flags: LK });

@@ -167,6 +167,9 @@ export class Machine {
     this.vmx.vmwriteNum(VMCS.GUEST_RIP, this.cpu.mode === 8 ? rip + len : (rip + len) >>> 0);
     const intr = this.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
     if (intr & 3) this.vmx.vmwrite32(VMCS.GUEST_INTERRUPTIBILITY_STATE, intr & ~3);
+    // Single-stepping over an emulated instruction (as KVM's kvm_skip_emulated_instruction): with RFLAGS.TF = 1
+    // a single-step #DB trap is pending after it - pending debug exceptions BS (Vol. 3C 25.4.2, 27.7.3).
+    if (this.vmx.vmread32(VMCS.GUEST_RFLAGS) & 0x100) this.vmx.vmwrite32(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS, this.vmx.vmread32(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS) | 0x4000);
   }
   /** Guest GPR r as [lo, hi]: RSP lives in the VMCS, the others in the register file the exit left behind. */
   getGpr(r: number): [number, number] {

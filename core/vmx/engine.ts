@@ -21,6 +21,7 @@ import { VM_INSTRUCTION_ERROR as ERR } from './errors.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { VM_EXIT, CPU_FAULT } from '../cpu/fault.js';
 import { deliverEvent, nmiUnblockedByIret, T_EXTINT, T_HWEXC } from '../cpu/interrupts.js';
+import { debugPendingAtEntry, debugPendingAtExit } from '../cpu/debug.js';
 
 /** Interruption type 7, "other event" (Vol. 3C 25.8.3 "VM-Entry Controls for Event Injection"). */
 const T_OTHER = 7;
@@ -199,6 +200,9 @@ export class EntryEngine implements VmEntryEngine {
           // With the "monitor trap flag" control, an MTF VM exit is pending after a vectored event (26.5.2).
           if (c.proc & PROC_BASED.MONITOR_TRAP_FLAG) cpu.mtfPending = true;
         }
+      } else {
+        // Pending debug exceptions B3:0 / BS without an injected event: a #DB trap before the first instruction (27.7.3; core/cpu/debug.ts).
+        debugPendingAtEntry(cpu, v.getLo(VMCS.GUEST_PENDING_DEBUG_EXCEPTIONS));
       }
       this.entryIc = cpu.icount;
       let stop = this.kickAt;
@@ -455,7 +459,7 @@ export class EntryEngine implements VmEntryEngine {
     v.set32At(I.GUEST_INTERRUPTIBILITY_STATE, blocked | (cpu.nmiBlocked ? 8 : 0));
     cpu.iretNmiIc = -1;
     cpu.mtfPending = false;
-    v.setNumAt(I.GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
+    v.setNumAt(I.GUEST_PENDING_DEBUG_EXCEPTIONS, debugPendingAtExit(cpu)); // traps held by MOV SS (28.3.4; core/cpu/debug.ts)
   }
 }
 

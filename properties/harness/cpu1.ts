@@ -28,7 +28,7 @@
 import { PhysMem } from '../../core/memory/physmem.js';
 import { Cpu } from '../../core/cpu/cpu.js';
 import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
-import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE } from '../../core/cpu/regs.js';
+import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE, CR4_FSGSBASE } from '../../core/cpu/regs.js';
 import { fpuState, resetFpu } from '../../core/cpu/fpu-state.js';
 import {
   NATIVE_CODE_ADDR, NATIVE_SCRATCH_BASE, NATIVE_SCRATCH_SIZE, NATIVE_RFLAGS_INPUT_MASK,
@@ -209,7 +209,7 @@ export class Cpu1 {
     const c = this.cpu;
     c.efer = (1 << 8) | (1 << 10) | (1 << 11); // LME | LMA | NXE
     c.cr0 = (1 << 0) | (1 << 4) | (1 << 5) | (1 << 31) | (1 << 16); // PE | ET | NE | PG | WP
-    c.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+    c.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_FSGSBASE; // as Linux user space with HWCAP2.FSGSBASE
     fpuState(c).xcr0 = 3; // x87 | SSE: the components both this CPU and the host support
     c.cr3 = PA_PML4;
     c.cr2 = 0;

@@ -23,7 +23,7 @@ import fc from 'fast-check';
 import { VMCS, type VmcsFieldName } from '../../core/vmx/fields.js';
 import {
   PIN_BASED as PIN, PROC_BASED as PROC, PROC_BASED2 as PROC2, EXIT_CTLS as EXIT, ENTRY_CTLS as ENTRY,
-  VMCS_REVISION_ID, type VmxCapabilities,
+  VMCS_REVISION_ID, MSR, type VmxCapabilities,
 } from '../../core/vmx/capabilities.js';
 import { LAYOUT, LINK_PAGE, MSR_LOAD_PAGE, EXIT_MSR_PAGE, type Halves, type Image } from './world.js';
 
@@ -275,6 +275,8 @@ export interface Facts {
   readonly ept: boolean;
   readonly cpl: number;
   readonly pin: number; readonly proc: number; readonly proc2: number; readonly exit: number; readonly entry: number;
+  /** Guest CR4.PCIDE: asked for, IA-32e mode, and a processor whose IA32_VMX_CR4_FIXED1 allows it (this one's does not). */
+  readonly pcide: boolean;
 }
 
 export function facts(s: Scenario, caps: VmxCapabilities): Facts {
@@ -303,7 +305,8 @@ export function facts(s: Scenario, caps: VmxCapabilities): Facts {
   const v86 = mode === 'v86';
   const pe = mode !== 'real';
   const cpl = v86 ? 3 : mode === 'real' ? 0 : s.cpl;
-  return { mode, paging, ia32e, v86, pe, unrestricted, ept, cpl, pin, proc, proc2, exit, entry };
+  const pcide = ia32e && s.pcide && ((caps.read(MSR.IA32_VMX_CR4_FIXED1)?.lo ?? 0) & 0x20000) !== 0;
+  return { mode, paging, ia32e, v86, pe, unrestricted, ept, cpl, pin, proc, proc2, exit, entry, pcide };
 }
 
 // ---------------------------------------------------------------------------
@@ -409,7 +412,7 @@ export function buildImage(s: Scenario, caps: VmxCapabilities, eptp: number): Im
   return d.image();
 }
 
-const HOST_CR4_OK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
+const HOST_CR4_OK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000; // no SMAP (21): not in IA32_VMX_CR4_FIXED1
 function buildHost(d: Draft, h: HostChoice | null): void {
   if (!h) {
     d.set('HOST_CR0', 0x8001_0031); d.setNum('HOST_CR3', LAYOUT.eptPml4 + 0x100000); d.set('HOST_CR4', 0x2020);
@@ -434,8 +437,8 @@ function buildHost(d: Draft, h: HostChoice | null): void {
   d.set('HOST_IA32_PAT', patByte(h.pat[0]), patByte(h.pat[1]));
 }
 
-/** Guest CR4 bits that may be set freely (supported, not mode-determined): VME..OSXMMEXCPT but PAE, FSGSBASE, OSXSAVE, SMEP, SMAP. */
-const CR4_FREE = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
+/** Guest CR4 bits that may be set freely (supported, not mode-determined): VME..OSXMMEXCPT but PAE, FSGSBASE, OSXSAVE, SMEP. */
+const CR4_FREE = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000;
 /** Guest CR0 bits that may be set freely: MP, EM, TS, ET, WP, AM, NW, CD. */
 const CR0_FREE = 0x2 | 0x4 | 0x8 | 0x10 | 0x10000 | 0x40000 | 0x2000_0000 | 0x4000_0000;
 /** RFLAGS bits that may be set freely (VM and IF are decided separately; bit 1 is fixed). */
@@ -448,7 +451,7 @@ function buildGuest(d: Draft, s: Scenario, f: Facts): void {
   const pae = mode === 'pae' || ia32e || (mode !== 'paging32' && mode !== 'v86' && !pg && (s.cr4 & 0x20) !== 0);
   const cr0 = ((s.cr0 & CR0_FREE) | 0x20 | (pe ? 1 : 0) | (pg ? 0x8000_0000 : 0)) >>> 0;
   let cr4 = ((s.cr4 & CR4_FREE) | 0x2000 | (pae ? 0x20 : 0)) >>> 0;
-  if (ia32e && s.pcide) cr4 |= 0x20000;
+  if (f.pcide) cr4 |= 0x20000;
   d.set('GUEST_CR0', cr0);
   d.set('GUEST_CR4', cr4 >>> 0);
   // Without EPT, guest-physical addresses are host-physical: paging structures stay in RAM (the CPU

@@ -39,6 +39,15 @@ export const NO_MTF_CAPS = (() => {
   return new VmxCapabilities(new Map<number, MsrValue>([narrow(MSR.IA32_VMX_PROCBASED_CTLS), narrow(MSR.IA32_VMX_TRUE_PROCBASED_CTLS)]));
 })();
 
+/**
+ * A processor with PCIDE (IA32_VMX_CR4_FIXED1 bit 17 set). This machine does not advertise
+ * PCID, so on it a guest CR4.PCIDE fails guest.cr4.fixed1 first and guest.cr4.pcide is unreachable.
+ */
+export const PCIDE_CAPS = (() => {
+  const v = DEFAULT_CAPS.read(MSR.IA32_VMX_CR4_FIXED1)!;
+  return new VmxCapabilities(new Map<number, MsrValue>([[MSR.IA32_VMX_CR4_FIXED1, { lo: (v.lo | 0x20000) >>> 0, hi: v.hi }]]));
+})();
+
 export interface Ctx { readonly s: Scenario; readonly f: Facts; readonly caps: VmxCapabilities }
 
 export interface Violation {
@@ -263,7 +272,6 @@ const FIXED0_CR0 = [0, 5, 31]; // PE, NE, PG (IA32_VMX_CR0_FIXED0)
 v('host.cr0.fixed0', nat(2), (d, p) => d.clear('HOST_CR0', 1 << FIXED0_CR0[p]!));
 v('host.cr0.fixed1', fc.integer({ min: 1, max: 0xffff_ffff }), (d, p) => d.setHi('HOST_CR0', p));
 v('host.cr4.fixed0', nat(0), (d) => d.clear('HOST_CR4', 0x2000));
-/** CR4 bits IA32_VMX_CR4_FIXED1 leaves 0: 11, 12, 14, 15, 19, 22-31, or any of 63:32. */
 // CR4 bits IA32_VMX_CR4_FIXED1 reports as fixed to 0 (Vol. 3D, A.8), derived from the capability MSR so
 // that the recipe follows what this processor supports; plus a few in the high half (all fixed to 0).
 const CR4_FIXED1_LO = DEFAULT_CAPABILITY_MSRS.get(MSR.IA32_VMX_CR4_FIXED1)!.lo;
@@ -316,7 +324,8 @@ v('guest.cr4.fixed1', nat(CR4_UNSUPPORTED.length - 1), (d, p) => setBit(d, 'GUES
 v('guest.debugctl.reserved', fc.integer({ min: 2, max: 63 }), (d, p) => setBit(d, 'GUEST_IA32_DEBUGCTL', p), { prep: loadDebugOn });
 v('guest.cr0.pg-ia32e', nat(0), (d) => d.clear('GUEST_CR0', 0x8000_0000), { prep: seq(mode('long64', 'compat'), with_({ restricted: false, noEpt: false })) });
 v('guest.cr4.pae-ia32e', nat(0), (d) => d.clear('GUEST_CR4', 0x20), { prep: mode('long64', 'compat') });
-v('guest.cr4.pcide', nat(0), (d) => d.or('GUEST_CR4', 0x20000), { prep: mode('prot32', 'paging32', 'pae', 'prot16', 'real', 'v86') });
+// Needs a processor with PCIDE (this one has none: CR4.PCIDE violates guest.cr4.fixed1 first).
+v('guest.cr4.pcide', nat(0), (d) => d.or('GUEST_CR4', 0x20000), { caps: PCIDE_CAPS, prep: mode('prot32', 'paging32', 'pae', 'prot16', 'real', 'v86') });
 v('guest.cr3.width', beyondWidth, (d, p) => d.setHi('GUEST_CR3', p));
 v('guest.dr7.high', fc.integer({ min: 1, max: 0xffff_ffff }), (d, p) => d.setHi('GUEST_DR7', p), { prep: loadDebugOn });
 v('guest.sysenter-esp.canonical', nonCanonicalHi, (d, p) => d.setHi('GUEST_IA32_SYSENTER_ESP', p));

@@ -21,9 +21,9 @@ export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU
  * the host CPU shows) and nothing is read from a page that cannot be written.
  */
 export function readRmw(cpu: Cpu, a: number, sz: number): number {
-  cpu.probeWrite(a, 1);
-  // A split access faults on the first byte of the second page (CR2), as the host CPU reports.
-  if ((a & 0xfff) + sz > 4096) cpu.probeWrite(cpu.linAdd(a, 4096 - (a & 0xfff)), 1);
+  // A split access faults on the first byte of the second page (CR2), as the host CPU reports;
+  // one that wraps at 4 GiB through a flat segment is #GP/#SS first (Cpu.probeWrite).
+  cpu.probeWrite(a, (a & 0xfff) + sz > 4096 ? sz : 1);
   return readMem(cpu, a, sz);
 }
 

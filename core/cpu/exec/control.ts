@@ -10,7 +10,7 @@ import { testCC } from '../flags.js';
 import { readE } from './operands.js';
 import { CS, SS, SS_VEC, RSP, TWO32, UD, BP, OFV, IF, IOPL, NT, RF, AC, ID, VIF, VIP, ARITH_FLAGS, TF, DF, AR_UNUSABLE, EFER_LMA } from '../regs.js';
 import { loadCodeSegmentFar, loadCsForCpl, loadSsForCpl, readDescriptor } from '../segments.js';
-import { deliverEvent, iretUnblocksNmi, T_SWINT, T_SWEXC } from '../interrupts.js';
+import { deliverEvent, iretUnblocksNmi, T_SWINT, T_SWEXC, T_PRIVSW } from '../interrupts.js';
 import { getOF, getCF, getZF, getSF, getPF } from '../flags.js';
 
 /** Set the branch target (a double), applying operand-size truncation / canonical check. */
@@ -240,6 +240,15 @@ function setFlagsIret(cpu: Cpu, v: number, sz: number, oldCpl: number): void {
 /** INT imm8 (CD), INT3 (CC), INTO (CE). */
 export function intN(cpu: Cpu, i: Insn): void {
   deliverEvent(cpu, i.imm & 0xff, T_SWINT, -1, i.len);
+  cpu.ripNext = cpu.rip;
+}
+/**
+ * INT1/ICEBP (F1): a trap-class #DB delivered as a privileged software exception (Vol. 3C 25.8.3
+ * type 5; Vol. 2A INTn/INTO/INT3/INT1): no IDT-gate DPL check, the return address follows the
+ * instruction, DR6 is not changed; the exception bitmap intercepts it like #DB.
+ */
+export function int1(cpu: Cpu, i: Insn): void {
+  deliverEvent(cpu, 1, T_PRIVSW, -1, i.len);
   cpu.ripNext = cpu.rip;
 }
 export function int3(cpu: Cpu, i: Insn): void {

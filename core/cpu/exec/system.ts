@@ -10,12 +10,13 @@ import { EXIT_REASON } from '../../vmx/exit-reasons.js';
 import { readE, setReg } from './operands.js';
 import { rdmsr, wrmsr } from '../msr.js';
 import {
-  RAX, RCX, RDX, R11, IF, IOPL, RF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, GS, LDTR, TR, UD,
+  RAX, RCX, RDX, R11, IF, IOPL, RF, TF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, FS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, CR4_PCIDE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+  CR4_SMEP, CR4_FSGSBASE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
 import { flushTlbNonGlobal } from '../mmu.js';
+import { debugFault, DR6_BD, DR6_WRITABLE, DR6_FIXED1, DR7_GD, DR7_RESERVED0, DR7_FIXED1 } from '../debug.js';
 
 function requireCpl0(cpu: Cpu): void { if (cpu.cpl !== 0) cpu.gp(0); }
 
@@ -153,8 +154,13 @@ export function guestCr4(cpu: Cpu): number { return ((cpu.cr4 & ~cpu.cr4Mask) | 
 
 const CR0_FIXED0 = CR0_PE | CR0_NE | CR0_PG; // IA32_VMX_CR0_FIXED0 (Vol. 3D, A.7)
 const CR4_FIXED0 = CR4_VMXE;                 // IA32_VMX_CR4_FIXED0 (Vol. 3D, A.8)
-/** CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID). */
-export const CR4_VALID = 0x372fff;
+/**
+ * CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID; Vol. 3A 2.5:
+ * setting the bit of a feature CPUID does not report is #GP(0)): VME..OSXMMEXCPT (0-10),
+ * UMIP (11, CPUID.07H:ECX[2]), VMXE (13), FSGSBASE (16, CPUID.07H:EBX[0]), OSXSAVE (18),
+ * SMEP (20, CPUID.07H:EBX[7]). Not PCIDE (CPUID.01H:ECX.PCID = 0) nor SMAP (CPUID.07H:EBX[20] = 0).
+ */
+export const CR4_VALID = 0x152fff;
 
 /** MOV Rd, CRn (0F 20). */
 export function movFromCr(cpu: Cpu, i: Insn): void {
@@ -242,10 +248,9 @@ export function setCr4(cpu: Cpu, v: number): void {
   if (v & ~CR4_VALID) cpu.gp(0);
   if ((v & CR4_FIXED0) !== CR4_FIXED0) cpu.gp(0);
   if ((cpu.efer & EFER_LMA) && !(v & CR4_PAE)) cpu.gp(0);
-  if ((v & CR4_PCIDE) && !(cpu.cr4 & CR4_PCIDE)) cpu.gp(0); // PCIDE not advertised
   const old = cpu.cr4;
   cpu.cr4 = v | 0;
-  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_PCIDE)) cpu.flushTlb();
+  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) cpu.flushTlb();
 }
 
 /** CLTS (0F 06): exits when the host owns CR0.TS and its shadow is 1 (Vol. 3C, 26.1.3). */
@@ -297,13 +302,17 @@ export function movDr(cpu: Cpu, i: Insn): void {
   const toDr = i.op === 0x123;
   // DR4/DR5: #UD with CR4.DE = 1, else aliases of DR6/DR7 (Vol. 3A, 18.2.2; Vol. 2B MOV DR).
   if ((dr === 4 || dr === 5) && (cpu.cr4 & CR4_DE) !== 0) cpu.fault(UD);
+  // General detect (Vol. 3A 18.3.1.3): a fault-class #DB with DR6.BD, ahead of the MOV-DR VM exit (Vol. 3C 26.1.1).
+  if (cpu.dr[7]! & DR7_GD) debugFault(cpu, DR6_BD);
   if (cpu.ctlProc & PROC_BASED.MOV_DR_EXITING) cpu.vmexit(EXIT_REASON.MOV_DR, dr | (toDr ? 0 : 16) | ((i.rm & 15) << 8), i.len);
   if (dr === 4 || dr === 5) dr += 2;
   const w = cpu.mode === 8 ? 8 : 4;
   if (toDr) {
-    const v = (cpu.hi[i.rm]! >>> 0) * TWO32 + (cpu.lo[i.rm]! >>> 0);
     if ((dr === 6 || dr === 7) && cpu.hi[i.rm]! !== 0 && w === 8) cpu.gp(0);
-    cpu.dr[dr] = w === 8 ? v : cpu.lo[i.rm]! >>> 0;
+    // DR0-DR3 hold linear addresses: signed (canonical values are exact doubles). DR6/DR7: fixed bits (18.2.3, 18.2.4).
+    if (dr === 6) cpu.dr[6] = ((cpu.lo[i.rm]! & DR6_WRITABLE) | DR6_FIXED1) >>> 0;
+    else if (dr === 7) cpu.dr[7] = ((cpu.lo[i.rm]! & ~DR7_RESERVED0) | DR7_FIXED1) >>> 0;
+    else cpu.dr[dr] = w === 8 ? cpu.hi[i.rm]! * TWO32 + (cpu.lo[i.rm]! >>> 0) : cpu.lo[i.rm]! >>> 0;
   } else {
     const v = cpu.dr[dr]!;
     setReg(cpu, i.rm, w, v | 0, Math.floor(v / TWO32) | 0, 1);
@@ -430,6 +439,31 @@ export function invlpg(cpu: Cpu, i: Insn): void {
   cpu.flushTlbPage(a);
 }
 
+// ---- FSGSBASE (CPUID.07H:EBX[0]; Vol. 2C RDFSBASE/RDGSBASE, WRFSBASE/WRGSBASE) ----
+
+/**
+ * RDFSBASE/RDGSBASE (F3 0F AE /0, /1, mod = 3) and WRFSBASE/WRGSBASE (/2, /3):
+ * 64-bit mode only (the table's O64), any CPL; #UD with CR4.FSGSBASE = 0.
+ * The operand is 64-bit with REX.W, else 32-bit (66 does not make it 16-bit:
+ * RDFSBASE r32 zero-extends, WRFSBASE r32 loads the zero-extended value).
+ * WR of a non-canonical value is #GP(0).
+ */
+export function fsgsbase(cpu: Cpu, i: Insn): void {
+  if (!(cpu.cr4 & CR4_FSGSBASE)) cpu.fault(UD);
+  const op = i.reg & 7; // REX.R is ignored: ModRM.reg selects the member
+  const s = (op & 1) === 0 ? FS : GS, w = i.osz === 8;
+  if (op < 2) {
+    const b = cpu.segBase[s]!;
+    setReg(cpu, i.rm, 8, b | 0, w ? Math.floor(b / TWO32) | 0 : 0, 1);
+    return;
+  }
+  const lo = cpu.lo[i.rm]!, hi = w ? cpu.hi[i.rm]! : 0;
+  const v = hi * TWO32 + (lo >>> 0);
+  if (v < -0x8000_0000_0000 || v >= 0x8000_0000_0000) cpu.gp(0);
+  cpu.segBase[s] = v;
+  cpu.segBaseEff[s] = v;
+}
+
 // ---- 64-bit system calls ---------------------------------------------------------
 
 /** SWAPGS (0F 01 F8): 64-bit mode, CPL 0. */
@@ -473,6 +507,7 @@ export function sysret(cpu: Cpu, i: Insn): void {
   cpu.segBase[CS] = 0; cpu.segLimit[CS] = 0xffffffff;
   cpu.segSel[SS] = (base + 8) | 3; cpu.segAr[SS] = 0xc0f3; // SS base/limit/attributes fixed; DPL 3
   cpu.setFlags((cpu.lo[R11]! & ~(RF | VM)) | FLAGS_FIXED1);
+  if (cpu.flagsRest & TF) cpu.dbg.trapNext = true; // single-step trap after SYSRET (debug.ts)
   cpu.updateMode();
 }
 
