@@ -22,7 +22,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../repo.js';
@@ -164,8 +164,10 @@ export function buildNativeHarness(): string {
     }
     renameSync(tmp, bin); // atomic: concurrent builders race harmlessly
     for (const f of readdirSync(dir)) {
-      // Binaries of older harness.c versions (running ones keep working once unlinked).
-      if (/^harness-[0-9a-f]{16}$/.test(f) && join(dir, f) !== bin) rmSync(join(dir, f), { force: true });
+      // Binaries of other harness.c versions, once a day old: another checkout sharing this cache
+      // (a git worktree) may be about to run its own version, so recent ones stay.
+      const p = join(dir, f);
+      if (/^harness-[0-9a-f]{16}$/.test(f) && p !== bin && Date.now() - statSync(p).mtimeMs > 86_400_000) rmSync(p, { force: true });
     }
   }
   return (binCache = bin);
