@@ -8,10 +8,10 @@
  * tables, an EPT violation or misconfiguration VM exit for EPT.
  */
 import { NO_TAG, type Cpu } from './cpu.js';
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA } from './access.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { VM_EXIT } from './fault.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
+import { AC, CR4_SMAP, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
 import { MemoryRangeError } from '../memory/physmem.js';
 
 /** hpaPage: host-physical 4-KiB page; perm: TLB permission bits; large: base of the 2-MiB/1-GiB/4-MiB guest page it came from, or -1. */
@@ -153,13 +153,16 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
     if (us) {
       perm |= P_UR | (rw ? P_UW : 0) | (nx ? 0 : P_UX);
       if (cpu.cr4 & CR4_SMEP) perm &= ~P_SX;
+      // SMAP: supervisor data accesses to a user page need RFLAGS.AC = 1, implicit ones are never allowed.
+      if (cpu.cr4 & CR4_SMAP) perm = (perm & ~(P_SR | P_SW)) | (perm & P_SR ? P_SRA : 0) | (perm & P_SW ? P_SWA : 0);
     }
-    const need = needBit(acc, user);
+    let need = needBit(acc, user);
+    if (!user && (acc & (ACC_X | ACC_SYS)) === 0 && (cpu.flagsRest & AC) !== 0) need |= need === P_SW ? P_SWA : P_SRA;
     if (!(perm & need)) return pageFault(cpu, lin, errBase | PFEC_P);
     // Dirty flag: set on the first write; until then the TLB entry is read-only.
     if (!(leafLo & 0x40)) {
       if (acc & ACC_W) writeEntryLo(cpu, leafGpa, leafLo | 0x40, lin);
-      else perm &= ~(P_SW | P_UW);
+      else perm &= ~(P_SW | P_UW | P_SWA);
     }
     gpa = pageBase + (lo & 0xfff);
   }
@@ -270,7 +273,7 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, lin: number, li
         return eptViolation(cpu, gpa, acc, lin, linValid, final, rwx);
       }
       if (hpa >= cpu.mem.size) throw new MemoryRangeError(hpa, 1, cpu.mem.size);
-      eptPerm = ((rwx & 1) ? P_SR | P_UR : 0) | ((rwx & 2) ? P_SW | P_UW : 0) | ((rwx & 4) ? P_SX | P_UX : 0);
+      eptPerm = ((rwx & 1) ? P_SR | P_UR | P_SRA : 0) | ((rwx & 2) ? P_SW | P_UW | P_SWA : 0) | ((rwx & 4) ? P_SX | P_UX : 0);
       return hpa;
     }
     table = addr;

@@ -273,8 +273,8 @@ v('host.cr0.fixed0', nat(2), (d, p) => d.clear('HOST_CR0', 1 << FIXED0_CR0[p]!))
 v('host.cr0.fixed1', fc.integer({ min: 1, max: 0xffff_ffff }), (d, p) => d.setHi('HOST_CR0', p));
 v('host.cr4.fixed0', nat(0), (d) => d.clear('HOST_CR4', 0x2000));
 /** CR4 bits IA32_VMX_CR4_FIXED1 leaves 0: 11, 12, 14, 15, 19, 22-31, or any of 63:32. */
-/** CR4 bits IA32_VMX_CR4_FIXED1 leaves 0: LA57 (12), 14, 15, PCIDE (17), 19, SMAP (21), 22-63. */
-const CR4_UNSUPPORTED = [12, 14, 15, 17, 19, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 40, 63];
+/** CR4 bits IA32_VMX_CR4_FIXED1 leaves 0: LA57 (12), 14, 15, PCIDE (17), 19, 22-63. */
+const CR4_UNSUPPORTED = [12, 14, 15, 17, 19, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 40, 63];
 const setBit = (d: Draft, f: VmcsFieldName, b: number): void => { if (b < 32) d.or(f, 1 << b); else d.setHi(f, d.hi(f) | (1 << (b - 32))); };
 v('host.cr4.fixed1', nat(CR4_UNSUPPORTED.length - 1), (d, p) => setBit(d, 'HOST_CR4', CR4_UNSUPPORTED[p]!));
 v('host.cr3.width', beyondWidth, (d, p) => d.setHi('HOST_CR3', p));
