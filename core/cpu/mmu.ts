@@ -153,11 +153,12 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
     if (us) {
       perm |= P_UR | (rw ? P_UW : 0) | (nx ? 0 : P_UX);
       if (cpu.cr4 & CR4_SMEP) perm &= ~P_SX;
-      // SMAP: supervisor data accesses to a user page need RFLAGS.AC = 1, implicit ones are never allowed.
+      // SMAP: supervisor data accesses to a user page need CPL < 3 and RFLAGS.AC = 1 - explicit ones
+      // and implicit ones alike; an implicit access at CPL 3 never (Vol. 3A 4.6).
       if (cpu.cr4 & CR4_SMAP) perm = (perm & ~(P_SR | P_SW)) | (perm & P_SR ? P_SRA : 0) | (perm & P_SW ? P_SWA : 0);
     }
     let need = needBit(acc, user);
-    if (!user && (acc & (ACC_X | ACC_SYS)) === 0 && (cpu.flagsRest & AC) !== 0) need |= need === P_SW ? P_SWA : P_SRA;
+    if (!user && (acc & ACC_X) === 0 && cpu.cpl < 3 && (cpu.flagsRest & AC) !== 0) need |= need === P_SW ? P_SWA : P_SRA;
     if (!(perm & need)) return pageFault(cpu, lin, errBase | PFEC_P);
     // Dirty flag: set on the first write; until then the TLB entry is read-only.
     if (!(leafLo & 0x40)) {
