@@ -15,7 +15,7 @@ import type { PhysMem } from '../memory/physmem.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
 import {
-  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32, TF, RF,
+  CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32, TF, RF, AC,
   CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
 } from './regs.js';
 import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
@@ -28,7 +28,7 @@ import { DebugState, stepDebug, watchAccess, DR6_FIXED1, DR7_FIXED1, DR7_ENABLES
 /** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
 const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
 
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA } from './access.js';
 export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 
 const TLB_BITS = 12;
@@ -193,7 +193,15 @@ export class Cpu implements LazyFlags {
   }
   setFlags(v: number): void {
     setArith(this, v);
+    const ac = (this.flagsRest ^ v) & AC;
     this.flagsRest = (v & ~ARITH_FLAGS) | FLAGS_FIXED1;
+    if (ac !== 0) this.dataPerms();
+  }
+  /** permR/permW for the CPL and, at CPL < 3, RFLAGS.AC (SMAP: access.ts P_SRA/P_SWA). Call when AC changes. */
+  dataPerms(): void {
+    const user = this.cpl === 3, ac = (this.flagsRest & AC) !== 0;
+    this.permR = user ? P_UR : ac ? P_SR | P_SRA : P_SR;
+    this.permW = user ? P_UW : ac ? P_SW | P_SWA : P_SW;
   }
 
   // =====================================================================
@@ -226,8 +234,7 @@ export class Cpu implements LazyFlags {
     this.mode = lma && (csAr & AR_L) ? 8 : (csAr & AR_DB) ? 4 : 2;
     this.cpl = (this.segAr[SS]! >> AR_DPL_SHIFT) & 3;
     const user = this.cpl === 3;
-    this.permR = user ? P_UR : P_SR;
-    this.permW = user ? P_UW : P_SW;
+    this.dataPerms();
     this.permX = user ? P_UX : P_SX;
     this.chainGen++;
     for (let s = 0; s < 8; s++) {

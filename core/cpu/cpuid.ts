@@ -17,7 +17,7 @@ export const F1_EDX = {
   CLFSH: 1 << 19, MMX: 1 << 23, FXSR: 1 << 24, SSE: 1 << 25, SSE2: 1 << 26,
 } as const;
 // CPUID.(EAX=07H,ECX=0) feature bits (Vol. 2A, Table 3-8 leaf 07H).
-export const F7_EBX = { FSGSBASE: 1 << 0, SMEP: 1 << 7, CLFLUSHOPT: 1 << 23 } as const;
+export const F7_EBX = { FSGSBASE: 1 << 0, SMEP: 1 << 7, SMAP: 1 << 20, CLFLUSHOPT: 1 << 23 } as const;
 export const F7_ECX = { UMIP: 1 << 2 } as const;
 
 // CPUID.80000001H (Vol. 2A, Table 3-8 leaf 80000001H).
@@ -63,9 +63,9 @@ export function siliconCpuid(leaf: number, subleaf: number, apicId = 0): CpuidRe
     }
     case 7: {
       // Structured extended features, sub-leaf 0 (Vol. 2A, Table 3-8 leaf 07H): EAX = 0 (no
-      // further sub-leaves); EBX bit 0 FSGSBASE (F3 0F AE /0-/3), bit 7 SMEP, bit 23 CLFLUSHOPT (66 0F AE /7); ECX bit 2 UMIP.
+      // further sub-leaves); EBX bit 0 FSGSBASE (F3 0F AE /0-/3), bit 7 SMEP, bit 20 SMAP (STAC/CLAC), bit 23 CLFLUSHOPT (66 0F AE /7); ECX bit 2 UMIP.
       if (subleaf !== 0) return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
-      return { eax: 0, ebx: F7_EBX.FSGSBASE | F7_EBX.SMEP | F7_EBX.CLFLUSHOPT, ecx: F7_ECX.UMIP, edx: 0 };
+      return { eax: 0, ebx: F7_EBX.FSGSBASE | F7_EBX.SMEP | F7_EBX.SMAP | F7_EBX.CLFLUSHOPT, ecx: F7_ECX.UMIP, edx: 0 };
     }
     case 0x0d: {
       // Processor extended state enumeration (Vol. 2A, Table 3-8 leaf 0DH; Vol. 1, 13.2).

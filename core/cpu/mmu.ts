@@ -8,10 +8,10 @@
  * tables, an EPT violation or misconfiguration VM exit for EPT.
  */
 import { NO_TAG, EPTC_SIZE, type Cpu } from './cpu.js';
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX } from './access.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA } from './access.js';
 import { EXIT_REASON } from '../vmx/exit-reasons.js';
 import { VM_EXIT } from './fault.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
+import { AC, CR4_SMAP, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE, PF_VEC, TWO32 } from './regs.js';
 import { MemoryRangeError } from '../memory/physmem.js';
 
 /** hpaPage: host-physical 4-KiB page; perm: TLB permission bits; large: base of the 2-MiB/1-GiB/4-MiB guest page it came from, or -1. */
@@ -153,13 +153,17 @@ export function walk(cpu: Cpu, lin: number, acc: number): WalkResult {
     if (us) {
       perm |= P_UR | (rw ? P_UW : 0) | (nx ? 0 : P_UX);
       if (cpu.cr4 & CR4_SMEP) perm &= ~P_SX;
+      // SMAP: supervisor data accesses to a user page need CPL < 3 and RFLAGS.AC = 1 - explicit ones
+      // and implicit ones alike; an implicit access at CPL 3 never (Vol. 3A 4.6).
+      if (cpu.cr4 & CR4_SMAP) perm = (perm & ~(P_SR | P_SW)) | (perm & P_SR ? P_SRA : 0) | (perm & P_SW ? P_SWA : 0);
     }
-    const need = needBit(acc, user);
+    let need = needBit(acc, user);
+    if (!user && (acc & ACC_X) === 0 && cpu.cpl < 3 && (cpu.flagsRest & AC) !== 0) need |= need === P_SW ? P_SWA : P_SRA;
     if (!(perm & need)) return pageFault(cpu, lin, errBase | PFEC_P);
     // Dirty flag: set on the first write; until then the TLB entry is read-only.
     if (!(leafLo & 0x40)) {
       if (acc & ACC_W) writeEntryLo(cpu, leafGpa, leafLo | 0x40, lin);
-      else perm &= ~(P_SW | P_UW);
+      else perm &= ~(P_SW | P_UW | P_SWA);
     }
     gpa = pageBase + (lo & 0xfff);
   }
@@ -224,6 +228,10 @@ function needBit(acc: number, user: boolean): number {
 
 /** TLB permission mask granted by the last EPT translation. */
 let eptPerm = 0;
+/** TLB permission bits an EPT leaf's combined R/W/X bits allow (supervisor, user and SMAP-override kinds alike). */
+function eptPermOf(rwx: number): number {
+  return ((rwx & 1) ? P_SR | P_UR | P_SRA : 0) | ((rwx & 2) ? P_SW | P_UW | P_SWA : 0) | ((rwx & 4) ? P_SX | P_UX : 0);
+}
 
 /**
  * Translate guest-physical `gpa` through EPT for access `acc`. `final` is
@@ -244,7 +252,7 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, lin: number, li
   if (cpu.eptcTag[slot] === page) {
     const c = cpu.eptcRwx[slot]!;
     if (!((acc & ACC_R && !(c & 1)) || (acc & ACC_W && !(c & 2)) || (acc & ACC_X && !(c & 4)))) {
-      eptPerm = ((c & 1) ? P_SR | P_UR : 0) | ((c & 2) ? P_SW | P_UW : 0) | ((c & 4) ? P_SX | P_UX : 0);
+      eptPerm = eptPermOf(c);
       return cpu.eptcHpa[slot]! + (gpa - page);
     }
   }
@@ -282,7 +290,7 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, lin: number, li
         return eptViolation(cpu, gpa, acc, lin, linValid, final, rwx);
       }
       if (hpa >= cpu.mem.size) throw new MemoryRangeError(hpa, 1, cpu.mem.size);
-      eptPerm = ((rwx & 1) ? P_SR | P_UR : 0) | ((rwx & 2) ? P_SW | P_UW : 0) | ((rwx & 4) ? P_SX | P_UX : 0);
+      eptPerm = eptPermOf(rwx);
       cpu.eptcTag[slot] = page; cpu.eptcHpa[slot] = hpa - (gpa - page); cpu.eptcRwx[slot] = rwx;
       return hpa;
     }

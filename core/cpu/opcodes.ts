@@ -295,6 +295,9 @@ function build(): OpDef[] {
   // CPUID.01H:ECX.MONITOR[bit 3] = 0: MONITOR and MWAIT are #UD (Vol. 2B MONITOR/MWAIT), which has priority over MWAIT/MONITOR exiting.
   add({ op: 0x0f01, reg: 1, mem: false, rm: 0, mn: 'monitor', ops: '', fn: ctl.ud, prefix: NP });
   add({ op: 0x0f01, reg: 1, mem: false, rm: 1, mn: 'mwait', ops: '', fn: ctl.ud, prefix: NP });
+  // CLAC/STAC (CPUID.07H:EBX.SMAP): exec/system.ts.
+  add({ op: 0x0f01, reg: 1, mem: false, rm: 2, mn: 'clac', ops: '', fn: sys.clacStac, arg: 0, prefix: NP });
+  add({ op: 0x0f01, reg: 1, mem: false, rm: 3, mn: 'stac', ops: '', fn: sys.clacStac, arg: 1, prefix: NP });
   // XGETBV/XSETBV (CPUID.01H:ECX.XSAVE; Vol. 2C XGETBV, XSETBV): exec/fpu.ts.
   add({ op: 0x0f01, reg: 2, mem: false, rm: 0, mn: 'xgetbv', ops: '', fn: fpu.xgetbv, prefix: NP });
   add({ op: 0x0f01, reg: 2, mem: false, rm: 1, mn: 'xsetbv', ops: '', fn: fpu.xsetbv, prefix: NP, flags: END });

@@ -249,13 +249,13 @@ export const MEMORY_TYPE_WB = 6;
 /**
  * CR4 bits this processor supports, i.e. the ones that may be 1 in VMX
  * operation (IA32_VMX_CR4_FIXED1). The CPU model's CPUID must agree with this
- * (core/cpu/exec/system.ts CR4_VALID): no PCIDE (CPUID.01H:ECX.PCID = 0) and
- * no SMAP (CPUID.07H:EBX.SMAP = 0), which are #GP(0) to set (Vol. 3A 2.5).
+ * (core/cpu/exec/system.ts CR4_VALID): no PCIDE (CPUID.01H:ECX.PCID = 0),
+ * which is #GP(0) to set (Vol. 3A 2.5).
  */
 export const CR4_SUPPORTED = {
   VME: 1 << 0, PVI: 1 << 1, TSD: 1 << 2, DE: 1 << 3, PSE: 1 << 4, PAE: 1 << 5,
   MCE: 1 << 6, PGE: 1 << 7, PCE: 1 << 8, OSFXSR: 1 << 9, OSXMMEXCPT: 1 << 10, UMIP: 1 << 11,
-  VMXE: 1 << 13, FSGSBASE: 1 << 16, OSXSAVE: 1 << 18, SMEP: 1 << 20,
+  VMXE: 1 << 13, FSGSBASE: 1 << 16, OSXSAVE: 1 << 18, SMEP: 1 << 20, SMAP: 1 << 21,
 } as const;
 
 // ---------------------------------------------------------------------------

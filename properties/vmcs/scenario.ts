@@ -412,7 +412,7 @@ export function buildImage(s: Scenario, caps: VmxCapabilities, eptp: number): Im
   return d.image();
 }
 
-const HOST_CR4_OK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000; // no SMAP (21): not in IA32_VMX_CR4_FIXED1
+const HOST_CR4_OK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
 function buildHost(d: Draft, h: HostChoice | null): void {
   if (!h) {
     d.set('HOST_CR0', 0x8001_0031); d.setNum('HOST_CR3', LAYOUT.eptPml4 + 0x100000); d.set('HOST_CR4', 0x2020);
@@ -437,8 +437,8 @@ function buildHost(d: Draft, h: HostChoice | null): void {
   d.set('HOST_IA32_PAT', patByte(h.pat[0]), patByte(h.pat[1]));
 }
 
-/** Guest CR4 bits that may be set freely (supported, not mode-determined): VME..OSXMMEXCPT but PAE, FSGSBASE, OSXSAVE, SMEP. */
-const CR4_FREE = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000;
+/** Guest CR4 bits that may be set freely (supported, not mode-determined): VME..OSXMMEXCPT but PAE, FSGSBASE, OSXSAVE, SMEP, SMAP. */
+const CR4_FREE = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
 /** Guest CR0 bits that may be set freely: MP, EM, TS, ET, WP, AM, NW, CD. */
 const CR0_FREE = 0x2 | 0x4 | 0x8 | 0x10 | 0x10000 | 0x40000 | 0x2000_0000 | 0x4000_0000;
 /** RFLAGS bits that may be set freely (VM and IF are decided separately; bit 1 is fixed). */

@@ -12,7 +12,7 @@ import { rdmsr, wrmsr } from '../msr.js';
 import {
   RAX, RCX, RDX, R11, IF, IOPL, RF, TF, VM, DF, FLAGS_FIXED1, TWO32, CS, SS, FS, GS, LDTR, TR, UD,
   CR0_PE, CR0_PG, CR0_NE, CR0_TS, CR0_NW, CR0_CD, CR0_WP, CR4_PAE, CR4_TSD, CR4_VMXE, CR4_PGE, CR4_PSE,
-  CR4_SMEP, CR4_FSGSBASE, CR4_DE, CR4_UMIP, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
+  CR4_SMEP, CR4_SMAP, CR4_FSGSBASE, CR4_DE, CR4_UMIP, AC, EFER_LMA, EFER_LME, EFER_SCE, AR_L,
 } from '../regs.js';
 import { ltr, lldt } from '../segments.js';
 import { flushTlbNonGlobal } from '../mmu.js';
@@ -158,9 +158,9 @@ const CR4_FIXED0 = CR4_VMXE;                 // IA32_VMX_CR4_FIXED0 (Vol. 3D, A.
  * CR4 bits this CPU implements (must match IA32_VMX_CR4_FIXED1 and CPUID; Vol. 3A 2.5:
  * setting the bit of a feature CPUID does not report is #GP(0)): VME..OSXMMEXCPT (0-10),
  * UMIP (11, CPUID.07H:ECX[2]), VMXE (13), FSGSBASE (16, CPUID.07H:EBX[0]), OSXSAVE (18),
- * SMEP (20, CPUID.07H:EBX[7]). Not PCIDE (CPUID.01H:ECX.PCID = 0) nor SMAP (CPUID.07H:EBX[20] = 0).
+ * SMEP (20, CPUID.07H:EBX[7]), SMAP (21, CPUID.07H:EBX[20]). Not PCIDE (CPUID.01H:ECX.PCID = 0).
  */
-export const CR4_VALID = 0x152fff;
+export const CR4_VALID = 0x352fff;
 
 /** MOV Rd, CRn (0F 20). */
 export function movFromCr(cpu: Cpu, i: Insn): void {
@@ -250,7 +250,7 @@ export function setCr4(cpu: Cpu, v: number): void {
   if ((cpu.efer & EFER_LMA) && !(v & CR4_PAE)) cpu.gp(0);
   const old = cpu.cr4;
   cpu.cr4 = v | 0;
-  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) cpu.flushTlb();
+  if ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_SMAP)) cpu.flushTlb();
 }
 
 /** CLTS (0F 06): exits when the host owns CR0.TS and its shadow is 1 (Vol. 3C, 26.1.3). */
@@ -437,6 +437,15 @@ export function invlpg(cpu: Cpu, i: Insn): void {
   const a = i.ea(cpu, i);
   if (cpu.ctlProc & PROC_BASED.INVLPG_EXITING) cpu.vmexit(EXIT_REASON.INVLPG, a, i.len);
   cpu.flushTlbPage(a);
+}
+
+// ---- SMAP (CPUID.07H:EBX[20]; Vol. 2A CLAC, Vol. 2B STAC; Vol. 3A 4.6) ----
+
+/** CLAC (0F 01 CA) / STAC (0F 01 CB): clear / set RFLAGS.AC; #UD at CPL > 0. */
+export function clacStac(cpu: Cpu, i: Insn): void {
+  if (cpu.cpl !== 0) cpu.fault(UD);
+  if (i.arg === 1) cpu.flagsRest |= AC; else cpu.flagsRest &= ~AC;
+  cpu.dataPerms();
 }
 
 // ---- FSGSBASE (CPUID.07H:EBX[0]; Vol. 2C RDFSBASE/RDGSBASE, WRFSBASE/WRGSBASE) ----

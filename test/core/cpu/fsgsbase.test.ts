@@ -3,8 +3,8 @@
  * CR4.FSGSBASE) and the CR4/CPUID consistency around it (Vol. 3A 2.5: a CR4
  * bit of a feature CPUID does not report is reserved, #GP(0) to set):
  * CPUID.07H:EBX[0] = 1, CR4.FSGSBASE (16) settable; CR4.PCIDE (17, CPUID.01H:
- * ECX[17] = 0) and CR4.SMAP (21, CPUID.07H:EBX[20] = 0) are not, neither by
- * MOV to CR4 nor in IA32_VMX_CR4_FIXED1 (Vol. 3D, A.8).
+ * ECX[17] = 0) is not, neither by MOV to CR4 nor in IA32_VMX_CR4_FIXED1
+ * (Vol. 3D, A.8). (CR4.SMAP is implemented: smap.test.)
  * The native differential (properties/cpu-native.ts, K_FSGS) compares the
  * instructions with the host at CPL 3, WR followed by an RD.
  */
@@ -14,7 +14,7 @@ import { NATIVE_SCRATCH_BASE as S, makeNativeState, getGpr, type NativeCase } fr
 import { Cpu1, type Cpu1Options } from '../../../properties/harness/cpu1.js';
 import { siliconCpuid } from '../../../core/cpu/cpuid.js';
 import { setCr4, CR4_VALID } from '../../../core/cpu/exec/system.js';
-import { CR4_FSGSBASE, CR4_PCIDE, CR4_SMAP, CR4_VMXE, FS, GS } from '../../../core/cpu/regs.js';
+import { CR4_FSGSBASE, CR4_PCIDE, CR4_VMXE, FS, GS } from '../../../core/cpu/regs.js';
 import { DEFAULT_CAPABILITY_MSRS, MSR } from '../../../core/vmx/capabilities.js';
 
 const UD = 6, GP = 13;
@@ -27,21 +27,20 @@ const RDFSBASE_EAX = [0xf3, 0x0f, 0xae, 0xc0];
 const WRFSBASE_RAX = [0xf3, 0x48, 0x0f, 0xae, 0xd0], WRGSBASE_RAX = [0xf3, 0x48, 0x0f, 0xae, 0xd8];
 const WRFSBASE_EAX = [0xf3, 0x0f, 0xae, 0xd0];
 
-test('CPUID.07H:EBX[0] advertises FSGSBASE; CR4_VALID and IA32_VMX_CR4_FIXED1 agree: FSGSBASE yes, PCIDE and SMAP no', () => {
+test('CPUID.07H:EBX[0] advertises FSGSBASE; CR4_VALID and IA32_VMX_CR4_FIXED1 agree: FSGSBASE yes, PCIDE no', () => {
   assert.is(siliconCpuid(7, 0).ebx & 1, 1);
-  assert.is(siliconCpuid(7, 0).ebx & (1 << 20), 0, 'no SMAP');
   assert.is(siliconCpuid(1, 0).ecx & (1 << 17), 0, 'no PCID');
   const fixed1 = DEFAULT_CAPABILITY_MSRS.get(MSR.IA32_VMX_CR4_FIXED1)!;
   assert.is(fixed1.lo >>> 0, CR4_VALID >>> 0, 'the bits MOV to CR4 accepts are the bits VMX allows');
   assert.is(fixed1.lo & CR4_FSGSBASE, CR4_FSGSBASE);
-  assert.is(fixed1.lo & (CR4_PCIDE | CR4_SMAP), 0);
+  assert.is(fixed1.lo & CR4_PCIDE, 0);
 });
 
-test('MOV to CR4: FSGSBASE is accepted, PCIDE and SMAP are #GP(0) (Vol. 3A 2.5)', () => {
+test('MOV to CR4: FSGSBASE is accepted, PCIDE is #GP(0) (Vol. 3A 2.5)', () => {
   const cpu = new Cpu1().cpu;
   setCr4(cpu, cpu.cr4 | CR4_VMXE | CR4_FSGSBASE);
   assert.is(cpu.cr4 & CR4_FSGSBASE, CR4_FSGSBASE);
-  for (const bit of [CR4_PCIDE, CR4_SMAP]) {
+  for (const bit of [CR4_PCIDE]) {
     const before = cpu.cr4;
     assert.throws(() => setCr4(cpu, cpu.cr4 | bit));
     assert.is(cpu.cr4, before, 'CR4 unchanged');

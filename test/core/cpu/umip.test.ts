@@ -53,7 +53,7 @@ test('MOV to CR4 accepts UMIP; IA32_VMX_CR4_FIXED1 allows it; CPUID.(7,0) advert
   const l7 = siliconCpuid(7, 0);
   assert.is(l7.eax, 0, 'no sub-leaves beyond 0');
   assert.is(l7.ecx & (1 << 2), 1 << 2, 'ECX[2] UMIP');
-  assert.is(l7.ebx, 1 | (1 << 7) | (1 << 23), 'EBX[0] FSGSBASE, [7] SMEP, [23] CLFLUSHOPT, nothing else (no SMAP, bit 20)');
+  assert.is(l7.ebx, 1 | (1 << 7) | (1 << 20) | (1 << 23), 'EBX[0] FSGSBASE, [7] SMEP, [20] SMAP, [23] CLFLUSHOPT, nothing else');
   assert.equal(siliconCpuid(7, 1), { eax: 0, ebx: 0, ecx: 0, edx: 0 }, 'sub-leaf 1: nothing');
 });
 

@@ -147,8 +147,8 @@ test('CR0/CR4 fixed bits (A.7, A.8)', () => {
   assert.is(rd(MSR.IA32_VMX_CR0_FIXED1).lo, 0xffff_ffff);
   assert.is(rd(MSR.IA32_VMX_CR0_FIXED1).hi, 0);
   assert.is(rd(MSR.IA32_VMX_CR4_FIXED0).lo, 0x2000); // VMXE
-  // VME..OSXMMEXCPT (0-10), UMIP (11), VMXE (13), FSGSBASE (16), OSXSAVE (18), SMEP (20); no PCIDE (17) or SMAP (21): CPUID has neither
-  assert.is(rd(MSR.IA32_VMX_CR4_FIXED1).lo, 0xfff | 0x2000 | 0x5_0000 | 0x10_0000);
+  // VME..OSXMMEXCPT (0-10), UMIP (11), VMXE (13), FSGSBASE (16), OSXSAVE (18), SMEP (20), SMAP (21); no PCIDE (17): CPUID.01H:ECX.PCID = 0
+  assert.is(rd(MSR.IA32_VMX_CR4_FIXED1).lo, 0xfff | 0x2000 | 0x5_0000 | 0x30_0000);
   for (const [f0, f1] of [[MSR.IA32_VMX_CR0_FIXED0, MSR.IA32_VMX_CR0_FIXED1], [MSR.IA32_VMX_CR4_FIXED0, MSR.IA32_VMX_CR4_FIXED1]] as const) {
     assert.is(((rd(f0).lo & ~rd(f1).lo) >>> 0), 0, 'fixed-1 bits are allowed to be 1');
   }
