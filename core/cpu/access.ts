@@ -8,3 +8,13 @@ export const P_SR = 1, P_SW = 2, P_SX = 4, P_UR = 8, P_UW = 16, P_UX = 32;
  * supervisor accesses, always a walk, check CPL < 3 and AC themselves: mmu.ts).
  */
 export const P_SRA = 64, P_SWA = 128;
+
+/**
+ * Alignment checking (Vol. 3A 6.15 "Interrupt 17 - Alignment Check Exception (#AC)": CR0.AM = 1,
+ * RFLAGS.AC = 1, CPL 3). Data reads and writes tell the translation path their size (ACC_SZ*, ignored
+ * by the walk); while checking is on, the user's permR/permW are P_ACU, a bit no TLB entry has, so
+ * every such access takes Cpu.translate, which raises #AC(0) for a misaligned one first. The TLB hit
+ * path is unchanged.
+ */
+export const ACC_SZ2 = 16, ACC_SZ4 = 32, ACC_SZ8 = 64;
+export const P_ACU = 256;

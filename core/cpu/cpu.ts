@@ -16,7 +16,7 @@ import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { LF_NONE, getArith, setArith, type LazyFlags } from './flags.js';
 import {
   CS, SS, FS, RSP, ARITH_FLAGS, FLAGS_FIXED1, TWO32, TF, RF, AC,
-  CR0_PG, CR0_PE, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC,
+  CR0_PG, CR0_PE, CR0_AM, EFER_LMA, EFER_LME, AR_L, AR_DB, AR_DPL_SHIFT, GP, SS_VEC, AC_VEC,
 } from './regs.js';
 import { SYNC_NONE, SYNC_FULL, type Insn } from './insn.js';
 import { Block, buildBlock, compileBlock, JIT_THRESHOLD, ripHex, hexBytes } from './block.js';
@@ -28,7 +28,7 @@ import { DebugState, stepDebug, watchAccess, DR6_FIXED1, DR7_FIXED1, DR7_ENABLES
 /** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
 const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
 
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA } from './access.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, ACC_SZ2, ACC_SZ4, ACC_SZ8, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA, P_ACU } from './access.js';
 export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 
 const TLB_BITS = 12;
@@ -200,8 +200,16 @@ export class Cpu implements LazyFlags {
   /** permR/permW for the CPL and, at CPL < 3, RFLAGS.AC (SMAP: access.ts P_SRA/P_SWA). Call when AC changes. */
   dataPerms(): void {
     const user = this.cpl === 3, ac = (this.flagsRest & AC) !== 0;
-    this.permR = user ? P_UR : ac ? P_SR | P_SRA : P_SR;
-    this.permW = user ? P_UW : ac ? P_SW | P_SWA : P_SW;
+    // Alignment checking (access.ts P_ACU): CPL 3 with CR0.AM and RFLAGS.AC.
+    this.acCheck = user && ac && (this.cr0 & CR0_AM) !== 0;
+    this.permR = user ? (this.acCheck ? P_ACU : P_UR) : ac ? P_SR | P_SRA : P_SR;
+    this.permW = user ? (this.acCheck ? P_ACU : P_UW) : ac ? P_SW | P_SWA : P_SW;
+  }
+  /** Whether data accesses are alignment-checked (CPL 3, CR0.AM, RFLAGS.AC; set by dataPerms). */
+  acCheck = false;
+  /** #AC(0) for a misaligned access of mask+1 bytes when alignment checking is on (Vol. 3A 6.15). */
+  private alignCheck(lin: number, mask: number): void {
+    if (this.acCheck && (lin & mask) !== 0) this.fault(AC_VEC, 0);
   }
 
   // =====================================================================
@@ -273,6 +281,8 @@ export class Cpu implements LazyFlags {
   // =====================================================================
   /** Translate a linear address for an access; fills the TLB; returns the host-physical address. */
   translate(lin: number, acc: number): number {
+    // Sized data accesses under alignment checking all come here (P_ACU): misaligned ones are #AC(0).
+    if ((acc & (ACC_SZ2 | ACC_SZ4 | ACC_SZ8)) !== 0) this.alignCheck(lin, acc & ACC_SZ8 ? 7 : acc & ACC_SZ4 ? 3 : 1);
     const r: WalkResult = walk(this, lin, acc);
     this.chainGen++;
     const base = lin - (lin & 0xfff);
@@ -308,29 +318,32 @@ export class Cpu implements LazyFlags {
   read16(lin: number): number {
     const off = lin & 0xfff;
     if (off > 4094) {
+      this.alignCheck(lin, 1);
       if (this.mode !== 8 && lin > TWO32 - 2) this.segWrap();
       return this.read8(lin) | (this.read8(this.linAdd(lin, 1)) << 8);
     }
-    return this.dv.getUint16(this.hpaFor(lin, ACC_R, this.permR), true);
+    return this.dv.getUint16(this.hpaFor(lin, ACC_R | ACC_SZ2, this.permR), true);
   }
   read32(lin: number): number {
     const off = lin & 0xfff;
     if (off > 4092) {
+      this.alignCheck(lin, 3);
       if (this.mode !== 8 && lin > TWO32 - 4) this.segWrap();
       return this.read16(lin) | (this.read16(this.linAdd(lin, 2)) << 16);
     }
-    return this.dv.getInt32(this.hpaFor(lin, ACC_R, this.permR), true);
+    return this.dv.getInt32(this.hpaFor(lin, ACC_R | ACC_SZ4, this.permR), true);
   }
   /** 64-bit read: returns the low half, leaves the high half in `th`. */
   read64(lin: number): number {
     const off = lin & 0xfff;
     if (off > 4088) {
+      this.alignCheck(lin, 7);
       if (this.mode !== 8 && lin > TWO32 - 8) this.segWrap();
       const l = this.read32(lin);
       this.th = this.read32(this.linAdd(lin, 4));
       return l;
     }
-    const pa = this.hpaFor(lin, ACC_R, this.permR);
+    const pa = this.hpaFor(lin, ACC_R | ACC_SZ8, this.permR);
     this.th = this.dv.getInt32(pa + 4, true);
     return this.dv.getInt32(pa, true);
   }
@@ -346,7 +359,7 @@ export class Cpu implements LazyFlags {
 
   /** Host-physical address of a write of `len` bytes within one page, checking code pages. */
   private wpa(lin: number, len: number): number {
-    const pa = this.hpaFor(lin, ACC_W, this.permW);
+    const pa = this.hpaFor(lin, ACC_W | (len === 8 ? ACC_SZ8 : len === 4 ? ACC_SZ4 : len === 2 ? ACC_SZ2 : 0), this.permW);
     const page = pa >>> 12;
     this.dirty[page] = 1;
     if (this.codePages[page]) this.invalidateCode(pa, len);
@@ -371,6 +384,7 @@ export class Cpu implements LazyFlags {
   }
   /** A write that crosses a page boundary: both pages are checked before any byte is written. */
   private writeSplit(lin: number, len: number, lo: number, hi: number): void {
+    this.alignCheck(lin, len - 1);
     if (this.mode !== 8 && lin > TWO32 - len) this.segWrap();
     const first = 4096 - (lin & 0xfff);
     const pa1 = this.wpa(lin, first);

@@ -111,7 +111,7 @@ const cmpsBody: Body = (cpu, i, d) => {
  */
 function repBulk(cpu: Cpu, i: Insn): boolean {
   // The reference interpreter (cpu.fast = false) keeps the element loop: tests compare the two.
-  return cpu.fast && i.rep !== 0 && i.asz === 8 && (cpu.flagsRest & DF) === 0 && (cpu.ctlProc & MONITOR_TRAP_FLAG) === 0;
+  return cpu.fast && !cpu.acCheck && i.rep !== 0 && i.asz === 8 && (cpu.flagsRest & DF) === 0 && (cpu.ctlProc & MONITOR_TRAP_FLAG) === 0;
 }
 /** Elements left in RCX, capped at `cap` (RCX may exceed 2^53 in halves). */
 function countUpTo(cpu: Cpu, cap: number): number {

@@ -239,6 +239,7 @@ export function setCr0(cpu: Cpu, v: number): void {
   if (!(v & CR0_PG) && (old & CR0_PG) && cpu.mode === 8) cpu.gp(0);
   if ((v & CR0_PG) && !(old & CR0_PG) && (cpu.efer & EFER_LME) && (cpu.segAr[CS]! & AR_L)) cpu.gp(0);
   cpu.cr0 = v | 0;
+  if ((old ^ v) & (1 << 18)) cpu.dataPerms(); // CR0.AM: alignment checking at CPL 3 (Vol. 3A 2.5, 6.15)
   if ((old ^ v) & (CR0_PG | CR0_PE | CR0_WP)) {
     cpu.pagingChanged();
     cpu.updateMode();
