@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_DIGEST_EVERY } from '../core/hv/machine.js';
 import { RUN_OPTIONS, guestSpecFrom, serialToStdout, summarize, stopStatus, failureContext } from './run.js';
 import { recordTrace } from './session.js';
-import { CliError, intOption } from './common.js';
+import { CliError, intOption, progressLine } from './common.js';
 
 export const RECORD_USAGE = `usage: hvtrace record <guest image> -o TRACE.hvt [run options] [--digest-every N]
 
@@ -25,7 +25,10 @@ export function recordCommand(argv: string[]): number {
   const spec = guestSpecFrom(values, positionals);
   const digestEvery = intOption('digest-every', values['digest-every'], DEFAULT_DIGEST_EVERY);
   const out = serialToStdout();
-  const r = recordTrace(spec, values.output, digestEvery, values.quiet ? (b) => out.tail.put(b) : out.put);
+  // With the guest's console quiet, a terminal shows the run's progress instead.
+  const progress = values.quiet ? progressLine('record') : { onProgress: null, done: () => undefined };
+  const r = recordTrace(spec, values.output, digestEvery, values.quiet ? (b) => out.tail.put(b) : out.put, undefined, (m) => { m.onProgress = progress.onProgress; });
+  progress.done();
   out.flush();
   process.stderr.write(`hvtrace: ${summarize(r.run, r.seconds)}\n`);
   process.stderr.write(failureContext(r.run, out.tail));

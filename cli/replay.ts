@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { formatDivergence } from '../replay/index.js';
 import { replayTrace } from './session.js';
-import { CliError } from './common.js';
+import { CliError, progressLine } from './common.js';
 
 export const REPLAY_USAGE = `usage: hvtrace replay TRACE.hvt [--kernel PATH] [--initrd PATH] [--disk PATH]
 
@@ -23,7 +23,12 @@ export function replayCommand(argv: string[]): number {
   if (values.help) { process.stdout.write(REPLAY_USAGE + '\n'); return 0; }
   if (positionals.length !== 1) throw new CliError(positionals.length ? `unexpected argument '${positionals[1]}'` : 'replay needs a trace file');
   const path = positionals[0]!;
-  const r = replayTrace(path, { ...(values.kernel ? { kernel: values.kernel } : {}), ...(values.initrd ? { initrd: values.initrd } : {}), ...(values.disk ? { disk: values.disk } : {}) });
+  const progress = progressLine('replay');
+  const r = replayTrace(path, {
+    ...(values.kernel ? { kernel: values.kernel } : {}), ...(values.initrd ? { initrd: values.initrd } : {}), ...(values.disk ? { disk: values.disk } : {}),
+    customize: (m) => { m.onProgress = progress.onProgress; },
+  });
+  progress.done();
   switch (r.kind) {
     case 'ok':
       process.stderr.write(`hvtrace: replay OK: ${r.events} events checked bit-exactly, ${r.run.instructions} instructions, ${r.seconds.toFixed(2)} s (${r.run.stop.message})\n`);

@@ -14,7 +14,7 @@ import { CliError } from './common.js';
 
 export interface RecordResult { readonly run: RunResult; readonly stats: TraceWriteStats; readonly seconds: number }
 
-export function recordTrace(spec: GuestSpec, out: string, digestEvery: number, serial: (b: number) => void = () => undefined, chunkEvents?: number): RecordResult {
+export function recordTrace(spec: GuestSpec, out: string, digestEvery: number, serial: (b: number) => void = () => undefined, chunkEvents?: number, customize?: (m: Machine) => void): RecordResult {
   let writer: TraceWriter;
   try { writer = TraceWriter.open(out, headerFor(spec, out, digestEvery), chunkEvents ? { chunkEvents } : {}); } catch (e) {
     if (e instanceof TraceError) throw new CliError(e.message);
@@ -22,6 +22,7 @@ export function recordTrace(spec: GuestSpec, out: string, digestEvery: number, s
   }
   try {
     const m = buildMachine(spec, serial, writer, digestEvery);
+    customize?.(m);
     const t0 = process.hrtime.bigint();
     const run = m.run();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

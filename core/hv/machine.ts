@@ -53,6 +53,8 @@ export interface MachineOptions {
 export const DEFAULT_RTC_START = '2026-01-01T00:00:00Z';
 
 export const DEFAULT_DIGEST_EVERY = 1000;
+/** Instructions between Machine.onProgress calls. */
+export const PROGRESS_STEP = 50_000_000;
 
 /** VM-entry interruption information injecting an NMI: vector 2, type 2 (NMI), valid (Vol. 3C 25.8.3, 27.6.1). */
 const NMI_INJECTION = (0x80000000 | (2 << 8) | 2) >>> 0;
@@ -91,6 +93,12 @@ export class Machine {
   /** Budget end in virtual time. */
   readonly budgetEnd: number;
   private launched = false;
+  /**
+   * Called between VM exits once every PROGRESS_STEP instructions (at the first exit past each
+   * step: nothing is added to the run, so a run with and without it records the same events).
+   */
+  onProgress: ((instructions: number) => void) | null = null;
+  private nextProgress = 0;
   /** Events emitted so far (digests not counted). */
   private events = 0;
   readonly digestEvery: number;
@@ -281,6 +289,10 @@ export class Machine {
       return { stop: s, instructions: this.cpu.icount, exits: this.exitCounts };
     };
     for (;;) {
+      if (this.onProgress !== null && this.cpu.icount >= this.nextProgress) {
+        this.nextProgress = this.cpu.icount + PROGRESS_STEP;
+        this.onProgress(this.cpu.icount);
+      }
       this.engine.kickAt = Math.min(this.budgetEnd, this.clock.next());
       if (this.launched) this.prepareEntry();
       try {

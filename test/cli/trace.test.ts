@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordTrace, replayTrace } from '../../cli/session.js';
 import { TraceReader } from '../../replay/index.js';
+import { PROGRESS_STEP } from '../../core/hv/machine.js';
 import { CliError } from '../../cli/common.js';
 import type { GuestSpec } from '../../cli/run.js';
 import { repoPath } from '../helpers/repo.js';
@@ -30,6 +31,18 @@ test('a machine option in the header (no x2APIC) is rebuilt by replay; default m
   assert.is(hb.x2apic, undefined, 'absent for the default machine (golden traces keep their bytes)');
   const r = replayTrace(a);
   assert.is(r.kind, 'ok', r.kind === 'divergence' ? r.error.message : r.kind);
+});
+
+test('progress reporting (Machine.onProgress) sees the run advance and changes nothing in the trace', () => {
+  const a = join(tmp, 'alu-a.hvt'), b = join(tmp, 'alu-b.hvt');
+  const alu: GuestSpec = { kernelPath: repoPath('guests', 'bench-alu.elf'), memMiB: 16, maxInstructions: 200_000_000 };
+  const seen: number[] = [];
+  recordTrace(alu, a, 1000, () => undefined, undefined, (m) => { m.onProgress = (n) => seen.push(n); });
+  recordTrace(alu, b, 1000);
+  assert.ok(seen.length >= 2, `called at the start and past ${PROGRESS_STEP} instructions: ${seen.join(', ')}`);
+  assert.is(seen[0], 0);
+  assert.ok(seen[1]! >= PROGRESS_STEP, 'the second call comes after a step');
+  assert.ok(readFileSync(a).equals(readFileSync(b)), 'the same bytes with and without progress');
 });
 
 test('every golden trace in traces/ replays bit-exactly', () => {
