@@ -68,10 +68,26 @@ export class MachineGuestAccess implements GuestAccess, PhysAccess {
   translate(lin: number, acc: Access, out: Translation): boolean {
     return translateLinear(this.regs, this, lin, acc, out);
   }
-  /** Host-physical address of guest-physical `gpa` for `acc`, or -1 (not RAM). */
+  /**
+   * Host-physical address of guest-physical `gpa` for `acc`, or -1 (not RAM). An instance serves one
+   * VM exit, during which the EPT cannot change: the last few page translations are kept (a paging
+   * entry's two halves, and the upper levels shared by the fetch and data walks, hit them).
+   */
   hpa(gpa: number, acc: Access = ACC_READ): number {
-    return eptTranslate(this.hostRead, this.eptp, gpa, acc);
+    const page = gpa - (gpa % 4096);
+    for (let k = 0; k < 4; k++) if (this.cPage[k] === page && this.cAcc[k] === acc) return this.cHpa[k]! + (gpa - page);
+    const h = eptTranslate(this.hostRead, this.eptp, gpa, acc);
+    if (h >= 0) {
+      const k = this.cNext;
+      this.cNext = (k + 1) & 3;
+      this.cPage[k] = page; this.cAcc[k] = acc; this.cHpa[k] = h - (gpa - page);
+    }
+    return h;
   }
+  private readonly cPage = [-1, -1, -1, -1];
+  private readonly cAcc = [0, 0, 0, 0];
+  private readonly cHpa = [0, 0, 0, 0];
+  private cNext = 0;
   isRam(gpa: number): boolean { return this.hpa(gpa) >= 0; }
 
   readRam(gpa: number, size: AccessSize): MmioValue {
