@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import {
   isBzImage, parseSetupHeader, payloadFormat, findPayload, decompressPayload, extractVmlinux, kernelImage, resolveKernel, BzImageError,
 } from '../../../core/boot/bzimage.js';
+import { elf } from '../../helpers/pvh-elf.js';
 import { LZ4_LEGACY_MAGIC } from '../../../core/boot/lz4.js';
 
 const le32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
@@ -31,35 +32,6 @@ function bz(payload: Uint8Array, o: { setupSects?: number; version?: number; pay
   return b;
 }
 
-const ENTRY = 0x100000;
-/** A minimal ELF64 with one PT_LOAD at ENTRY and (unless left out) the Xen PVH entry note (as test/cli/run.test.ts). */
-function elf(code: readonly number[], withNote = true): Uint8Array {
-  const EH = 64, PH = 56, phnum = withNote ? 2 : 1;
-  const noteOff = EH + PH * phnum, noteSize = 20, codeOff = 0x100;
-  const b = new Uint8Array(codeOff + code.length);
-  const dv = new DataView(b.buffer);
-  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  dv.setUint16(16, 2, true); dv.setUint16(18, 62, true); dv.setUint32(20, 1, true);
-  dv.setBigUint64(24, BigInt(ENTRY), true); dv.setBigUint64(32, BigInt(EH), true);
-  dv.setUint16(52, EH, true); dv.setUint16(54, PH, true); dv.setUint16(56, phnum, true);
-  const ph = (i: number, type: number, flags: number, off: number, addr: number, size: number, align: number): void => {
-    const o = EH + i * PH;
-    dv.setUint32(o, type, true); dv.setUint32(o + 4, flags, true);
-    dv.setBigUint64(o + 8, BigInt(off), true);
-    dv.setBigUint64(o + 16, BigInt(addr), true); dv.setBigUint64(o + 24, BigInt(addr), true);
-    dv.setBigUint64(o + 32, BigInt(size), true); dv.setBigUint64(o + 40, BigInt(size), true);
-    dv.setBigUint64(o + 48, BigInt(align), true);
-  };
-  ph(0, 1, 5, codeOff, ENTRY, code.length, 0x1000);
-  if (withNote) {
-    ph(1, 4, 4, noteOff, 0, noteSize, 4);
-    dv.setUint32(noteOff, 4, true); dv.setUint32(noteOff + 4, 4, true); dv.setUint32(noteOff + 8, 18, true);
-    b.set([0x58, 0x65, 0x6e, 0x00], noteOff + 12);
-    dv.setUint32(noteOff + 16, ENTRY, true);
-  }
-  b.set(code, codeOff);
-  return b;
-}
 
 /** An LZ4 legacy frame of literal-only blocks (at most 8 MiB each) plus the kernel's trailing size. */
 function lz4Literal(data: Uint8Array): Uint8Array {
