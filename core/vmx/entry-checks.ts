@@ -407,6 +407,9 @@ rule('ctl.entry.smm-outside-smm', 'outside SMM (always, here), "entry to SMM" is
 rule('ctl.entry.dual-monitor-outside-smm', 'outside SMM (always, here), "deactivate dual-monitor treatment" is 0', (c) => (c.entry & ENTRY.DEACTIVATE_DUAL_MONITOR_TREATMENT) === 0);
 
 // ===== 27.2.2 Checks on Host Control Registers, MSRs, and SSP (VMfailValid 8) =====
+/** IA32_PERF_GLOBAL_CTRL / IA32_EFER field values with no reserved bit set (host and guest rules share them). */
+const perfOk = (c: CheckContext, f: number): boolean => (lo(c, f) & ~PERF_VALID_LO) === 0 && (hi(c, f) & ~PERF_VALID_HI) === 0;
+const eferReservedOk = (c: CheckContext, f: number): boolean => hi(c, f) === 0 && (lo(c, f) & ~EFER_VALID) === 0;
 section('host', S_HOST_CR);
 rule('host.cr0.fixed0', 'host CR0 sets every bit IA32_VMX_CR0_FIXED0 requires', (c) => fixed0Ok(c, MSR.IA32_VMX_CR0_FIXED0, F.H_CR0));
 rule('host.cr0.fixed1', 'host CR0 sets no bit IA32_VMX_CR0_FIXED1 leaves 0 (bits 63:32 included)', (c) => fixed1Ok(c, MSR.IA32_VMX_CR0_FIXED1, F.H_CR0));
@@ -416,13 +419,13 @@ rule('host.cr3.width', 'host CR3 bits 63:N are 0 (N = physical-address width)', 
 rule('host.sysenter-esp.canonical', 'the host IA32_SYSENTER_ESP field is canonical', (c) => canonical(c, F.H_SYSENTER_ESP));
 rule('host.sysenter-eip.canonical', 'the host IA32_SYSENTER_EIP field is canonical', (c) => canonical(c, F.H_SYSENTER_EIP));
 rule('host.perf-global-ctrl.reserved', 'with the "load IA32_PERF_GLOBAL_CTRL" VM-exit control, reserved bits of the host field are 0',
-  (c) => (c.exit & EXIT.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || ((lo(c, F.H_PERF) & ~PERF_VALID_LO) === 0 && (hi(c, F.H_PERF) & ~PERF_VALID_HI) === 0));
+  (c) => (c.exit & EXIT.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || perfOk(c, F.H_PERF));
 rule('host.pat', 'with the "load IA32_PAT" VM-exit control, every byte of the host IA32_PAT field is 0, 1, 4, 5, 6 or 7',
   (c) => (c.exit & EXIT.LOAD_IA32_PAT) === 0 || patOk(lo(c, F.H_PAT), hi(c, F.H_PAT)));
 const loadHostEfer = (c: CheckContext): boolean => (c.exit & EXIT.LOAD_IA32_EFER) !== 0;
 const hostAs = (c: CheckContext): boolean => (c.exit & EXIT.HOST_ADDRESS_SPACE_SIZE) !== 0;
 rule('host.efer.reserved', 'with the "load IA32_EFER" VM-exit control, reserved bits of the host IA32_EFER field are 0',
-  (c) => !loadHostEfer(c) || (hi(c, F.H_EFER) === 0 && (lo(c, F.H_EFER) & ~EFER_VALID) === 0));
+  (c) => !loadHostEfer(c) || eferReservedOk(c, F.H_EFER));
 rule('host.efer.lma', 'with the "load IA32_EFER" VM-exit control, host IA32_EFER.LMA equals "host address-space size"',
   (c) => !loadHostEfer(c) || ((lo(c, F.H_EFER) & 0x400) !== 0) === hostAs(c));
 rule('host.efer.lme', 'with the "load IA32_EFER" VM-exit control, host IA32_EFER.LME equals "host address-space size"',
@@ -472,12 +475,12 @@ rule('guest.dr7.high', 'with "load debug controls", bits 63:32 of the DR7 field 
 rule('guest.sysenter-esp.canonical', 'the guest IA32_SYSENTER_ESP field is canonical', (c) => canonical(c, F.G_SYSENTER_ESP));
 rule('guest.sysenter-eip.canonical', 'the guest IA32_SYSENTER_EIP field is canonical', (c) => canonical(c, F.G_SYSENTER_EIP));
 rule('guest.perf-global-ctrl.reserved', 'with the "load IA32_PERF_GLOBAL_CTRL" VM-entry control, reserved bits of the guest field are 0',
-  (c) => (c.entry & ENTRY.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || ((lo(c, F.G_PERF) & ~PERF_VALID_LO) === 0 && (hi(c, F.G_PERF) & ~PERF_VALID_HI) === 0));
+  (c) => (c.entry & ENTRY.LOAD_IA32_PERF_GLOBAL_CTRL) === 0 || perfOk(c, F.G_PERF));
 rule('guest.pat', 'with the "load IA32_PAT" VM-entry control, every byte of the guest IA32_PAT field is 0, 1, 4, 5, 6 or 7',
   (c) => (c.entry & ENTRY.LOAD_IA32_PAT) === 0 || patOk(lo(c, F.G_PAT), hi(c, F.G_PAT)));
 const loadGuestEfer = (c: CheckContext): boolean => (c.entry & ENTRY.LOAD_IA32_EFER) !== 0;
 rule('guest.efer.reserved', 'with the "load IA32_EFER" VM-entry control, reserved bits of the guest IA32_EFER field are 0',
-  (c) => !loadGuestEfer(c) || (hi(c, F.G_EFER) === 0 && (lo(c, F.G_EFER) & ~EFER_VALID) === 0));
+  (c) => !loadGuestEfer(c) || eferReservedOk(c, F.G_EFER));
 rule('guest.efer.lma', 'with the "load IA32_EFER" VM-entry control, guest IA32_EFER.LMA equals "IA-32e mode guest"',
   (c) => !loadGuestEfer(c) || ((lo(c, F.G_EFER) & 0x400) !== 0) === ia32e(c));
 rule('guest.efer.lme', 'with the "load IA32_EFER" VM-entry control and guest CR0.PG = 1, guest IA32_EFER.LME equals LMA',
