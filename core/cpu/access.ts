@@ -18,3 +18,7 @@ export const P_SRA = 64, P_SWA = 128;
  */
 export const ACC_SZ2 = 16, ACC_SZ4 = 32, ACC_SZ8 = 64;
 export const P_ACU = 256;
+
+/** The software TLB (Cpu.tlbTag/tlbHpa/tlbPerm): direct-mapped by linear page number. */
+export const TLB_BITS = 12;
+export const TLB_MASK = (1 << TLB_BITS) - 1;

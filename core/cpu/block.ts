@@ -11,7 +11,8 @@ import type { Cpu } from './cpu.js';
 import { ACC_X } from './access.js';
 import { CPU_FAULT, VM_EXIT, UnimplementedError } from './fault.js';
 import { decode, decodeStatus, DEC_GP, DEC_SHORT, DEC_UD, DEC_UNIMPL } from './decoder.js';
-import { IF_BLOCK_END, SYNC_NONE, SYNC_NEXT, SYNC_FULL, isPure, isRegOnly, isNextOnly, specialize, addrForm, type Insn } from './insn.js';
+import { IF_BLOCK_END, SYNC_NONE, SYNC_NEXT, SYNC_FULL, isPure, isNextOnly, specialize, type Insn } from './insn.js';
+import { compileBlock as compileInsns } from './jit.js';
 import { specializeEa } from './ea.js';
 import { GP, UD } from './regs.js';
 
@@ -71,58 +72,14 @@ function tuneV8(): void {
   setFlagsFromString('--max-inlined-bytecode-size-cumulative=3000');
 }
 
-/** Restore rip and icount for instruction k of insns that threw (the fast loop's catch). */
-function fixUp(cpu: Cpu, insns: Insn[], k: number, rip: number, ic0: number): void {
-  const i = insns[k]!;
-  if (i.sync !== SYNC_FULL) { cpu.rip = rip + i.off; cpu.icount = ic0 + k; }
-}
-
 /**
- * Compile a block into one JS function (new Function): straight-line calls
- * of its handlers, each a call site of its own (monomorphic, so V8 can
- * inline it), with the stores the fast loop makes around them. A handler
- * with an address form (insn.ts) gets its EA from a call site of its own too. Deterministic:
- * the code depends only on the decoded block; it is dropped with the block.
+ * Compile a block into one JS function (jit.ts: inline code for common
+ * forms, handler calls for the rest). Deterministic: the code depends only
+ * on the decoded block; it is dropped with the block.
  */
 export function compileBlock(b: Block): CompiledBlock {
   if (!v8Tuned) tuneV8();
-  const insns = b.insns;
-  const n = insns.length;
-  const last = insns[n - 1]!;
-  // A block ending in a relative jump to its own start loops inside the function (see below).
-  const selfLoop = (last.op === 0xeb || last.op === 0xe9 || (last.op & 0x1f0) === 0x70 || (last.op & 0x1f0) === 0x180) && last.next + last.imm === 0;
-  let src = '';
-  const fa = insns.map((i) => (i.mod !== 3 ? addrForm(i.fn) : undefined));
-  for (let k = 0; k < n; k++) {
-    src += fa[k] !== undefined ? `const f${k} = FA[${k}], e${k} = I[${k}].ea, i${k} = I[${k}];\n` : `const f${k} = I[${k}].fn, i${k} = I[${k}];\n`;
-  }
-  src += 'return function block(cpu, rip, ic0, stopAt, loop) {\n let k = 0;\n';
-  if (selfLoop) src += ' const gen = cpu.chainGen, px = cpu.permX;\n';
-  src += ' try {\n';
-  if (selfLoop) src += ' for (;;) {\n  k = 0;\n';
-  for (let k = 0; k < n; k++) {
-    const i = insns[k]!;
-    if (k > 0) src += `  k = ${k};\n`;
-    if (i.sync === SYNC_FULL) src += `  cpu.rip = rip + ${i.off}; cpu.ripNext = rip + ${i.next}; cpu.icount = ic0 + ${k};\n`;
-    else if (i.sync === SYNC_NEXT) src += `  cpu.ripNext = rip + ${i.next};\n`;
-    src += fa[k] !== undefined ? `  f${k}(cpu, i${k}, e${k}(cpu, i${k}));\n` : `  f${k}(cpu, i${k});\n`;
-    const ripAfter = i.sync !== SYNC_NONE ? 'cpu.ripNext' : `rip + ${i.next}`;
-    // A register-only handler cannot set codeDirty (the block is entered with it clear).
-    if (!isRegOnly(i.fn)) src += `  if (cpu.codeDirty) { cpu.codeDirty = false; cpu.rip = ${ripAfter}; cpu.icount = ic0 + ${k + 1}; return; }\n`;
-    if (k === n - 1) src += `  cpu.rip = ${ripAfter}; cpu.icount = ic0 + ${n};\n`;
-  }
-  if (selfLoop) {
-    // Run the block again only where runBlocks would: back at its start with nothing that
-    // runBlocks checks between blocks changed - the whole block fits before stopAt, no
-    // interrupt-window exiting (loop = false), not halted, outside an interrupt shadow, and
-    // no TLB fill/flush, dropped code or mode/CPL change since entry (so the block found for
-    // this RIP is still this one, as Block.succGen0 reasons).
-    src += `  if (!loop) return;\n  ic0 += ${n};\n`;
-    src += `  if (cpu.rip !== rip || ic0 + ${n} > stopAt || cpu.chainGen !== gen || cpu.permX !== px || cpu.halted || ic0 === cpu.shadowAt) return;\n }\n`;
-  }
-  src += ' } catch (e) { fixUp(cpu, I, k, rip, ic0); throw e; }\n};\n';
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('I', 'FA', 'fixUp', src)(insns, fa, fixUp) as CompiledBlock;
+  return compileInsns(b.insns, b.mode);
 }
 
 /** `rip` is the linear address of the block's first byte (CS base added outside 64-bit mode). */

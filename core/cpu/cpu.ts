@@ -28,12 +28,10 @@ import { DebugState, stepDebug, watchAccess, DR6_FIXED1, DR7_FIXED1, DR7_ENABLES
 /** Controls whose exits are decided on instruction boundaries (checked once per block, see runBlocks). */
 const BOUNDARY_CONTROLS = PROC_BASED.INTERRUPT_WINDOW_EXITING | PROC_BASED.NMI_WINDOW_EXITING;
 
-import { ACC_R, ACC_W, ACC_X, ACC_SYS, ACC_SZ2, ACC_SZ4, ACC_SZ8, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA, P_ACU } from './access.js';
+import { ACC_R, ACC_W, ACC_X, ACC_SYS, ACC_SZ2, ACC_SZ4, ACC_SZ8, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX, P_SRA, P_SWA, P_ACU, TLB_BITS, TLB_MASK } from './access.js';
 export { ACC_R, ACC_W, ACC_X, ACC_SYS, P_SR, P_SW, P_SX, P_UR, P_UW, P_UX };
 
-const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
-const TLB_MASK = TLB_SIZE - 1;
 /** Entries of the guest-physical (EPT) translation cache. */
 export const EPTC_SIZE = 1024;
 export const NO_TAG = 0.5; // never equal to a page base

@@ -28,7 +28,8 @@ export interface LazyFlags {
   farith: number;
 }
 
-const PARITY = new Uint8Array(256);
+/** PF of a result, by its low byte. */
+export const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
   let b = i, p = 1;
   while (b) { p ^= b & 1; b >>>= 1; }

@@ -7,7 +7,7 @@
  */
 import type { Cpu } from '../cpu.js';
 import { markPure, markRegOnly, addSpecializer, addAddrForm, type Insn, type Handler } from '../insn.js';
-import { LF_NONE, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith } from '../flags.js';
+import { LF_NONE, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, getCF, setArith, szpOf, testCC, getArith, type LazyFlags } from '../flags.js';
 import { CF, PF, AF, ZF, SF, OF, DE, TWO32, RAX, RDX } from '../regs.js';
 import { checkLinear, eaLow32 } from '../ea.js';
 import { readE, writeE, readG, writeG, getReg, setReg, trunc, immHi, readMem, writeMem } from './operands.js';
@@ -85,10 +85,14 @@ export function alu(cpu: Cpu, op: number, sz: number, d: number, dh: number, s: 
 }
 
 function eager(cpu: Cpu, sz: number, r: number, rh: number, d: number, s: number, dh: number, sh: number, cf: boolean, add: boolean): void {
+  setArith(cpu, eagerFlags(sz, r, rh, d, s, dh, sh, cf, add));
+}
+/** The status flags of an ADC/SBB (add: ADC) result, as RFLAGS bits (also used by compiled blocks, jit.ts). */
+export function eagerFlags(sz: number, r: number, rh: number, d: number, s: number, dh: number, sh: number, cf: boolean, add: boolean): number {
   let of: boolean;
   if (sz === 8) of = add ? ((dh ^ rh) & (sh ^ rh)) < 0 : ((dh ^ sh) & (dh ^ rh)) < 0;
   else of = add ? (((d ^ r) & (s ^ r)) & signBit(sz)) !== 0 : (((d ^ s) & (d ^ r)) & signBit(sz)) !== 0;
-  setArith(cpu, szpOf(sz, r, rh) | (cf ? CF : 0) | (of ? OF : 0) | ((d ^ s ^ r) & AF));
+  return szpOf(sz, r, rh) | (cf ? CF : 0) | (of ? OF : 0) | ((d ^ s ^ r) & AF);
 }
 
 // ---- two-operand forms -------------------------------------------------
@@ -224,7 +228,7 @@ function neg128(): void {
 }
 
 /** Signed or unsigned full multiply of size sz; returns [lo, hi] halves via w and sets CF=OF. */
-function mulFull(cpu: Cpu, sz: number, a: number, ah: number, b: number, bh: number, signed: boolean): void {
+function mulFull(cpu: LazyFlags, sz: number, a: number, ah: number, b: number, bh: number, signed: boolean): void {
   // Fills w[] with the double-width product (as 32-bit words) and the flags (Vol. 2A MUL/IMUL: CF=OF set when the upper half is significant).
   let over: boolean;
   if (sz <= 2) {
@@ -305,10 +309,21 @@ function imul64(cpu: Cpu, r: number, a: number, ah: number, b: number, bh: numbe
   mulFull(cpu, 8, a, ah, b, bh, true);
   cpu.lo[r] = w[0]!; cpu.hi[r] = w[1]!;
 }
-function imul64RR(cpu: Cpu, i: Insn): void {
+/**
+ * The general 64-bit IMUL of imul64 as a value, for compiled blocks (jit.ts):
+ * returns the low half; the high half and the status flags are left in MUL_OUT[0] and [1].
+ */
+export const MUL_OUT = new Int32Array(2);
+const mulFlags: LazyFlags = { lop: 0, lsz: 8, lres: 0, ldst: 0, lsrc: 0, lresH: 0, ldstH: 0, lsrcH: 0, lcf: 0, farith: 0 };
+export function imul64Full(a: number, ah: number, b: number, bh: number): number {
+  mulFull(mulFlags, 8, a, ah, b, bh, true);
+  MUL_OUT[0] = w[1]!; MUL_OUT[1] = mulFlags.farith;
+  return w[0]!;
+}
+export function imul64RR(cpu: Cpu, i: Insn): void {
   imul64(cpu, i.r0, cpu.lo[i.r1]!, cpu.hi[i.r1]!, cpu.lo[i.r0]!, cpu.hi[i.r0]!);
 }
-function imul64RRI(cpu: Cpu, i: Insn): void {
+export function imul64RRI(cpu: Cpu, i: Insn): void {
   imul64(cpu, i.r0, cpu.lo[i.r1]!, cpu.hi[i.r1]!, i.imm, i.imm >> 31);
 }
 addSpecializer(imulGE, (i) => {
@@ -946,7 +961,7 @@ markPure(aluEG, aluGE, aluAI, aluEI, testEG, testAI, testEI, incE, decE, negE, n
 // =====================================================================
 
 // ---- 64-bit register, register ----
-function add64RR(cpu: Cpu, i: Insn): void {
+export function add64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) + (sl >>> 0);
@@ -954,7 +969,7 @@ function add64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function sub64RR(cpu: Cpu, i: Insn): void {
+export function sub64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0);
@@ -962,81 +977,81 @@ function sub64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function cmp64RR(cpu: Cpu, i: Insn): void {
+export function cmp64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0);
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
   cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function and64RR(cpu: Cpu, i: Insn): void {
+export function and64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! & lo[s]!, rh = hi[d]! & hi[s]!;
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function or64RR(cpu: Cpu, i: Insn): void {
+export function or64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! | lo[s]!, rh = hi[d]! | hi[s]!;
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function xor64RR(cpu: Cpu, i: Insn): void {
+export function xor64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! ^ lo[s]!, rh = hi[d]! ^ hi[s]!;
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function test64RR(cpu: Cpu, i: Insn): void {
+export function test64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = lo[d]! & lo[s]!; cpu.lresH = hi[d]! & hi[s]!;
 }
 
 // ---- 32-bit register, register (the result zero-extends into the 64-bit register) ----
-function add32RR(cpu: Cpu, i: Insn): void {
+export function add32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const dl = lo[d]!, sl = lo[i.r1]!;
   const r = (dl + sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function sub32RR(cpu: Cpu, i: Insn): void {
+export function sub32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const dl = lo[d]!, sl = lo[i.r1]!;
   const r = (dl - sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function cmp32RR(cpu: Cpu, i: Insn): void {
+export function cmp32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo;
   const dl = lo[i.r0]!, sl = lo[i.r1]!;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function and32RR(cpu: Cpu, i: Insn): void {
+export function and32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! & lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function or32RR(cpu: Cpu, i: Insn): void {
+export function or32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! | lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function xor32RR(cpu: Cpu, i: Insn): void {
+export function xor32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! ^ lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function test32RR(cpu: Cpu, i: Insn): void {
+export function test32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = lo[i.r0]! & lo[i.r1]!;
 }
 
 // ---- 64-bit register, immediate (sign-extended imm8/imm32) ----
-function add64RI(cpu: Cpu, i: Insn): void {
+export function add64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) + (sl >>> 0);
@@ -1044,7 +1059,7 @@ function add64RI(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function sub64RI(cpu: Cpu, i: Insn): void {
+export function sub64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) - (sl >>> 0);
@@ -1052,75 +1067,75 @@ function sub64RI(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function cmp64RI(cpu: Cpu, i: Insn): void {
+export function cmp64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) - (sl >>> 0);
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
   cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-function and64RI(cpu: Cpu, i: Insn): void {
+export function and64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! & i.imm, rh = hi[d]! & (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function or64RI(cpu: Cpu, i: Insn): void {
+export function or64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! | i.imm, rh = hi[d]! | (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function xor64RI(cpu: Cpu, i: Insn): void {
+export function xor64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! ^ i.imm, rh = hi[d]! ^ (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-function test64RI(cpu: Cpu, i: Insn): void {
+export function test64RI(cpu: Cpu, i: Insn): void {
   const d = i.r0;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = cpu.lo[d]! & i.imm; cpu.lresH = cpu.hi[d]! & (i.imm >> 31);
 }
 
 // ---- 32-bit register, immediate ----
-function add32RI(cpu: Cpu, i: Insn): void {
+export function add32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
   const r = (dl + sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function sub32RI(cpu: Cpu, i: Insn): void {
+export function sub32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
   const r = (dl - sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function cmp32RI(cpu: Cpu, i: Insn): void {
+export function cmp32RI(cpu: Cpu, i: Insn): void {
   const dl = cpu.lo[i.r0]!, sl = i.imm;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
 }
-function and32RI(cpu: Cpu, i: Insn): void {
+export function and32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! & i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function or32RI(cpu: Cpu, i: Insn): void {
+export function or32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! | i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function xor32RI(cpu: Cpu, i: Insn): void {
+export function xor32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! ^ i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-function test32RI(cpu: Cpu, i: Insn): void {
+export function test32RI(cpu: Cpu, i: Insn): void {
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = cpu.lo[i.r0]! & i.imm;
 }
 
 /** By ALU operation (ADD OR ADC SBB AND SUB XOR CMP); 32-bit ADC/SBB keep the table's handler. */
 /** ADC / SBB r64, r64 (11/13, 19/1B register forms): alu()'s ALU_ADC / SBB case with the registers resolved. */
-function adc64RR(cpu: Cpu, i: Insn): void {
+export function adc64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) + (sl >>> 0) + (getCF(cpu) ? 1 : 0);
@@ -1130,7 +1145,7 @@ function adc64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   eager(cpu, 8, rl, rh, dl, sl, dh, sh, th >= TWO32, true);
 }
-function sbb64RR(cpu: Cpu, i: Insn): void {
+export function sbb64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0) - (getCF(cpu) ? 1 : 0);
@@ -1189,12 +1204,12 @@ function test32MRa(cpu: Cpu, i: Insn, a: number): void {
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = d & cpu.lo[i.r1]!;
 }
 // The table's handlers read the register operand before the EA: no difference (reading a register has no effect).
-function cmp64MI(cpu: Cpu, i: Insn): void { cmp64MIa(cpu, i, i.ea(cpu, i)); }
-function cmp32MI(cpu: Cpu, i: Insn): void { cmp32MIa(cpu, i, i.ea(cpu, i)); }
-function cmp64MR(cpu: Cpu, i: Insn): void { cmp64MRa(cpu, i, i.ea(cpu, i)); }
-function cmp32MR(cpu: Cpu, i: Insn): void { cmp32MRa(cpu, i, i.ea(cpu, i)); }
-function cmp64RM(cpu: Cpu, i: Insn): void { cmp64RMa(cpu, i, i.ea(cpu, i)); }
-function cmp32RM(cpu: Cpu, i: Insn): void { cmp32RMa(cpu, i, i.ea(cpu, i)); }
+export function cmp64MI(cpu: Cpu, i: Insn): void { cmp64MIa(cpu, i, i.ea(cpu, i)); }
+export function cmp32MI(cpu: Cpu, i: Insn): void { cmp32MIa(cpu, i, i.ea(cpu, i)); }
+export function cmp64MR(cpu: Cpu, i: Insn): void { cmp64MRa(cpu, i, i.ea(cpu, i)); }
+export function cmp32MR(cpu: Cpu, i: Insn): void { cmp32MRa(cpu, i, i.ea(cpu, i)); }
+export function cmp64RM(cpu: Cpu, i: Insn): void { cmp64RMa(cpu, i, i.ea(cpu, i)); }
+export function cmp32RM(cpu: Cpu, i: Insn): void { cmp32RMa(cpu, i, i.ea(cpu, i)); }
 function test64MI(cpu: Cpu, i: Insn): void { test64MIa(cpu, i, i.ea(cpu, i)); }
 function test32MI(cpu: Cpu, i: Insn): void { test32MIa(cpu, i, i.ea(cpu, i)); }
 function test64MR(cpu: Cpu, i: Insn): void { test64MRa(cpu, i, i.ea(cpu, i)); }
@@ -1217,7 +1232,7 @@ addSpecializer(testEG, (i) => (i.mod === 3 ? rrForm(i, i.rm, i.reg, [test64RR], 
 addSpecializer(testEI, (i) => (i.mod === 3 ? rrForm(i, i.rm, 0, [test64RI], [test32RI], 0) : memForm(i, 0, 0, test64MI, test32MI)));
 
 // ---- INC/DEC register: CF is kept (materialized into lcf, as incdec does) ----
-function inc64R(cpu: Cpu, i: Insn): void {
+export function inc64R(cpu: Cpu, i: Insn): void {
   const cf = getCF(cpu) ? 1 : 0;
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const dl = lo[d]!, dh = hi[d]!;
@@ -1225,7 +1240,7 @@ function inc64R(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_INC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
 }
-function dec64R(cpu: Cpu, i: Insn): void {
+export function dec64R(cpu: Cpu, i: Insn): void {
   const cf = getCF(cpu) ? 1 : 0;
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const dl = lo[d]!, dh = hi[d]!;
@@ -1233,14 +1248,14 @@ function dec64R(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_DEC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = 1; cpu.lsrcH = 0; cpu.lcf = cf;
 }
-function inc32R(cpu: Cpu, i: Insn): void {
+export function inc32R(cpu: Cpu, i: Insn): void {
   const cf = getCF(cpu) ? 1 : 0;
   const lo = cpu.lo, d = i.r0, dl = lo[d]!;
   const r = (dl + 1) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_INC; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = 1; cpu.lcf = cf;
 }
-function dec32R(cpu: Cpu, i: Insn): void {
+export function dec32R(cpu: Cpu, i: Insn): void {
   const cf = getCF(cpu) ? 1 : 0;
   const lo = cpu.lo, d = i.r0, dl = lo[d]!;
   const r = (dl - 1) | 0;
@@ -1278,7 +1293,7 @@ markPure(inc64M, dec64M, inc32M, dec32M);
 
 // ---- SHL/SHR/SAR register by a constant non-zero count (C1 /4,5,6,7 Ib; D1 /4,5,6,7) ----
 // Flags as shiftOp/shiftOp64: CF last bit out, OF from the formulas there, SF/ZF/PF of the result, AF 0.
-function shl64RI(cpu: Cpu, i: Insn): void {
+export function shl64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
   const l = lo[d]!, h = hi[d]!;
   let rl: number, rh: number;
@@ -1288,7 +1303,7 @@ function shl64RI(cpu: Cpu, i: Insn): void {
   cpu.farith = szpOf(8, rl, rh) | cf | (((rh >>> 31) ^ cf) !== 0 ? OF : 0);
   cpu.lop = LF_NONE;
 }
-function shr64RI(cpu: Cpu, i: Insn): void {
+export function shr64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
   const l = lo[d]!, h = hi[d]!;
   let rl: number, rh: number;
@@ -1298,7 +1313,7 @@ function shr64RI(cpu: Cpu, i: Insn): void {
   cpu.farith = szpOf(8, rl, rh) | cf | (h < 0 ? OF : 0);
   cpu.lop = LF_NONE;
 }
-function sar64RI(cpu: Cpu, i: Insn): void {
+export function sar64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, n = i.r1;
   const l = lo[d]!, h = hi[d]!;
   let rl: number, rh: number;
@@ -1308,21 +1323,21 @@ function sar64RI(cpu: Cpu, i: Insn): void {
   cpu.farith = szpOf(8, rl, rh) | cf;
   cpu.lop = LF_NONE;
 }
-function shl32RI(cpu: Cpu, i: Insn): void {
+export function shl32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
   const r = x << n, cf = (x >>> (32 - n)) & 1;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.farith = szpOf(4, r, 0) | cf | (((r >>> 31) ^ cf) !== 0 ? OF : 0);
   cpu.lop = LF_NONE;
 }
-function shr32RI(cpu: Cpu, i: Insn): void {
+export function shr32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
   const r = (x >>> n) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.farith = szpOf(4, r, 0) | ((x >>> (n - 1)) & 1) | (x < 0 ? OF : 0);
   cpu.lop = LF_NONE;
 }
-function sar32RI(cpu: Cpu, i: Insn): void {
+export function sar32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, n = i.r1, x = lo[d]!;
   const r = x >> n;
   lo[d] = r; cpu.hi[d] = 0;

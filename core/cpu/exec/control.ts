@@ -269,12 +269,12 @@ export function ud(cpu: Cpu): void { cpu.fault(UD); }
 // per condition, reading the lazy flags directly; the target only needs
 // the canonical check of jumpTo (Vol. 2A Jcc).
 // =====================================================================
-function taken64(cpu: Cpu, i: Insn): void {
+export function taken64(cpu: Cpu, i: Insn): void {
   const t = cpu.ripNext + i.imm;
   if (t >= -0x8000_0000_0000 && t < 0x8000_0000_0000) cpu.ripNext = t;
   else jumpTo(cpu, t, 8);
 }
-const JCC64: Handler[] = [
+export const JCC64: Handler[] = [
   (cpu, i) => { if (getOF(cpu)) taken64(cpu, i); },
   (cpu, i) => { if (!getOF(cpu)) taken64(cpu, i); },
   (cpu, i) => { if (getCF(cpu)) taken64(cpu, i); },

@@ -291,11 +291,11 @@ markPure(movEG, movGE, movEI, movRI, movMoffs, movzx, movsx, movsxd, lea, xchgEG
 // Specialized forms (insn.ts, addSpecializer): i.r0 destination, i.r1
 // source register, resolved at decode time; no size switch, no cpu.th.
 // =====================================================================
-function mov64RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = cpu.hi[i.r1]!; }
-function mov32RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = 0; }
+export function mov64RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = cpu.hi[i.r1]!; }
+export function mov32RR(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = cpu.lo[i.r1]!; cpu.hi[i.r0] = 0; }
 /** MOV r64, imm (sign-extended imm32 or imm64: the high half is in i.immHi / i.imm >> 31 by form). */
-function mov64RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = i.immHi; }
-function mov32RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = 0; }
+export function mov64RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = i.immHi; }
+export function mov32RI(cpu: Cpu, i: Insn): void { cpu.lo[i.r0] = i.imm; cpu.hi[i.r0] = 0; }
 /** Loads and stores through the instruction's EA function. */
 function mov64RMa(cpu: Cpu, i: Insn, a: number): void {
   const v = cpu.read64(a);
@@ -310,13 +310,13 @@ function mov32MRa(cpu: Cpu, i: Insn, a: number): void { cpu.write32(a, cpu.lo[i.
 /** MOV r/m, imm to memory: the imm32 is sign-extended for 64-bit operands. */
 function mov64MIa(cpu: Cpu, i: Insn, a: number): void { cpu.write64(a, i.imm, i.imm >> 31); }
 function mov32MIa(cpu: Cpu, i: Insn, a: number): void { cpu.write32(a, i.imm); }
-function mov64RM(cpu: Cpu, i: Insn): void { mov64RMa(cpu, i, i.ea(cpu, i)); }
-function mov32RM(cpu: Cpu, i: Insn): void { mov32RMa(cpu, i, i.ea(cpu, i)); }
+export function mov64RM(cpu: Cpu, i: Insn): void { mov64RMa(cpu, i, i.ea(cpu, i)); }
+export function mov32RM(cpu: Cpu, i: Insn): void { mov32RMa(cpu, i, i.ea(cpu, i)); }
 /** Stores: the EA first, then the register (no difference: reading a register has no effect). */
-function mov64MR(cpu: Cpu, i: Insn): void { mov64MRa(cpu, i, i.ea(cpu, i)); }
-function mov32MR(cpu: Cpu, i: Insn): void { mov32MRa(cpu, i, i.ea(cpu, i)); }
-function mov64MI(cpu: Cpu, i: Insn): void { mov64MIa(cpu, i, i.ea(cpu, i)); }
-function mov32MI(cpu: Cpu, i: Insn): void { mov32MIa(cpu, i, i.ea(cpu, i)); }
+export function mov64MR(cpu: Cpu, i: Insn): void { mov64MRa(cpu, i, i.ea(cpu, i)); }
+export function mov32MR(cpu: Cpu, i: Insn): void { mov32MRa(cpu, i, i.ea(cpu, i)); }
+export function mov64MI(cpu: Cpu, i: Insn): void { mov64MIa(cpu, i, i.ea(cpu, i)); }
+export function mov32MI(cpu: Cpu, i: Insn): void { mov32MIa(cpu, i, i.ea(cpu, i)); }
 addAddrForm(mov64RM, mov64RMa); addAddrForm(mov32RM, mov32RMa);
 addAddrForm(mov64MR, mov64MRa); addAddrForm(mov32MR, mov32MRa);
 addAddrForm(mov64MI, mov64MIa); addAddrForm(mov32MI, mov32MIa);
@@ -343,8 +343,8 @@ addSpecializer(movEI, (i) => {
   return sized(i, mov64RI, mov32RI);
 });
 /** PUSH r64 / POP r64 (50+r / 58+r in 64-bit mode). POP RSP: RSP is incremented, then loaded. */
-function push64R(cpu: Cpu, i: Insn): void { cpu.push64(cpu.lo[i.r0]!, cpu.hi[i.r0]!); }
-function pop64R(cpu: Cpu, i: Insn): void {
+export function push64R(cpu: Cpu, i: Insn): void { cpu.push64(cpu.lo[i.r0]!, cpu.hi[i.r0]!); }
+export function pop64R(cpu: Cpu, i: Insn): void {
   const v = cpu.pop64();
   cpu.lo[i.r0] = v; cpu.hi[i.r0] = cpu.th;
 }
