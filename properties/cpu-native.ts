@@ -1160,6 +1160,8 @@ export interface PropertyOptions {
   x87?: boolean;
   /** Single instructions in compatibility mode (ENTRIES32). */
   compat?: boolean;
+  /** Run each case's block through its compiled function (Cpu1Options.compiled). */
+  compiled?: boolean;
 }
 
 export interface PropertyOutcome {
@@ -1178,7 +1180,7 @@ export async function checkCpuNative(opts: PropertyOptions): Promise<PropertyOut
   const t0 = performance.now();
   const harness = new NativeHarness();
   const compat = opts.compat === true;
-  const cpu = new Cpu1({ compat });
+  const cpu = new Cpu1({ compat, compiled: opts.compiled === true });
   const stats = { cases: 0, matched: 0, skipped: 0, ms: 0 };
   let last: { b: Built; nat: NativeResult; diff: string } | undefined;
   try {

@@ -27,7 +27,7 @@
  */
 import { PhysMem } from '../../core/memory/physmem.js';
 import { Cpu } from '../../core/cpu/cpu.js';
-import { VM_EXIT, UnimplementedError } from '../../core/cpu/fault.js';
+import { VM_EXIT, CPU_FAULT, UnimplementedError } from '../../core/cpu/fault.js';
 import { CS, SS, DS, ES, FS, GS, LDTR, TR, IF, CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE, CR4_FSGSBASE } from '../../core/cpu/regs.js';
 import { fpuState, resetFpu } from '../../core/cpu/fpu-state.js';
 import {
@@ -76,6 +76,11 @@ export interface Cpu1Options {
   idt?: boolean;
   /** Run in compatibility mode (IA-32e with a 32-bit code segment, CS.L = 0, CS.D = 1): 32-bit decoding. */
   compat?: boolean;
+  /**
+   * Run the case's block through its compiled function (core/cpu/jit.ts): the code runs once to
+   * decode and compile it, then again from the same state (exec). Default: one interpreted step.
+   */
+  compiled?: boolean;
   /** Exception bitmap (default all ones). */
   excBitmap?: number;
   /** Adjusts the CPU after its reset, before each run (CR0.WP, EFER.NXE, FS base...). */
@@ -268,16 +273,11 @@ export class Cpu1 {
     return this.exec(NATIVE_CODE_ADDR, k.state, true, steps, NATIVE_CODE_ADDR + k.code.length);
   }
 
-  /**
-   * Runs one instruction at linear `rip` (code already in memory) from
-   * `state`; ripOffset in the result is relative to NATIVE_CODE_ADDR.
-   * `followBranch`: if the next RIP is outside the harness's code pages,
-   * run one more step so that the fetch at the target faults.
-   */
-  exec(rip: number, state: NativeState, followBranch = false, steps = 1, end = -1): Cpu1Result {
+  /** Put the machine in `state` at `rip`; `flush`: forget decoded (and compiled) blocks. */
+  private load(rip: number, state: NativeState, flush: boolean): void {
     const c = this.cpu;
     this.resetCpu();
-    c.flushCode();
+    if (flush) c.flushCode();
     this.mem.u8.set(state.mem, PA_SCRATCH);
     for (let r = 0; r < 16; r++) { c.lo[r] = state.gpr[2 * r]! | 0; c.hi[r] = state.gpr[2 * r + 1]! | 0; }
     resetFpu(c);
@@ -286,10 +286,41 @@ export class Cpu1 {
     f.mxcsr = state.mxcsr ?? 0x1f80;
     c.setFlags((state.rflags & NATIVE_RFLAGS_INPUT_MASK) | IF | 2);
     c.rip = rip;
+  }
+
+  /**
+   * Runs one instruction at linear `rip` (code already in memory) from
+   * `state`; ripOffset in the result is relative to NATIVE_CODE_ADDR.
+   * `followBranch`: if the next RIP is outside the harness's code pages,
+   * run one more step so that the fetch at the target faults.
+   */
+  exec(rip: number, state: NativeState, followBranch = false, steps = 1, end = -1): Cpu1Result {
+    const c = this.cpu;
+    const compiled = this.opts.compiled === true;
+    if (compiled) {
+      // Warm-up: run the code once so that its blocks are decoded and compiled (jitAfter 0: at their
+      // first fast-loop run), then start again from the same state with the blocks kept.
+      this.load(rip, state, true);
+      c.jitAfter = 0;
+      try { c.run(c.icount + 64); } catch (e) { if (e !== VM_EXIT && e !== CPU_FAULT && !(e instanceof UnimplementedError)) throw e; }
+      this.load(rip, state, false);
+    } else this.load(rip, state, true);
     try {
-      c.run(c.icount + 1);
+      let n = 1, atEnd = false;
+      let b = null;
+      if (compiled) {
+        try { b = c.blockAt(rip); } catch (e) { if (e !== CPU_FAULT) throw e; } // a fetch fault: the step below takes it
+      }
+      if (b !== null && b.jit !== null && b.insns.length <= steps + 1) {
+        // The whole block through its compiled function; it may end with the harness's jump to the
+        // exit stub (at `end`), which changes nothing the result holds.
+        atEnd = rip + b.insns[b.insns.length - 1]!.off === end;
+        n = b.insns.length - (atEnd ? 1 : 0);
+        c.run(c.icount + b.insns.length);
+      } else c.run(c.icount + 1);
+      if (atEnd) return { ok: true, state: this.snapshot(), ripOffset: end - NATIVE_CODE_ADDR, cr2: c.cr2 };
       // Sequences stop at the end of the code or where a branch left it (the harness reports that target).
-      for (let n = 1; n < steps && c.rip !== end && c.rip >= rip && c.rip < end; n++) c.run(c.icount + 1);
+      for (; n < steps && c.rip !== end && c.rip >= rip && c.rip < end; n++) c.run(c.icount + 1);
       const off = c.rip - CODE_BASE;
       if (followBranch && !(off >= 0 && off < CODE_SIZE)) c.run(c.icount + 1); // fetch at the target faults
       return { ok: true, state: this.snapshot(), ripOffset: c.rip - NATIVE_CODE_ADDR, cr2: c.cr2 };

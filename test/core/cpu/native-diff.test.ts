@@ -25,6 +25,7 @@ const SEQ_RUNS = Math.ceil(RUNS / 2);
 const SSE_RUNS = Math.ceil(RUNS / 8);
 const X87_RUNS = Math.ceil(RUNS / 10);
 const COMPAT_RUNS = Math.ceil(RUNS / 3);
+const COMPILED_RUNS = Math.ceil(RUNS / 2);
 
 test('every opcode-table entry is either run natively or excluded with a reason', () => {
   const keys = new Set([...ENTRIES.map((e) => e.key), ...EXCLUDED.map((e) => e.key)]);
@@ -40,15 +41,17 @@ test('every opcode-table entry is either run natively or excluded with a reason'
   for (const k of ['60', '61', '27', '2f', '37', '3f', 'd4', 'd5', '40', '4f', '82/0']) assert.ok(run32.has(k), `${k} runs in compatibility mode`);
 });
 
-test('stored counterexamples replay against the recorded host results', () => {
-  const cpu = new Cpu1(), cpu32 = new Cpu1({ compat: true });
-  const failures: string[] = [];
-  for (const { file, reg } of loadRegressions()) {
-    const { b, nat } = fromRegression(reg);
-    const v = compareResults(b.meta, (b.meta.compat === true ? cpu32 : cpu).run(b.c, b.meta.seq === true ? 4 : 1), nat);
-    if (v.kind === 'mismatch') failures.push(`${file} (${reg.mn} ${reg.code}):\n${v.diff}`);
+test('stored counterexamples replay against the recorded host results, interpreted and compiled', () => {
+  for (const compiled of [false, true]) {
+    const cpu = new Cpu1({ compiled }), cpu32 = new Cpu1({ compat: true, compiled });
+    const failures: string[] = [];
+    for (const { file, reg } of loadRegressions()) {
+      const { b, nat } = fromRegression(reg);
+      const v = compareResults(b.meta, (b.meta.compat === true ? cpu32 : cpu).run(b.c, b.meta.seq === true ? 4 : 1), nat);
+      if (v.kind === 'mismatch') failures.push(`${file} (${reg.mn} ${reg.code}${compiled ? ', compiled' : ''}):\n${v.diff}`);
+    }
+    assert.is(failures.join('\n\n'), '');
   }
-  assert.is(failures.join('\n\n'), '');
 });
 
 live(`property: ${RUNS} generated instructions behave as on the host CPU (seed ${SEED})`, async () => {
@@ -61,6 +64,19 @@ live(`property: ${SEQ_RUNS} flag producer -> consumer sequences behave as on the
   const out = await checkCpuNative({ runs: SEQ_RUNS, seed: SEED + 1, seq: true });
   if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
   assert.ok(out.stats.matched > SEQ_RUNS * 0.5, `only ${out.stats.matched}/${SEQ_RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+// The same properties through compiled blocks (core/cpu/jit.ts): each case's block runs as its generated function.
+live(`property: ${COMPILED_RUNS} generated instructions through compiled blocks behave as on the host CPU (seed ${SEED + 5})`, async () => {
+  const out = await checkCpuNative({ runs: COMPILED_RUNS, seed: SEED + 5, compiled: true });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > COMPILED_RUNS * 0.9, `only ${out.stats.matched}/${COMPILED_RUNS} compared (${out.stats.skipped} skipped)`);
+});
+
+live(`property: ${COMPILED_RUNS} flag producer -> consumer sequences through compiled blocks behave as on the host CPU (seed ${SEED + 6})`, async () => {
+  const out = await checkCpuNative({ runs: COMPILED_RUNS, seed: SEED + 6, seq: true, compiled: true });
+  if (out.failed) assert.unreachable(`${out.message}${out.file !== undefined ? `\nsaved as ${out.file}` : ''}`);
+  assert.ok(out.stats.matched > COMPILED_RUNS * 0.5, `only ${out.stats.matched}/${COMPILED_RUNS} compared (${out.stats.skipped} skipped)`);
 });
 
 live(`property: ${SSE_RUNS} SSE/SSE2, MXCSR, FXSAVE/FXRSTOR and XSAVE/XRSTOR instructions with random XMM state (seed ${SEED + 2})`, async () => {
