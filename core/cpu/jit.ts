@@ -654,3 +654,9 @@ function generate(insns: Insn[], mode: number, em: (Emitter | undefined)[], live
   g.emit(`ic0 += ${n};`);
   return g;
 }
+
+/** Whether compiled blocks emit instruction i (decoded for `mode`) inline, rather than calling its handler. */
+export function emitsInline(i: Insn, mode: number): boolean {
+  const e = EMIT.get(i.fn);
+  return e !== undefined && (e.can === undefined || e.can(i, mode));
+}
