@@ -36,11 +36,9 @@ import { LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC, PARITY, testCC, szpOf } from 
 import { TLB_MASK } from './access.js';
 import { SS, GP, SS_VEC, CF, PF, ZF, SF, OF, RSP } from './regs.js';
 import {
-  add64RR, sub64RR, cmp64RR, and64RR, or64RR, xor64RR, test64RR, add32RR, sub32RR, cmp32RR, and32RR, or32RR, xor32RR, test32RR,
-  add64RI, sub64RI, cmp64RI, and64RI, or64RI, xor64RI, test64RI, add32RI, sub32RI, cmp32RI, and32RI, or32RI, xor32RI, test32RI,
-  adc64RR, sbb64RR, inc64R, dec64R, inc32R, dec32R, shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI, imul64RR, imul64RRI,
-  cmp64RM, cmp32RM, cmp64MR, cmp32MR, cmp64MI, cmp32MI, aluGE, setcc, cmovcc, eagerFlags, imul64Full, MUL_OUT,
-  ALU_ADD, ALU_OR, ALU_AND, ALU_SUB, ALU_XOR,
+  RR64, RR32, RI64, RI32, test64RR, test32RR, test64RI, test32RI, inc64R, dec64R, inc32R, dec32R,
+  shl64RI, shr64RI, sar64RI, shl32RI, shr32RI, sar32RI, imul64RR, imul64RRI, cmp64RM, cmp32RM, cmp64MR, cmp32MR, cmp64MI, cmp32MI,
+  aluGE, setcc, cmovcc, eagerFlags, imul64Full, MUL_OUT, ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP,
 } from './exec/alu.js';
 import { mov64RR, mov32RR, mov64RI, mov32RI, mov64RM, mov32RM, mov64MR, mov32MR, mov64MI, mov32MI, push64R, pop64R, movzx, movsxd, lea, nop } from './exec/mov.js';
 import { JCC64, taken64, jumpTo } from './exec/control.js';
@@ -66,6 +64,11 @@ interface Emitter {
   emit: (g: Gen, i: Insn) => void;
 }
 const EMIT = new Map<Handler, Emitter>();
+/** The emitter compiled blocks use for instruction i decoded for `mode`, or undefined: a handler call. */
+function emitterFor(i: Insn, mode: number): Emitter | undefined {
+  const e = EMIT.get(i.fn);
+  return e !== undefined && (e.can === undefined || e.can(i, mode)) ? e : undefined;
+}
 
 class Gen {
   readonly out: string[] = [];
@@ -211,8 +214,8 @@ class Gen {
     }
     return cc & 1 ? `!${r}` : r;
   }
-  /** CF as 0/1. */
-  cf(): string { return this.fl === FL_CPU ? `(testCC(cpu, 2) ? 1 : 0)` : `(${this.cond(2)} ? 1 : 0)`; }
+  /** CF as 0/1 (condition 2: B/C). */
+  cf(): string { return `(${this.cond(2)} ? 1 : 0)`; }
 
   // ---- memory (64-bit mode, 64-bit addressing) ----
   /** The linear address of i's memory operand, with the canonical check (ea.ts ea64*, eaRip). */
@@ -266,13 +269,16 @@ class Gen {
 const reg64 = (i: Insn): boolean => i.osz === 8 || i.osz === 4;
 const mem64 = (i: Insn, mode: number): boolean => mode === 8 && i.asz === 8 && i.mod !== 3;
 
-/** d op s (ADD SUB CMP AND OR XOR TEST) into register d, for 64- and 32-bit operands (exec/alu.ts alu and the specialized forms). */
-function emitAlu(g: Gen, op: number, sz: number, d: number, sl: string, sh: string, write: boolean, test = false): void {
+/**
+ * d op s (ADD SUB CMP AND OR XOR, or TEST: `test`) for 64- and 32-bit operands (exec/alu.ts alu and the specialized
+ * forms): the lazy-flag record, and the result into register `into` unless it is -1 (CMP, TEST).
+ */
+function emitAlu(g: Gen, op: number, sz: number, dlE: string, dhE: string, sl: string, sh: string, into: number, test = false): void {
   const dl = g.t(), dh = g.t(), s = g.t(), shv = g.t(), rl = g.t(), rh = g.t();
-  if (sz === 8) g.emit(`const ${dl} = ${g.lo(d)}, ${dh} = ${g.hi(d)}, ${s} = ${sl}, ${shv} = ${sh};`);
-  else g.emit(`const ${dl} = ${g.lo(d)}, ${s} = ${sl};`);
+  if (sz === 8) g.emit(`const ${dl} = ${dlE}, ${dh} = ${dhE}, ${s} = ${sl}, ${shv} = ${sh};`);
+  else g.emit(`const ${dl} = ${dlE}, ${s} = ${sl};`);
   let kind: number;
-  if (op === ALU_ADD || op === ALU_SUB || op === 7) {
+  if (op === ALU_ADD || op === ALU_SUB || op === ALU_CMP) {
     const add = op === ALU_ADD;
     kind = add ? LF_ADD : LF_SUB;
     if (sz === 8) {
@@ -286,29 +292,25 @@ function emitAlu(g: Gen, op: number, sz: number, d: number, sl: string, sh: stri
     g.emit(sz === 8 ? `const ${rl} = ${dl} ${o} ${s}, ${rh} = ${dh} ${o} ${shv};` : `const ${rl} = ${dl} ${o} ${s};`);
   }
   g.lazy(kind, sz, rl, rh, dl, dh, s, shv);
-  if (write) g.set(d, rl, sz === 8 ? rh : '0');
+  if (into >= 0) g.set(into, rl, sz === 8 ? rh : '0');
 }
-function aluRR(op: number, sz: number, write = true, test = false): Emitter {
-  return { writes: true, emit: (g, i) => emitAlu(g, op, sz, i.r0, g.lo(i.r1), sz === 8 ? g.hi(i.r1) : '0', write, test) };
+/** op on register i.r0 and register i.r1 / the immediate (the specialized handlers of exec/alu.ts). */
+function aluRR(op: number, sz: number, test = false): Emitter {
+  const write = op !== ALU_CMP && !test;
+  return { writes: true, emit: (g, i) => emitAlu(g, op, sz, g.lo(i.r0), sz === 8 ? g.hi(i.r0) : '0', g.lo(i.r1), sz === 8 ? g.hi(i.r1) : '0', write ? i.r0 : -1, test) };
 }
-function aluRI(op: number, sz: number, write = true, test = false): Emitter {
-  return { writes: true, emit: (g, i) => emitAlu(g, op, sz, i.r0, `${i.imm}`, `${i.imm >> 31}`, write, test) };
+function aluRI(op: number, sz: number, test = false): Emitter {
+  const write = op !== ALU_CMP && !test;
+  return { writes: true, emit: (g, i) => emitAlu(g, op, sz, g.lo(i.r0), sz === 8 ? g.hi(i.r0) : '0', `${i.imm}`, `${i.imm >> 31}`, write ? i.r0 : -1, test) };
 }
-const ALU_CMP = 7, TEST = 8;
-const ALU_FORMS: [Handler, number, number, boolean][] = [
-  [add64RR, ALU_ADD, 8, true], [sub64RR, ALU_SUB, 8, true], [cmp64RR, ALU_CMP, 8, false], [and64RR, ALU_AND, 8, true],
-  [or64RR, ALU_OR, 8, true], [xor64RR, ALU_XOR, 8, true], [test64RR, TEST, 8, false],
-  [add32RR, ALU_ADD, 4, true], [sub32RR, ALU_SUB, 4, true], [cmp32RR, ALU_CMP, 4, false], [and32RR, ALU_AND, 4, true],
-  [or32RR, ALU_OR, 4, true], [xor32RR, ALU_XOR, 4, true], [test32RR, TEST, 4, false],
-];
-for (const [h, op, sz, w] of ALU_FORMS) EMIT.set(h, aluRR(op === TEST ? ALU_AND : op, sz, w, op === TEST));
-const ALU_IFORMS: [Handler, number, number, boolean][] = [
-  [add64RI, ALU_ADD, 8, true], [sub64RI, ALU_SUB, 8, true], [cmp64RI, ALU_CMP, 8, false], [and64RI, ALU_AND, 8, true],
-  [or64RI, ALU_OR, 8, true], [xor64RI, ALU_XOR, 8, true], [test64RI, TEST, 8, false],
-  [add32RI, ALU_ADD, 4, true], [sub32RI, ALU_SUB, 4, true], [cmp32RI, ALU_CMP, 4, false], [and32RI, ALU_AND, 4, true],
-  [or32RI, ALU_OR, 4, true], [xor32RI, ALU_XOR, 4, true], [test32RI, TEST, 4, false],
-];
-for (const [h, op, sz, w] of ALU_IFORMS) EMIT.set(h, aluRI(op === TEST ? ALU_AND : op, sz, w, op === TEST));
+// The register forms by ALU operation, from the tables the specializer uses (ADC/SBB have emitters of their own below).
+for (let op = 0; op < 8; op++) {
+  if (op === ALU_ADC || op === ALU_SBB) continue;
+  EMIT.set(RR64[op]!, aluRR(op, 8)); EMIT.set(RR32[op]!, aluRR(op, 4));
+  EMIT.set(RI64[op]!, aluRI(op, 8)); EMIT.set(RI32[op]!, aluRI(op, 4));
+}
+EMIT.set(test64RR, aluRR(ALU_AND, 8, true)); EMIT.set(test32RR, aluRR(ALU_AND, 4, true));
+EMIT.set(test64RI, aluRI(ALU_AND, 8, true)); EMIT.set(test32RI, aluRI(ALU_AND, 4, true));
 
 // CMP with a memory operand (plain reads, cmp64RMa and friends), and op Gv, Ev with a memory source (aluGE).
 function cmpMem(sz: 4 | 8, form: 'RM' | 'MR' | 'MI'): Emitter {
@@ -316,19 +318,10 @@ function cmpMem(sz: 4 | 8, form: 'RM' | 'MR' | 'MI'): Emitter {
     can: mem64, writes: true, throws: true,
     emit: (g, i) => {
       const [v, vh] = g.read(g.ea(i), sz);
-      if (form === 'RM') {
-        // d = register, s = memory: emitAlu reads the register itself.
-        const dst = i.r0;
-        emitAlu(g, ALU_CMP, sz, dst, v, vh, false);
-        return;
-      }
-      // d = memory: put it in a pseudo-register expression.
-      const s = form === 'MR' ? g.lo(i.r1) : `${i.imm}`, sh = form === 'MR' ? (sz === 8 ? g.hi(i.r1) : '0') : `${i.imm >> 31}`;
-      const t = g.t(), rl = g.t(), rh = g.t(), sv = g.t(), shv = g.t();
-      g.emit(`const ${sv} = ${s}, ${shv} = ${sh};`);
-      if (sz === 8) g.emit(`const ${t} = (${v} >>> 0) - (${sv} >>> 0); const ${rl} = ${t} | 0, ${rh} = (${vh} - ${shv} - (${t} < 0 ? 1 : 0)) | 0;`);
-      else g.emit(`const ${rl} = (${v} - ${sv}) | 0;`);
-      g.lazy(LF_SUB, sz, rl, rh, v, vh, sv, shv);
+      const mh = sz === 8 ? vh : '0';
+      if (form === 'RM') emitAlu(g, ALU_CMP, sz, g.lo(i.r0), sz === 8 ? g.hi(i.r0) : '0', v, mh, -1);
+      else if (form === 'MR') emitAlu(g, ALU_CMP, sz, v, mh, g.lo(i.r1), sz === 8 ? g.hi(i.r1) : '0', -1);
+      else emitAlu(g, ALU_CMP, sz, v, mh, `${i.imm}`, `${i.imm >> 31}`, -1);
     },
   };
 }
@@ -340,7 +333,8 @@ EMIT.set(aluGE, {
   writes: true, throws: true,
   emit: (g, i) => {
     const [v, vh] = g.read(g.ea(i), i.osz as 4 | 8);
-    emitAlu(g, i.arg, i.osz, i.reg, v, i.osz === 8 ? vh : '0', true);
+    const w = i.osz === 8;
+    emitAlu(g, i.arg, i.osz, g.lo(i.reg), w ? g.hi(i.reg) : '0', v, w ? vh : '0', i.reg);
   },
 });
 
@@ -359,7 +353,7 @@ function adcSbb(add: boolean): Emitter {
     },
   };
 }
-EMIT.set(adc64RR, adcSbb(true)); EMIT.set(sbb64RR, adcSbb(false));
+EMIT.set(RR64[ALU_ADC]!, adcSbb(true)); EMIT.set(RR64[ALU_SBB]!, adcSbb(false));
 
 // INC/DEC register: CF carried through lcf.
 function incDec(sz: 4 | 8, dec: boolean): Emitter {
@@ -559,7 +553,7 @@ EMIT.set(taken64, { throws: true, emit: (g, i) => { g.branch = { cond: 'true', t
  */
 export function compileBlock(insns: Insn[], mode: number): CompiledBlock {
   const n = insns.length;
-  const em = insns.map((i) => { const e = EMIT.get(i.fn); return e !== undefined && (e.can === undefined || e.can(i, mode)) ? e : undefined; });
+  const em = insns.map((i) => emitterFor(i, mode));
   // Flag liveness (backward): observable after k if a later instruction reads flags, can throw or calls a
   // handler before one writes all six, or the block ends first.
   const liveAfter = new Array<boolean>(n);
@@ -657,6 +651,5 @@ function generate(insns: Insn[], mode: number, em: (Emitter | undefined)[], live
 
 /** Whether compiled blocks emit instruction i (decoded for `mode`) inline, rather than calling its handler. */
 export function emitsInline(i: Insn, mode: number): boolean {
-  const e = EMIT.get(i.fn);
-  return e !== undefined && (e.can === undefined || e.can(i, mode));
+  return emitterFor(i, mode) !== undefined;
 }

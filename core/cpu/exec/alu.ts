@@ -961,7 +961,7 @@ markPure(aluEG, aluGE, aluAI, aluEI, testEG, testAI, testEI, incE, decE, negE, n
 // =====================================================================
 
 // ---- 64-bit register, register ----
-export function add64RR(cpu: Cpu, i: Insn): void {
+function add64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) + (sl >>> 0);
@@ -969,7 +969,7 @@ export function add64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function sub64RR(cpu: Cpu, i: Insn): void {
+function sub64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0);
@@ -977,26 +977,26 @@ export function sub64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function cmp64RR(cpu: Cpu, i: Insn): void {
+function cmp64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0);
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
   cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function and64RR(cpu: Cpu, i: Insn): void {
+function and64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! & lo[s]!, rh = hi[d]! & hi[s]!;
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-export function or64RR(cpu: Cpu, i: Insn): void {
+function or64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! | lo[s]!, rh = hi[d]! | hi[s]!;
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-export function xor64RR(cpu: Cpu, i: Insn): void {
+function xor64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const rl = lo[d]! ^ lo[s]!, rh = hi[d]! ^ hi[s]!;
   lo[d] = rl; hi[d] = rh;
@@ -1008,38 +1008,38 @@ export function test64RR(cpu: Cpu, i: Insn): void {
 }
 
 // ---- 32-bit register, register (the result zero-extends into the 64-bit register) ----
-export function add32RR(cpu: Cpu, i: Insn): void {
+function add32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const dl = lo[d]!, sl = lo[i.r1]!;
   const r = (dl + sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function sub32RR(cpu: Cpu, i: Insn): void {
+function sub32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const dl = lo[d]!, sl = lo[i.r1]!;
   const r = (dl - sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function cmp32RR(cpu: Cpu, i: Insn): void {
+function cmp32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo;
   const dl = lo[i.r0]!, sl = lo[i.r1]!;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function and32RR(cpu: Cpu, i: Insn): void {
+function and32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! & lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-export function or32RR(cpu: Cpu, i: Insn): void {
+function or32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! | lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-export function xor32RR(cpu: Cpu, i: Insn): void {
+function xor32RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0;
   const r = lo[d]! ^ lo[i.r1]!;
   lo[d] = r; cpu.hi[d] = 0;
@@ -1051,7 +1051,7 @@ export function test32RR(cpu: Cpu, i: Insn): void {
 }
 
 // ---- 64-bit register, immediate (sign-extended imm8/imm32) ----
-export function add64RI(cpu: Cpu, i: Insn): void {
+function add64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) + (sl >>> 0);
@@ -1059,7 +1059,7 @@ export function add64RI(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_ADD; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function sub64RI(cpu: Cpu, i: Insn): void {
+function sub64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) - (sl >>> 0);
@@ -1067,26 +1067,26 @@ export function sub64RI(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh; cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function cmp64RI(cpu: Cpu, i: Insn): void {
+function cmp64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, sl = i.imm, sh = sl >> 31;
   const dl = lo[d]!, dh = hi[d]!;
   const t = (dl >>> 0) - (sl >>> 0);
   cpu.lop = LF_SUB; cpu.lsz = 8; cpu.lres = t | 0; cpu.lresH = (dh - sh - (t < 0 ? 1 : 0)) | 0;
   cpu.ldst = dl; cpu.ldstH = dh; cpu.lsrc = sl; cpu.lsrcH = sh;
 }
-export function and64RI(cpu: Cpu, i: Insn): void {
+function and64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! & i.imm, rh = hi[d]! & (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-export function or64RI(cpu: Cpu, i: Insn): void {
+function or64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! | i.imm, rh = hi[d]! | (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
   cpu.lop = LF_LOGIC; cpu.lsz = 8; cpu.lres = rl; cpu.lresH = rh;
 }
-export function xor64RI(cpu: Cpu, i: Insn): void {
+function xor64RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0;
   const rl = lo[d]! ^ i.imm, rh = hi[d]! ^ (i.imm >> 31);
   lo[d] = rl; hi[d] = rh;
@@ -1098,33 +1098,33 @@ export function test64RI(cpu: Cpu, i: Insn): void {
 }
 
 // ---- 32-bit register, immediate ----
-export function add32RI(cpu: Cpu, i: Insn): void {
+function add32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
   const r = (dl + sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_ADD; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function sub32RI(cpu: Cpu, i: Insn): void {
+function sub32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, dl = lo[d]!, sl = i.imm;
   const r = (dl - sl) | 0;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = r; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function cmp32RI(cpu: Cpu, i: Insn): void {
+function cmp32RI(cpu: Cpu, i: Insn): void {
   const dl = cpu.lo[i.r0]!, sl = i.imm;
   cpu.lop = LF_SUB; cpu.lsz = 4; cpu.lres = (dl - sl) | 0; cpu.ldst = dl; cpu.lsrc = sl;
 }
-export function and32RI(cpu: Cpu, i: Insn): void {
+function and32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! & i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-export function or32RI(cpu: Cpu, i: Insn): void {
+function or32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! | i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
 }
-export function xor32RI(cpu: Cpu, i: Insn): void {
+function xor32RI(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, d = i.r0, r = lo[d]! ^ i.imm;
   lo[d] = r; cpu.hi[d] = 0;
   cpu.lop = LF_LOGIC; cpu.lsz = 4; cpu.lres = r;
@@ -1135,7 +1135,7 @@ export function test32RI(cpu: Cpu, i: Insn): void {
 
 /** By ALU operation (ADD OR ADC SBB AND SUB XOR CMP); 32-bit ADC/SBB keep the table's handler. */
 /** ADC / SBB r64, r64 (11/13, 19/1B register forms): alu()'s ALU_ADC / SBB case with the registers resolved. */
-export function adc64RR(cpu: Cpu, i: Insn): void {
+function adc64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) + (sl >>> 0) + (getCF(cpu) ? 1 : 0);
@@ -1145,7 +1145,7 @@ export function adc64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   eager(cpu, 8, rl, rh, dl, sl, dh, sh, th >= TWO32, true);
 }
-export function sbb64RR(cpu: Cpu, i: Insn): void {
+function sbb64RR(cpu: Cpu, i: Insn): void {
   const lo = cpu.lo, hi = cpu.hi, d = i.r0, s = i.r1;
   const dl = lo[d]!, dh = hi[d]!, sl = lo[s]!, sh = hi[s]!;
   const t = (dl >>> 0) - (sl >>> 0) - (getCF(cpu) ? 1 : 0);
@@ -1155,10 +1155,10 @@ export function sbb64RR(cpu: Cpu, i: Insn): void {
   lo[d] = rl; hi[d] = rh;
   eager(cpu, 8, rl, rh, dl, sl, dh, sh, th < 0, false);
 }
-const RR64: (Handler | undefined)[] = [add64RR, or64RR, adc64RR, sbb64RR, and64RR, sub64RR, xor64RR, cmp64RR];
-const RR32: (Handler | undefined)[] = [add32RR, or32RR, undefined, undefined, and32RR, sub32RR, xor32RR, cmp32RR];
-const RI64: (Handler | undefined)[] = [add64RI, or64RI, undefined, undefined, and64RI, sub64RI, xor64RI, cmp64RI];
-const RI32: (Handler | undefined)[] = [add32RI, or32RI, undefined, undefined, and32RI, sub32RI, xor32RI, cmp32RI];
+export const RR64: (Handler | undefined)[] = [add64RR, or64RR, adc64RR, sbb64RR, and64RR, sub64RR, xor64RR, cmp64RR];
+export const RR32: (Handler | undefined)[] = [add32RR, or32RR, undefined, undefined, and32RR, sub32RR, xor32RR, cmp32RR];
+export const RI64: (Handler | undefined)[] = [add64RI, or64RI, undefined, undefined, and64RI, sub64RI, xor64RI, cmp64RI];
+export const RI32: (Handler | undefined)[] = [add32RI, or32RI, undefined, undefined, and32RI, sub32RI, xor32RI, cmp32RI];
 
 function rrForm(i: Insn, d: number, s: number, t64: (Handler | undefined)[], t32: (Handler | undefined)[], op: number): Handler | undefined {
   if (i.mod !== 3 || (i.osz !== 8 && i.osz !== 4)) return undefined;
