@@ -94,7 +94,7 @@ class Gen {
   /** Set by a branch emitter (the block's last instruction): condition and target offset from the block start. */
   branch: { cond: string; target: number } | null = null;
 
-  constructor(readonly insns: Insn[], readonly mode: number) {}
+  constructor(readonly insns: Insn[]) {}
 
   emit(s: string): void { this.out.push(s); }
   t(): string { return `t${this.tmp++}`; }
@@ -572,8 +572,8 @@ export function compileBlock(insns: Insn[], mode: number): CompiledBlock {
   // Two passes for a self-loop: the first finds which registers the body uses and writes, so the second can keep them
   // in locals across iterations (loaded before the loop, reloaded at the back edge if a handler call dropped them).
   let pre: Gen | null = null;
-  if (selfLoop) pre = generate(insns, mode, em, liveAfter, null, liveAtTop);
-  const g = generate(insns, mode, em, liveAfter, pre, liveAtTop);
+  if (selfLoop) pre = generate(insns, em, liveAfter, null, liveAtTop);
+  const g = generate(insns, em, liveAfter, pre, liveAtTop);
 
   const decl: string[] = [];
   for (let k = 0; k < n; k++) {
@@ -597,9 +597,9 @@ export function compileBlock(insns: Insn[], mode: number): CompiledBlock {
     insns, insns.map((i) => addrForm(i.fn)), testCC, szpOf, PARITY, eagerFlags, imul64Full, MUL_OUT, jumpTo) as CompiledBlock;
 }
 
-function generate(insns: Insn[], mode: number, em: (Emitter | undefined)[], liveAfter: boolean[], pre: Gen | null, liveAtTop: boolean): Gen {
+function generate(insns: Insn[], em: (Emitter | undefined)[], liveAfter: boolean[], pre: Gen | null, liveAtTop: boolean): Gen {
   const n = insns.length;
-  const g = new Gen(insns, mode);
+  const g = new Gen(insns);
   if (pre !== null) {
     // Loop top: every register the body uses is in its local; any the body writes may be newer than cpu.lo/hi;
     // flags are in the Cpu, or (when the body overwrites them before anything observes them) don't matter.

@@ -302,7 +302,7 @@ export class Cpu1 {
       // first fast-loop run), then start again from the same state with the blocks kept.
       this.load(rip, state, true);
       c.jitAfter = 0;
-      try { c.run(c.icount + 64); } catch (e) { if (e !== VM_EXIT && e !== CPU_FAULT && !(e instanceof UnimplementedError)) throw e; }
+      try { c.run(c.icount + 64); } catch (e) { if (e !== VM_EXIT && !(e instanceof UnimplementedError)) throw e; }
       this.load(rip, state, false);
     } else this.load(rip, state, true);
     try {
