@@ -28,6 +28,41 @@ export function guest32(m: Machine, code: readonly number[], at = CODE_32): void
   configurePvhGuest(m.vmx, { rip: at, rbx: 0 });
 }
 
+/** Where `guest32Idt` puts its GDT, IDT, stack top and interrupt handler. */
+export const GDT_32 = 0x5000, IDT_32 = 0x6000, STACK_32 = 0x8000, HANDLER_32 = 0x200000;
+
+/**
+ * `guest32` with its own GDT (flat code 10h, data 18h) and an IDT whose `vectors` are 32-bit interrupt
+ * gates (type 14, P = 1, DPL 0; Vol. 3A Figure "IDT Gate Descriptors") to 10h:HANDLER_32, where
+ * `handler` is written; ESP = STACK_32.
+ */
+export function guest32Idt(code: readonly number[], handler: readonly number[], vectors: readonly number[]): Machine {
+  const m = machine();
+  guest32(m, code);
+  const mem = m.mem;
+  mem.fill(GDT_32, 0x28, 0);
+  mem.write32(GDT_32 + 0x10, 0x0000ffff); mem.write32(GDT_32 + 0x14, 0x00cf9b00); // code, execute/read, accessed, 32-bit, G
+  mem.write32(GDT_32 + 0x18, 0x0000ffff); mem.write32(GDT_32 + 0x1c, 0x00cf9300); // data, read/write, accessed
+  mem.fill(IDT_32, 0x800, 0);
+  for (const vec of vectors) {
+    mem.write32(IDT_32 + vec * 8, (0x10 << 16) | (HANDLER_32 & 0xffff));
+    mem.write32(IDT_32 + vec * 8 + 4, (HANDLER_32 & 0xffff0000) | 0x8e00);
+  }
+  mem.writeBytes(HANDLER_32, Uint8Array.from(handler));
+  const v = m.vmx;
+  v.vmwriteNum(VMCS.GUEST_GDTR_BASE, GDT_32); v.vmwrite32(VMCS.GUEST_GDTR_LIMIT, 0x27);
+  v.vmwriteNum(VMCS.GUEST_IDTR_BASE, IDT_32); v.vmwrite32(VMCS.GUEST_IDTR_LIMIT, 0x7ff);
+  v.vmwriteNum(VMCS.GUEST_RSP, STACK_32);
+  return m;
+}
+
+/** Set and clear bits of a 32-bit VM-execution control field (VMREAD, VMWRITE); returns the VMWRITE status. */
+export function setControls(m: Machine, field: number, set: number, clear = 0): string {
+  const v = m.vmx.vmread32(field);
+  m.vmx.vmwrite32(field, ((v | set) & ~clear) >>> 0);
+  return m.vmx.status;
+}
+
 /** Guest-physical addresses of the 4-level paging structures built by `guest64`. */
 export const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000;
 

@@ -19,33 +19,17 @@ import * as assert from 'uvu/assert';
 import { VMCS } from '../../../core/vmx/fields.js';
 import { PIN_BASED, PROC_BASED, MSR, DEFAULT_VMX_CAPABILITIES } from '../../../core/vmx/capabilities.js';
 import { RCX, RSI, RDI } from '../../../core/cpu/regs.js';
-import { machine, guest32, enter, CODE_32 } from '../../helpers/machine.js';
+import { guest32Idt, setControls, enter, CODE_32, STACK_32, HANDLER_32 } from '../../helpers/machine.js';
 import type { Machine } from '../../../core/hv/machine.js';
 
-const GDT = 0x5000, IDT = 0x6000, STACK = 0x8000, HANDLER = 0x200000;
+const STACK = STACK_32, HANDLER = HANDLER_32;
 
+/** The guest32Idt guest with gates for NMI (2), #UD (6) and vector 40h. */
 function setup(code: number[], handler: number[] = [0x90]): Machine {
-  const m = machine();
-  guest32(m, code);
-  const mem = m.mem;
-  mem.write32(GDT + 0x10, 0x0000ffff); mem.write32(GDT + 0x14, 0x00cf9b00);
-  mem.write32(GDT + 0x18, 0x0000ffff); mem.write32(GDT + 0x1c, 0x00cf9300);
-  mem.fill(IDT, 0x800, 0);
-  for (const vec of [2, 6, 0x40]) {
-    mem.write32(IDT + vec * 8, (0x10 << 16) | (HANDLER & 0xffff));
-    mem.write32(IDT + vec * 8 + 4, (HANDLER & 0xffff0000) | 0x8e00);
-  }
-  mem.writeBytes(HANDLER, Uint8Array.from(handler));
-  const v = m.vmx;
-  v.vmwriteNum(VMCS.GUEST_GDTR_BASE, GDT); v.vmwrite32(VMCS.GUEST_GDTR_LIMIT, 0x27);
-  v.vmwriteNum(VMCS.GUEST_IDTR_BASE, IDT); v.vmwrite32(VMCS.GUEST_IDTR_LIMIT, 0x7ff);
-  v.vmwriteNum(VMCS.GUEST_RSP, STACK);
-  return m;
+  return guest32Idt(code, handler, [2, 6, 0x40]);
 }
 function proc(m: Machine, set: number, clear = 0): void {
-  const v = m.vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
-  m.vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, ((v | set) & ~clear) >>> 0);
-  assert.is(m.vmx.status, 'VMsucceed');
+  assert.is(setControls(m, VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, set, clear), 'VMsucceed');
 }
 const mtf = (m: Machine): void => proc(m, PROC_BASED.MONITOR_TRAP_FLAG);
 

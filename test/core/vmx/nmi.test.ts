@@ -23,40 +23,22 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VMCS } from '../../../core/vmx/fields.js';
 import { PIN_BASED, PROC_BASED } from '../../../core/vmx/capabilities.js';
-import { machine, guest32, enter, hx, CODE_32 } from '../../helpers/machine.js';
+import { machine, guest32Idt, setControls, enter, hx, CODE_32, STACK_32, HANDLER_32 } from '../../helpers/machine.js';
 import type { Machine } from '../../../core/hv/machine.js';
 
-const GDT = 0x5000, IDT = 0x6000, STACK = 0x8000, HANDLER = 0x200000;
+const STACK = STACK_32, HANDLER = HANDLER_32;
 const CPUID = [0x0f, 0xa2], IRET = [0xcf], NOP = [0x90], HLT = [0xf4];
 
-/** 32-bit guest with its own GDT (flat code 10h, data 18h) and an IDT whose vector 2 is an interrupt gate to HANDLER. */
+/** The guest32Idt guest with an interrupt gate for vector 2 (NMI). */
 function nmiGuest(code: number[], handler: number[]): Machine {
-  const m = machine();
-  guest32(m, code);
-  const mem = m.mem;
-  mem.fill(GDT, 0x28, 0);
-  mem.write32(GDT + 0x10, 0x0000ffff); mem.write32(GDT + 0x14, 0x00cf9b00); // code, execute/read, accessed, 32-bit, G
-  mem.write32(GDT + 0x18, 0x0000ffff); mem.write32(GDT + 0x1c, 0x00cf9300); // data, read/write, accessed
-  mem.fill(IDT, 0x800, 0);
-  // 32-bit interrupt gate (type 14, P = 1, DPL 0) to 10h:HANDLER (Vol. 3A Figure "IDT Gate Descriptors").
-  mem.write32(IDT + 2 * 8, (0x10 << 16) | (HANDLER & 0xffff));
-  mem.write32(IDT + 2 * 8 + 4, (HANDLER & 0xffff0000) | 0x8e00);
-  mem.writeBytes(HANDLER, Uint8Array.from(handler));
-  const v = m.vmx;
-  v.vmwriteNum(VMCS.GUEST_GDTR_BASE, GDT); v.vmwrite32(VMCS.GUEST_GDTR_LIMIT, 0x27);
-  v.vmwriteNum(VMCS.GUEST_IDTR_BASE, IDT); v.vmwrite32(VMCS.GUEST_IDTR_LIMIT, 0x7ff);
-  v.vmwriteNum(VMCS.GUEST_RSP, STACK);
-  return m;
+  return guest32Idt(code, handler, [2]);
 }
 const intr = (m: Machine): number => m.vmx.vmread32(VMCS.GUEST_INTERRUPTIBILITY_STATE);
 function setProc(m: Machine, set: number, clear = 0): void {
-  const v = m.vmx.vmread32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS);
-  m.vmx.vmwrite32(VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, ((v | set) & ~clear) >>> 0);
-  assert.is(m.vmx.status, 'VMsucceed');
+  assert.is(setControls(m, VMCS.PRIMARY_PROCESSOR_BASED_VM_EXECUTION_CONTROLS, set, clear), 'VMsucceed');
 }
 function setPin(m: Machine, set: number, clear = 0): void {
-  const v = m.vmx.vmread32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS);
-  m.vmx.vmwrite32(VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, ((v | set) & ~clear) >>> 0);
+  setControls(m, VMCS.PIN_BASED_VM_EXECUTION_CONTROLS, set, clear);
 }
 function skip(m: Machine): void {
   m.vmx.vmwriteNum(VMCS.GUEST_RIP, m.vmx.vmreadNum(VMCS.GUEST_RIP) + m.vmx.vmread32(VMCS.VM_EXIT_INSTRUCTION_LENGTH));
