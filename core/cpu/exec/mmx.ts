@@ -13,7 +13,7 @@
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { fpuState } from '../fpu-state.js';
-import { setReg, getReg } from './operands.js';
+import { getReg, writeE } from './operands.js';
 import { CR0_EM, CR0_TS, UD, NM, MF } from '../regs.js';
 import { fswValue } from './fpu.js';
 
@@ -52,9 +52,7 @@ export function movdFromMm(cpu: Cpu, i: Insn): void {
   const st = mmxCheck(cpu);
   const w = (i.rex & 8) !== 0;
   const lo = getMm(st, i.reg, cpu), hi = cpu.th;
-  if (i.mod === 3) setReg(cpu, i.rm, w ? 8 : 4, lo, hi, i.rex);
-  else if (w) cpu.write64(i.ea(cpu, i), lo, hi);
-  else cpu.write32(i.ea(cpu, i), lo);
+  writeE(cpu, i, w ? 8 : 4, lo, hi); // a 32-bit GPR destination zero-extends
 }
 /** MOVQ mm, mm/m64 (NP 0F 6F). */
 export function movqToMm(cpu: Cpu, i: Insn): void {

@@ -21,7 +21,7 @@ import type { Cpu } from '../cpu.js';
 import type { Insn } from '../insn.js';
 import { fpuState, MXCSR_MASK, type FpuState } from '../fpu-state.js';
 import { eaLow32 } from '../ea.js';
-import { setReg, getReg } from './operands.js';
+import { setReg, getReg, writeE } from './operands.js';
 import { CR0_EM, CR0_TS, CR4_OSFXSR, UD, NM } from '../regs.js';
 
 /** The source operand of the current instruction (16 bytes), and a copy of the destination. */
@@ -176,9 +176,7 @@ export function movdFromXmm(cpu: Cpu, i: Insn): void {
   const w = (i.rex & 8) !== 0;
   const o = i.reg << 2;
   const lo = s.xmm[o]!, hi = s.xmm[o + 1]!;
-  if (i.mod === 3) setReg(cpu, i.rm, w ? 8 : 4, lo, hi, i.rex);
-  else if (w) cpu.write64(i.ea(cpu, i), lo, hi);
-  else cpu.write32(i.ea(cpu, i), lo);
+  writeE(cpu, i, w ? 8 : 4, lo, hi); // a 32-bit GPR destination zero-extends
 }
 /** MOVQ xmm, xmm/m64 (F3 0F 7E): the low quadword, upper quadword zeroed (Vol. 2B MOVQ). */
 export function movqLoad(cpu: Cpu, i: Insn): void {
